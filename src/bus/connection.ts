@@ -1,0 +1,165 @@
+import { EventEmitter } from 'node:events';
+import { connect, type ConnectionOptions, type NatsConnection } from '@nats-io/transport-node';
+import type { Logger } from 'pino';
+import { messageOf } from '../errors.js';
+import { redactUrl } from '../log.js';
+
+/** Wait between reconnect attempts once connected: short, the bus is usually just restarting. */
+export const RECONNECT_WAIT = 250; // ms
+/** First wait between attempts while the bus has never been reached; doubles up to the max. */
+export const INITIAL_RETRY_WAIT = 250; // ms
+export const MAX_RETRY_WAIT = 2000; // 2 s
+/** Log "still waiting for the bus" at most this often. */
+const WAITING_LOG_EVERY = 10_000; // 10 s
+/** Client pings: a dead TCP connection is noticed within about 2 intervals. */
+const PING_INTERVAL = 10_000; // 10 s
+
+export interface BusOptions {
+  servers: string[];
+  /** Connection name, shown by `nats server report connections`. */
+  name: string;
+  log: Logger;
+  /** Extra client options (authentication, TLS). */
+  connectOptions?: Partial<ConnectionOptions>;
+}
+
+export interface BusEvents {
+  /** The first connection is up. */
+  connect: [server: string];
+  /** Connection lost; the client is reconnecting. */
+  disconnect: [server: string];
+  /** Connection back, possibly to another server of the cluster. */
+  reconnect: [server: string];
+}
+
+/**
+ * The connection to the bus, kept forever. The bus must start first, but a
+ * daemon started before it does not crash-loop: it retries with a clear log
+ * line until the bus answers. Once connected, the client reconnects forever
+ * with short waits, and every transition is logged and emitted.
+ */
+export class BusConnection extends EventEmitter<BusEvents> {
+  nc: NatsConnection | undefined;
+  private closing: Promise<void> | undefined;
+  private started: Promise<NatsConnection | undefined> | undefined;
+  private wake: (() => void) | undefined;
+  connected = false;
+  reconnects = 0;
+
+  constructor(private readonly options: BusOptions) {
+    super();
+  }
+
+  /** The servers, without any credentials in their URLs, for logs and messages. */
+  get safeServers(): string[] {
+    return this.options.servers.map(redactUrl);
+  }
+
+  /** Connects, retrying until the bus answers. Resolves undefined if closed first. */
+  start(): Promise<NatsConnection | undefined> {
+    this.started ??= this.connectLoop();
+    return this.started;
+  }
+
+  private async connectLoop(): Promise<NatsConnection | undefined> {
+    const { log } = this.options;
+    let wait = INITIAL_RETRY_WAIT;
+    let attempts = 0;
+    let lastLogged = -Infinity;
+    const since = Date.now();
+    while (!this.closing) {
+      attempts++;
+      try {
+        const nc = await connect({
+          servers: this.options.servers,
+          name: this.options.name,
+          maxReconnectAttempts: -1,
+          reconnectTimeWait: RECONNECT_WAIT,
+          reconnectJitter: 100,
+          pingInterval: PING_INTERVAL,
+          ...this.options.connectOptions,
+        });
+        if (this.closing) {
+          await nc.close();
+          return undefined;
+        }
+        this.nc = nc;
+        this.connected = true;
+        this.watchStatus(nc);
+        const server = nc.getServer();
+        log.info({ server: redactUrl(server), attempts }, 'connected to the bus');
+        this.emit('connect', server);
+        return nc;
+      } catch (err) {
+        const now = Date.now();
+        if (now - lastLogged >= WAITING_LOG_EVERY) {
+          lastLogged = now;
+          log.warn(
+            { servers: this.safeServers, attempts, waitingFor: `${Math.round((now - since) / 1000)}s`, error: messageOf(err) },
+            'bus not reachable yet; retrying (the bus must start first)',
+          );
+        }
+        await new Promise<void>((resolve) => {
+          this.wake = resolve;
+          setTimeout(resolve, wait).unref();
+        });
+        wait = Math.min(wait * 2, MAX_RETRY_WAIT);
+      }
+    }
+    return undefined;
+  }
+
+  private watchStatus(nc: NatsConnection): void {
+    const { log } = this.options;
+    void (async () => {
+      for await (const s of nc.status()) {
+        switch (s.type) {
+          case 'disconnect':
+            this.connected = false;
+            log.warn({ server: redactUrl(s.server) }, 'disconnected from the bus; reconnecting');
+            this.emit('disconnect', s.server);
+            break;
+          case 'reconnect':
+            this.connected = true;
+            this.reconnects++;
+            log.info({ server: redactUrl(s.server) }, 'reconnected to the bus');
+            this.emit('reconnect', s.server);
+            break;
+          case 'error':
+            log.error({ error: messageOf(s.error) }, 'bus error');
+            break;
+          case 'ldm':
+            log.info({ server: redactUrl(s.server) }, 'bus server entering lame duck mode; will move to another server');
+            break;
+          case 'slowConsumer':
+            log.warn({ subject: s.sub.getSubject(), pending: s.pending }, 'slow consumer: messages are being dropped');
+            break;
+          default:
+            break;
+        }
+      }
+    })();
+  }
+
+  /** Drains (finishing what is in flight) within `timeoutMs`, then closes. Idempotent. */
+  close(timeoutMs = 1500): Promise<void> {
+    this.closing ??= (async () => {
+      this.wake?.();
+      const nc = this.nc;
+      if (!nc || nc.isClosed()) return;
+      this.connected = false;
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<'timeout'>((resolve) => {
+        timer = setTimeout(() => resolve('timeout'), timeoutMs);
+      });
+      const drained = nc.drain().then(
+        () => 'drained' as const,
+        () => 'failed' as const,
+      );
+      const outcome = await Promise.race([drained, timeout]);
+      clearTimeout(timer);
+      if (outcome !== 'drained') await nc.close().catch(() => undefined);
+    })();
+    return this.closing;
+  }
+}

@@ -1,0 +1,106 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { SETTINGS, type Setting } from '../config/settings.js';
+import { closest } from '../did-you-mean.js';
+import { UsageError } from '../errors.js';
+
+/** Exit codes. Docker reserves 2 for itself, so the `--once` probe never uses it. */
+export const EXIT = { OK: 0, FAILURE: 1, USAGE: 2 } as const;
+
+export const COMMANDS = {
+  run: 'run the daemon (the default)',
+  validate: 'check a policy directory offline; exit 0 when valid, 1 when not',
+} as const;
+export type Command = keyof typeof COMMANDS;
+
+type OptionSpec = NonNullable<ParseArgsConfig['options']>[string];
+
+/** Flags that are not settings. */
+const COMMON_FLAGS: Record<string, OptionSpec & { help: string; value?: string }> = {
+  config: { type: 'string', help: 'TOML config file (env SENTINEL_CONFIG)', value: 'FILE' },
+  json: { type: 'boolean', help: 'validate: print one JSON document instead of text' },
+  help: { type: 'boolean', short: 'h', help: 'show this help' },
+  version: { type: 'boolean', short: 'v', help: 'print the version' },
+};
+
+export interface CommandLine {
+  command: Command;
+  flags: Record<string, string | boolean | (string | boolean)[] | undefined>;
+  positionals: string[];
+}
+
+/** Parses argv (without node and the script). Throws UsageError for anything it does not know. */
+export function parseCommandLine(argv: string[], settings: readonly Setting[] = SETTINGS): CommandLine {
+  const options: Record<string, OptionSpec> = {};
+  for (const [name, spec] of Object.entries(COMMON_FLAGS)) {
+    options[name] = { type: spec.type, ...(spec.short ? { short: spec.short } : {}) } as OptionSpec;
+  }
+  for (const s of settings) options[s.flag] = { type: s.flagType, multiple: s.multiple ?? false };
+
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new UsageError(rephrase(err as Error & { code?: string }, Object.keys(options)));
+  }
+  const [first, ...rest] = parsed.positionals;
+  let command: Command = 'run';
+  let positionals = parsed.positionals;
+  if (first !== undefined && first in COMMANDS) {
+    command = first as Command;
+    positionals = rest;
+  } else if (first !== undefined) {
+    throw new UsageError(`unknown command "${first}"; commands: ${Object.keys(COMMANDS).join(', ')}`);
+  }
+  if (command === 'run' && positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  if (command === 'validate' && positionals.length > 1) throw new UsageError('validate takes at most one directory');
+  return { command, flags: parsed.values as CommandLine['flags'], positionals };
+}
+
+/** Node's messages are long and generic; say what is wrong and what would be right. */
+function rephrase(err: Error & { code?: string }, known: string[]): string {
+  const flag = /'(-{1,2}[^' ]+)/.exec(err.message)?.[1];
+  switch (err.code) {
+    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION': {
+      const name = flag?.replace(/^-+/, '') ?? '';
+      const close = closest(name, known);
+      return `unknown flag ${flag ?? ''}${close ? ` (did you mean --${close}?)` : ''}; see --help`;
+    }
+    case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
+      return err.message.includes('argument missing') ? `flag ${flag ?? ''} needs a value` : `flag ${flag ?? ''} takes no value`;
+    default:
+      return err.message;
+  }
+}
+
+/** The help text, built from the same table as the flags, so it cannot drift. */
+export function helpText(version: string, settings: readonly Setting[] = SETTINGS): string {
+  const rows: [string, string][] = [];
+  for (const [name, spec] of Object.entries(COMMON_FLAGS)) {
+    const short = spec.short ? `-${spec.short}, ` : '';
+    rows.push([`${short}--${name}${spec.value ? ` ${spec.value}` : ''}`, spec.help]);
+  }
+  for (const s of settings) {
+    const value = s.flagType === 'string' ? ` ${s.key === 'servers' ? 'URLS' : 'VALUE'}` : '';
+    const env = s.env.length > 0 ? `; env ${s.env.join(', ')}` : '';
+    const def = s.defaultText ? `; default ${s.defaultText}` : '';
+    rows.push([`--${s.flag}${value}`, `${s.help} (config ${s.file}${env}${def})`]);
+  }
+  const width = Math.max(...rows.map(([flag]) => flag.length)) + 2;
+  const commands = Object.entries(COMMANDS).map(([name, text]) => `  ${name.padEnd(width - 2)}${text}`);
+  return [
+    `nachos-sentinel ${version}: policy reloads and health for the Nachos bus`,
+    '',
+    'Usage:',
+    '  nachos-sentinel [run] [flags]',
+    '  nachos-sentinel validate [DIR] [flags]',
+    '',
+    'Commands:',
+    ...commands,
+    '',
+    'Flags (flags > environment > config file > defaults):',
+    ...rows.map(([flag, text]) => `  ${flag.padEnd(width)}${text}`),
+    '',
+    'Exit codes: 0 ok, 1 failure (validate: invalid policies), 2 bad flag or configuration.',
+    '',
+  ].join('\n');
+}

@@ -1,0 +1,48 @@
+import { resolveConfig } from '../config/resolve.js';
+import { makeInstanceId } from '../instance.js';
+import { createLogger, redactUrl } from '../log.js';
+import { Sentinel } from '../sentinel.js';
+import { packageVersion } from '../version.js';
+import { EXIT, type CommandLine } from './command-line.js';
+
+/** From SIGTERM to exit: everything is drained and closed within this. */
+export const SHUTDOWN_DEADLINE = 2000; // 2 s
+
+/**
+ * The daemon's composition root: resolve the configuration (a bad value exits
+ * 2 before anything connects), build the sentinel, run it until a signal.
+ */
+export async function run(cli: CommandLine, env: NodeJS.ProcessEnv, cwd: string): Promise<number> {
+  const config = resolveConfig({ flags: cli.flags, env, cwd });
+  const instance = makeInstanceId();
+  const log = createLogger({ level: config.logLevel, component: config.component, instance });
+  log.info(
+    {
+      version: packageVersion(),
+      servers: config.servers.map(redactUrl),
+      policies: config.policies,
+      watch: config.watch,
+      configFile: config.configFile ?? null,
+    },
+    'starting nachos-sentinel',
+  );
+
+  const stopped = new Promise<string>((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
+  });
+  const sentinel = new Sentinel(config, { log, instance });
+  await sentinel.start();
+
+  const signal = await stopped;
+  log.info({ signal }, 'shutting down');
+  // A second signal, or the deadline, ends the process whatever is still pending.
+  const force = () => process.exit(EXIT.OK);
+  process.once('SIGTERM', force);
+  process.once('SIGINT', force);
+  setTimeout(force, SHUTDOWN_DEADLINE - 100).unref();
+
+  await sentinel.close(SHUTDOWN_DEADLINE - 500);
+  log.info('stopped');
+  return EXIT.OK;
+}

@@ -1,0 +1,262 @@
+import { Type, type TSchema } from '@sinclair/typebox';
+import { parseByteSize } from './byte-size.js';
+import { parseDuration } from './duration.js';
+
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** The daemon's configuration, resolved: flags > environment > config file > defaults. */
+export interface SentinelConfig {
+  /** The TOML config file read, if any. */
+  configFile: string | undefined;
+  servers: string[];
+  /** Absolute path of the policy directory. */
+  policies: string;
+  /** Absolute paths of other TOML files watched with the policies. */
+  watch: string[];
+  allowEmpty: boolean;
+  quietWindowMs: number;
+  maxWaitMs: number;
+  rescanIntervalMs: number;
+  maxFileBytes: number;
+  logLevel: LogLevel;
+  /** What this sentinel reports as (envelope `source`, heartbeat `component`). */
+  component: string;
+}
+
+/**
+ * One setting, everywhere it can come from. This table is the single source
+ * of flags, environment variables, config keys, defaults, parsing and help.
+ */
+export interface Setting<K extends keyof SentinelConfig = keyof SentinelConfig> {
+  key: K;
+  /** Key in the config file; a dot for a table (`health.interval`). */
+  file: string;
+  /** Long flag, without `--`. */
+  flag: string;
+  /** Environment variables, first found wins. */
+  env: readonly string[];
+  /** The default, as a user would write it (for help and docs). */
+  defaultText: string;
+  /** The TOML value's schema (also the config file's JSON Schema). */
+  schema: TSchema;
+  /** Flag type: strings are parsed by `parse`. */
+  flagType: 'string' | 'boolean';
+  /** The flag may repeat (values are concatenated). */
+  multiple?: boolean;
+  /** A path: relative to the config file when it comes from there, else to the working directory. */
+  isPath?: boolean;
+  parse: (raw: unknown) => SentinelConfig[K];
+  help: string;
+}
+
+const DURATION = Type.Union([Type.String({ pattern: '^\\s*(\\d+(\\.\\d+)?(ms|s|m|h))+\\s*$' }), Type.Integer({ minimum: 0 })], {
+  errorMessage: 'must be a duration such as "50ms", "5s" or "1m"',
+});
+const SIZE = Type.Union([Type.String({ pattern: '^\\s*\\d+(\\.\\d+)?\\s*([kKmMgG]i?[bB]|[bB])?\\s*$' }), Type.Integer({ minimum: 1 })], {
+  errorMessage: 'must be a size such as "512KiB" or "1MiB", or a number of bytes',
+});
+
+export const DEFAULT_SERVERS = ['nats://127.0.0.1:4222'];
+export const DEFAULT_QUIET_WINDOW = 50; // ms
+export const DEFAULT_MAX_WAIT = 1000; // 1 s
+export const DEFAULT_RESCAN_INTERVAL = 60_000; // 1 minute
+export const DEFAULT_MAX_FILE_SIZE = 1024 * 1024; // 1 MiB
+
+function setting<K extends keyof SentinelConfig>(s: Setting<K>): Setting<K> {
+  return s;
+}
+
+export const SETTINGS = [
+  setting({
+    key: 'servers',
+    file: 'servers',
+    flag: 'servers',
+    env: ['NATS_SERVERS', 'NATS_URL'],
+    defaultText: DEFAULT_SERVERS.join(','),
+    schema: Type.Union([Type.String({ minLength: 1 }), Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })], {
+      errorMessage: 'must be a server URL or an array of them',
+    }),
+    flagType: 'string',
+    parse: parseServers,
+    help: 'NATS server URLs, comma-separated',
+  }),
+  setting({
+    key: 'policies',
+    file: 'policies',
+    flag: 'policies',
+    env: ['POLICY_PATH'],
+    defaultText: './policies',
+    schema: Type.String({ minLength: 1 }),
+    flagType: 'string',
+    isPath: true,
+    parse: parseNonEmpty,
+    help: 'the policy directory; every *.toml directly inside it is a policy file',
+  }),
+  setting({
+    key: 'watch',
+    file: 'watch',
+    flag: 'watch',
+    env: ['SENTINEL_WATCH'],
+    defaultText: '',
+    schema: Type.Array(Type.String({ minLength: 1 })),
+    flagType: 'string',
+    multiple: true,
+    isPath: true,
+    parse: parseList,
+    help: 'other TOML files to watch and check with the policies (repeatable, or comma-separated)',
+  }),
+  setting({
+    key: 'allowEmpty',
+    file: 'allow_empty',
+    flag: 'allow-empty',
+    env: ['SENTINEL_ALLOW_EMPTY'],
+    defaultText: 'false',
+    schema: Type.Boolean(),
+    flagType: 'boolean',
+    parse: parseBoolean,
+    help: 'accept a policy directory with no policy files',
+  }),
+  setting({
+    key: 'quietWindowMs',
+    file: 'quiet_window',
+    flag: 'quiet-window',
+    env: ['SENTINEL_QUIET_WINDOW'],
+    defaultText: '50ms',
+    schema: DURATION,
+    flagType: 'string',
+    parse: parseDuration,
+    help: 'wait this long after the last file event before reading the set',
+  }),
+  setting({
+    key: 'maxWaitMs',
+    file: 'max_wait',
+    flag: 'max-wait',
+    env: ['SENTINEL_MAX_WAIT'],
+    defaultText: '1s',
+    schema: DURATION,
+    flagType: 'string',
+    parse: parseDuration,
+    help: 'but never longer than this after the first event of a burst',
+  }),
+  setting({
+    key: 'rescanIntervalMs',
+    file: 'rescan_interval',
+    flag: 'rescan-interval',
+    env: ['SENTINEL_RESCAN_INTERVAL'],
+    defaultText: '60s',
+    schema: DURATION,
+    flagType: 'string',
+    parse: parseDuration,
+    help: 'full re-read for changes a watcher misses (network filesystems); 0 turns it off',
+  }),
+  setting({
+    key: 'maxFileBytes',
+    file: 'max_file_size',
+    flag: 'max-file-size',
+    env: ['SENTINEL_MAX_FILE_SIZE'],
+    defaultText: '1MiB',
+    schema: SIZE,
+    flagType: 'string',
+    parse: parseByteSize,
+    help: 'refuse policy files larger than this',
+  }),
+  setting({
+    key: 'logLevel',
+    file: 'log_level',
+    flag: 'log-level',
+    env: ['LOG_LEVEL'],
+    defaultText: 'info',
+    schema: Type.Union(
+      LOG_LEVELS.map((l) => Type.Literal(l)),
+      {},
+    ),
+    flagType: 'string',
+    parse: parseLogLevel,
+    help: `log level: ${LOG_LEVELS.join(', ')}`,
+  }),
+  setting({
+    key: 'component',
+    file: 'component',
+    flag: 'component',
+    env: ['SENTINEL_COMPONENT'],
+    defaultText: 'sentinel',
+    schema: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' }),
+    flagType: 'string',
+    parse: parseComponent,
+    help: 'the name this sentinel reports as on the bus',
+  }),
+] as const satisfies readonly Setting[];
+
+function parseNonEmpty(raw: unknown): string {
+  if (typeof raw !== 'string' || raw.trim() === '') throw new TypeError('must not be empty');
+  return raw.trim();
+}
+
+/** A list from TOML (array), from repeated flags (array) or from one comma-separated string. */
+function parseList(raw: unknown): string[] {
+  const items = (Array.isArray(raw) ? raw : [raw]).flatMap((v) => String(v).split(','));
+  return items.map((s) => s.trim()).filter((s) => s !== '');
+}
+
+export function parseServers(raw: unknown): string[] {
+  const servers = parseList(raw);
+  if (servers.length === 0) throw new TypeError('needs at least one server URL');
+  for (const s of servers) {
+    if (/\s/.test(s)) throw new TypeError(`"${s}" is not a server URL`);
+    const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(s)?.[1]?.toLowerCase();
+    if (scheme !== undefined && !['nats', 'tls'].includes(scheme)) {
+      throw new TypeError(`"${s}": unsupported scheme "${scheme}://"; use nats:// or tls://`);
+    }
+  }
+  return servers;
+}
+
+function parseBoolean(raw: unknown): boolean {
+  if (typeof raw === 'boolean') return raw;
+  const text = String(raw).trim().toLowerCase();
+  if (['true', '1', 'yes', 'on'].includes(text)) return true;
+  if (['false', '0', 'no', 'off', ''].includes(text)) return false;
+  throw new TypeError(`"${raw}" is not true or false`);
+}
+
+function parseLogLevel(raw: unknown): LogLevel {
+  const text = String(raw).trim().toLowerCase();
+  if ((LOG_LEVELS as readonly string[]).includes(text)) return text as LogLevel;
+  throw new TypeError(`"${raw}" is not a log level; use one of ${LOG_LEVELS.join(', ')}`);
+}
+
+function parseComponent(raw: unknown): string {
+  const text = parseNonEmpty(raw);
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(text)) {
+    throw new TypeError(`"${text}" must be 1 to 64 letters, digits, "-" or "_" (it becomes part of subjects and ids)`);
+  }
+  return text;
+}
+
+/**
+ * The config file's schema, built from the table: unknown keys and wrong
+ * types are errors that name the key. Also published as JSON Schema.
+ */
+export function configFileSchema(settings: readonly Setting[] = SETTINGS) {
+  const root: Record<string, TSchema> = {};
+  const tables = new Map<string, Record<string, TSchema>>();
+  for (const s of settings) {
+    const [table, key] = s.file.includes('.') ? (s.file.split('.', 2) as [string, string]) : [undefined, s.file];
+    const schema = Type.Optional({ ...s.schema, description: `${s.help} (default: ${s.defaultText || 'none'})` });
+    if (table === undefined) {
+      root[key] = schema;
+    } else {
+      if (!tables.has(table)) tables.set(table, {});
+      (tables.get(table) as Record<string, TSchema>)[key] = schema;
+    }
+  }
+  for (const [name, properties] of tables) {
+    root[name] = Type.Optional(Type.Object(properties, { additionalProperties: false }));
+  }
+  return Type.Object(root, {
+    $id: 'https://nachos.dev/schemas/sentinel/config.json',
+    title: 'nachos-sentinel configuration',
+    additionalProperties: false,
+  });
+}

@@ -1,0 +1,185 @@
+import { parse as parseToml, TomlError } from 'smol-toml';
+import { ERROR_CODES, type Problem } from '../errors.js';
+import { schemaIssues } from '../schema-errors.js';
+import { keyPositions, locate, pointerToPath, type Position } from '../toml-positions.js';
+import { checkPolicyDocument, OPERATORS, type Operator, type PolicyDocument } from './schema.js';
+
+/** What a snapshot file holds: policies, or other configuration watched alongside them. */
+export type FileKind = 'policy' | 'config';
+
+/** A file as read from disk, before anything is parsed. */
+export interface SourceFile {
+  /** Path relative to the policy directory, with `/` separators. */
+  path: string;
+  kind: FileKind;
+  content: Buffer;
+}
+
+export interface ParsedPolicy {
+  path: string;
+  document: PolicyDocument;
+}
+
+export interface ValidationResult {
+  /** The policy documents, in path order; complete only when `problems` is empty. */
+  policies: ParsedPolicy[];
+  ruleCount: number;
+  problems: Problem[];
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * Parses and validates a whole set of files: TOML syntax everywhere, the
+ * policy schema in policy files, and what only the whole set can tell (rule
+ * ids unique across files). Returns every problem found; never throws.
+ */
+export function validateSet(files: readonly SourceFile[]): ValidationResult {
+  const problems: Problem[] = [];
+  const policies: ParsedPolicy[] = [];
+  // id -> where it was first defined, for the duplicate check across files.
+  const ruleIds = new Map<string, { file: string; line?: number }>();
+  let ruleCount = 0;
+
+  for (const file of [...files].sort((a, b) => compareBytes(a.path, b.path))) {
+    const parsed = parseFile(file, problems);
+    if (parsed === undefined || file.kind !== 'policy') continue;
+    const { value, source } = parsed;
+
+    const positions = keyPositions(source);
+    const valid = checkPolicyDocument.Check(value);
+    if (!valid) {
+      for (const issue of schemaIssues(checkPolicyDocument, value)) {
+        const path = pointerToPath(issue.path);
+        problems.push({
+          code: ERROR_CODES.POLICY_SCHEMA,
+          file: file.path,
+          ...locate(positions, path),
+          ...ruleIdAt(value, path),
+          path: issue.path || '/',
+          message: issue.path ? `${describePath(path)}: ${issue.message}` : issue.message,
+        });
+      }
+    }
+
+    // What the schema cannot say; checked even in a file with schema errors, so one pass shows everything.
+    const rules = Array.isArray((value as { rules?: unknown }).rules) ? (value as { rules: unknown[] }).rules : [];
+    rules.forEach((rule, index) => {
+      const at = (...rest: (string | number)[]): Position | undefined => locate(positions, ['rules', index, ...rest]);
+      const id = (rule as { id?: unknown } | null)?.id;
+      const ruleId = typeof id === 'string' && id !== '' ? id : undefined;
+      if (ruleId !== undefined) {
+        const first = ruleIds.get(ruleId);
+        if (first) {
+          const firstAt = first.line !== undefined ? `${first.file}:${first.line}` : first.file;
+          problems.push({
+            code: ERROR_CODES.POLICY_DUPLICATE_ID,
+            file: file.path,
+            ...at('id'),
+            ruleId,
+            path: `/rules/${index}/id`,
+            message: `rule id "${ruleId}" is already used at ${firstAt}; ids must be unique across the policy directory`,
+          });
+        } else {
+          ruleIds.set(ruleId, { file: file.path, line: at('id')?.line });
+        }
+      }
+      const conditions = (rule as { conditions?: unknown } | null)?.conditions;
+      if (!Array.isArray(conditions)) return;
+      conditions.forEach((condition: unknown, c) => {
+        const { operator, value: operand } = (condition ?? {}) as { operator?: unknown; value?: unknown };
+        if (typeof operator !== 'string' || !(OPERATORS as readonly string[]).includes(operator)) return;
+        const message = checkConditionValue(operator as Operator, operand);
+        if (message === undefined) return;
+        problems.push({
+          code: message.startsWith('invalid regular expression') ? ERROR_CODES.POLICY_BAD_REGEX : ERROR_CODES.POLICY_BAD_VALUE,
+          file: file.path,
+          ...at('conditions', c, 'value'),
+          ...(ruleId !== undefined ? { ruleId } : {}),
+          path: `/rules/${index}/conditions/${c}/value`,
+          message: `conditions[${c}].value: ${message}`,
+        });
+      });
+    });
+    if (valid) {
+      ruleCount += value.rules.length;
+      policies.push({ path: file.path, document: value });
+    }
+  }
+  return { policies, ruleCount, problems };
+}
+
+/** Decodes and parses one file's TOML; records a problem and returns undefined when it can't. */
+function parseFile(file: SourceFile, problems: Problem[]): { value: unknown; source: string } | undefined {
+  let source: string;
+  try {
+    source = utf8.decode(file.content);
+  } catch {
+    problems.push({ code: ERROR_CODES.POLICY_SYNTAX, file: file.path, message: 'not valid UTF-8 text' });
+    return undefined;
+  }
+  try {
+    return { value: parseToml(source), source };
+  } catch (err) {
+    if (err instanceof TomlError) {
+      const message = (err.message.split('\n')[0] ?? '').replace(/^Invalid TOML document: /, '');
+      problems.push({
+        code: ERROR_CODES.POLICY_SYNTAX,
+        file: file.path,
+        line: err.line,
+        column: err.column,
+        message: `TOML syntax: ${message}`,
+      });
+    } else {
+      // Deep nesting can exhaust the stack; that is bad input, not a crash.
+      problems.push({ code: ERROR_CODES.POLICY_SYNTAX, file: file.path, message: `TOML could not be parsed: ${String(err)}` });
+    }
+    return undefined;
+  }
+}
+
+/** What a condition's value must be for its operator; a message when it is not. */
+export function checkConditionValue(operator: Operator, value: unknown): string | undefined {
+  switch (operator) {
+    case 'in':
+    case 'not_in':
+      return Array.isArray(value) ? undefined : `operator "${operator}" needs an array of values, got ${typeof value}`;
+    case 'matches':
+      if (typeof value !== 'string') return `operator "matches" needs a regular expression string, got ${kindOf(value)}`;
+      try {
+        new RegExp(value);
+        return undefined;
+      } catch (err) {
+        return `invalid regular expression ${JSON.stringify(value)}: ${(err as Error).message.replace(/^Invalid regular expression: /, '')}`;
+      }
+    case 'contains':
+    case 'starts_with':
+    case 'ends_with':
+      return typeof value === 'string' ? undefined : `operator "${operator}" needs a string, got ${kindOf(value)}`;
+    case 'equals':
+    case 'not_equals':
+      return Array.isArray(value) ? `operator "${operator}" compares one value; use "in" for a list` : undefined;
+  }
+}
+
+function kindOf(value: unknown): string {
+  return Array.isArray(value) ? 'an array' : typeof value;
+}
+
+/** The id of the rule a path points into, when the rule has a usable one. */
+function ruleIdAt(value: unknown, path: (string | number)[]): { ruleId?: string } {
+  if (path[0] !== 'rules' || typeof path[1] !== 'number') return {};
+  const rules = (value as { rules?: unknown }).rules;
+  const rule = Array.isArray(rules) ? (rules[path[1]] as { id?: unknown } | undefined) : undefined;
+  return typeof rule?.id === 'string' && rule.id !== '' ? { ruleId: rule.id } : {};
+}
+
+/** `rules[2].match.action`, the way the value is addressed in prose. */
+function describePath(path: (string | number)[]): string {
+  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? p : `.${p}`)).join('');
+}
+
+/** Byte order, so the order (and so the revision) never depends on the locale. */
+export function compareBytes(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a), Buffer.from(b));
+}

@@ -1,0 +1,249 @@
+import { EventEmitter } from 'node:events';
+import type { Logger } from 'pino';
+import type { Clock, TimerHandle } from '../clock.js';
+import { formatProblem } from '../errors.js';
+import { loadFiles, type LoadOptions } from '../policy/load.js';
+import { buildSnapshot, computeRevision, digestFiles, type Rejection, type Snapshot } from '../policy/snapshot.js';
+import { QuietWindow } from '../watch/quiet-window.js';
+import { PolicyWatcher, type DirtyKind } from '../watch/policy-watcher.js';
+
+export interface ReloaderOptions extends LoadOptions {
+  allowEmpty: boolean;
+  quietWindowMs: number;
+  maxWaitMs: number;
+  /** Full re-read every so often, for what a watcher misses (network filesystems); 0 turns it off. */
+  rescanIntervalMs: number;
+  dirCheckIntervalMs: number;
+  clock: Clock;
+  log: Logger;
+}
+
+/** Why an apply ran. */
+export type Trigger = 'startup' | 'watch' | 'swap' | 'rescan';
+
+/**
+ * What an apply did:
+ * - `accepted`: a new valid snapshot is in force;
+ * - `rejected`: a new invalid set was refused (the snapshot in force is kept);
+ * - `unchanged`: the files hash to what is in force, or to what was already refused;
+ * - `waiting`: the policy directory does not exist yet;
+ * - `unstable`: a file changed while being read; another apply follows the quiet window.
+ */
+export type ApplyOutcome = 'accepted' | 'rejected' | 'unchanged' | 'waiting' | 'unstable';
+
+export interface ReloaderEvents {
+  /** A new valid snapshot is in force. */
+  accepted: [snapshot: Snapshot, context: ApplyContext];
+  /** A new invalid set was refused; the snapshot in force (if any) stays. */
+  rejected: [rejection: Rejection, context: ApplyContext];
+  /** Every apply, whatever its outcome (for metrics and tests). */
+  applied: [outcome: ApplyOutcome, context: ApplyContext];
+  /** The watcher failed; the periodic rescan still runs. */
+  watchError: [error: Error];
+}
+
+export interface ApplyContext {
+  trigger: Trigger;
+  /** Monotonic time of the first file event that led to this apply, if one did. */
+  firstEventAt?: number;
+  /** Events coalesced into this apply. */
+  events: number;
+}
+
+/**
+ * Watch, hash, apply: the reload engine, in the shape of Prometheus' config
+ * reloader. The watcher only says "dirty"; `apply()` reads every file, hashes,
+ * and returns early when the set is the one in force; only a set that
+ * validates as a whole becomes the snapshot in force. A periodic full apply
+ * catches what the watcher missed. It knows nothing of the bus.
+ */
+export class PolicyReloader extends EventEmitter<ReloaderEvents> {
+  /** The valid snapshot in force, once there is one. */
+  inForce: Snapshot | undefined;
+  /** The newest refused set, while the files on disk are still that set. */
+  lastRejection: Rejection | undefined;
+
+  private readonly window: QuietWindow;
+  private readonly watcher: PolicyWatcher;
+  private rescanTimer: TimerHandle | undefined;
+  private running: Promise<ApplyOutcome> | undefined;
+  private rerun: ApplyContext | undefined;
+  private burstStartedAt: number | undefined;
+  private lastRejectedCandidate: string | undefined;
+  private waitingLogged = false;
+  private closing: Promise<void> | undefined;
+
+  constructor(private readonly options: ReloaderOptions) {
+    super();
+    this.window = new QuietWindow({
+      quietMs: options.quietWindowMs,
+      maxWaitMs: options.maxWaitMs,
+      clock: options.clock,
+      onFire: ({ events }) => void this.apply({ trigger: 'watch', events, firstEventAt: this.takeBurstStart() }),
+    });
+    this.watcher = new PolicyWatcher({
+      dir: options.dir,
+      extraFiles: options.extraFiles,
+      checkIntervalMs: options.dirCheckIntervalMs,
+    });
+    this.watcher.on('dirty', (kind, file) => this.onDirty(kind, file));
+    this.watcher.on('error', (err) => {
+      options.log.warn({ err }, 'policy watcher error; the periodic rescan still catches changes');
+      this.emit('watchError', err);
+    });
+  }
+
+  /** Reads the set once, then watches it. Resolves once the watcher is ready. */
+  async start(): Promise<ApplyOutcome> {
+    await this.watcher.start();
+    const outcome = await this.apply({ trigger: 'startup', events: 0 });
+    this.scheduleRescan();
+    return outcome;
+  }
+
+  /** Stops watching. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.window.cancel();
+      if (this.rescanTimer) this.options.clock.clearTimeout(this.rescanTimer);
+      await this.watcher.close();
+      await this.running?.catch(() => undefined);
+    })();
+    return this.closing;
+  }
+
+  /**
+   * Reads, hashes and, when the set is new, validates it. Calls never overlap:
+   * one made while another runs is folded into a single follow-up run.
+   */
+  apply(context: ApplyContext): Promise<ApplyOutcome> {
+    if (this.running) {
+      this.rerun = mergeContexts(this.rerun, context);
+      return this.running;
+    }
+    this.running = this.applyOnce(context).finally(() => {
+      this.running = undefined;
+      const next = this.rerun;
+      this.rerun = undefined;
+      if (next && !this.closing) void this.apply(next);
+    });
+    return this.running;
+  }
+
+  private async applyOnce(context: ApplyContext): Promise<ApplyOutcome> {
+    const outcome = await this.evaluate(context).catch((err: unknown) => {
+      // Every expected failure is a Problem; this is a bug, and the daemon keeps its state.
+      this.options.log.error({ err }, 'unexpected error while applying the policy set');
+      return 'unchanged' as const;
+    });
+    this.emit('applied', outcome, context);
+    return outcome;
+  }
+
+  private async evaluate(context: ApplyContext): Promise<ApplyOutcome> {
+    const { log } = this.options;
+    const loaded = await loadFiles(this.options);
+    if (loaded.unstable) {
+      log.debug('a policy file changed while being read; reading again after the quiet window');
+      this.window.poke();
+      return 'unstable';
+    }
+    if (loaded.dirMissing && this.inForce === undefined && this.lastRejection === undefined) {
+      if (!this.waitingLogged) log.warn({ dir: this.options.dir }, 'waiting for the policy directory to appear');
+      this.waitingLogged = true;
+      return 'waiting';
+    }
+
+    // Hash first: a set identical to the one in force, or to the one just refused, needs nothing more.
+    const revision = computeRevision(digestFiles(loaded.sources));
+    if (loaded.problems.length === 0 && revision === this.inForce?.revision) {
+      if (this.lastRejection) {
+        log.info({ revision }, 'policy files are back to the revision in force');
+        this.clearRejection();
+      }
+      return 'unchanged';
+    }
+    const candidate = candidateKey(revision, loaded.problems);
+    if (candidate === this.lastRejectedCandidate) return 'unchanged';
+
+    const result = buildSnapshot(loaded.sources, loaded.problems, { allowEmpty: this.options.allowEmpty });
+    if (!result.ok) {
+      this.lastRejection = result.rejection;
+      this.lastRejectedCandidate = candidate;
+      log.error(
+        {
+          revision: result.rejection.revision,
+          inForce: this.inForce?.revision ?? null,
+          problems: result.rejection.problems.map(formatProblem),
+        },
+        `policy set rejected (${result.rejection.problems.length} problem(s)); keeping the revision in force`,
+      );
+      this.emit('rejected', result.rejection, context);
+      return 'rejected';
+    }
+    const previous = this.inForce;
+    this.inForce = result.snapshot;
+    this.clearRejection();
+    log.info(
+      {
+        revision: result.snapshot.revision,
+        previous: previous?.revision ?? null,
+        files: result.snapshot.files.length,
+        rules: result.snapshot.ruleCount,
+        trigger: context.trigger,
+      },
+      'policy set accepted',
+    );
+    this.emit('accepted', result.snapshot, context);
+    return 'accepted';
+  }
+
+  private clearRejection(): void {
+    this.lastRejection = undefined;
+    this.lastRejectedCandidate = undefined;
+  }
+
+  private onDirty(kind: DirtyKind, file: string): void {
+    if (this.closing) return;
+    this.options.log.trace({ kind, file }, 'policy files dirty');
+    this.burstStartedAt ??= this.options.clock.now();
+    if (kind === 'swap') {
+      // A ConfigMap swap is complete by construction: no need to wait for quiet.
+      this.window.cancel();
+      void this.apply({ trigger: 'swap', events: 1, firstEventAt: this.takeBurstStart() });
+    } else {
+      this.window.poke();
+    }
+  }
+
+  private takeBurstStart(): number | undefined {
+    const at = this.burstStartedAt;
+    this.burstStartedAt = undefined;
+    return at;
+  }
+
+  private scheduleRescan(): void {
+    const { rescanIntervalMs, clock } = this.options;
+    if (rescanIntervalMs <= 0 || this.closing) return;
+    this.rescanTimer = clock.setTimeout(() => {
+      void this.apply({ trigger: 'rescan', events: 0 }).finally(() => this.scheduleRescan());
+    }, rescanIntervalMs);
+  }
+}
+
+function mergeContexts(a: ApplyContext | undefined, b: ApplyContext): ApplyContext {
+  if (!a) return b;
+  return {
+    trigger: a.trigger === 'rescan' ? b.trigger : a.trigger,
+    firstEventAt: a.firstEventAt ?? b.firstEventAt,
+    events: a.events + b.events,
+  };
+}
+
+/**
+ * What identifies a candidate set: the revision of the files that could be
+ * read, and which files could not be read and why (those are not in the revision).
+ */
+function candidateKey(revision: string, readProblems: Rejection['problems']): string {
+  return [revision, ...readProblems.map((p) => `${p.code}:${p.file}`).sort()].join('\n');
+}

@@ -1,0 +1,53 @@
+/**
+ * Every subject on the Nachos bus, in one place: the bus's own list and those
+ * this project adds. Builders validate their token so a name can never change
+ * the shape of a subject (a `.` adds a level, `*` and `>` are wildcards).
+ */
+
+/** The prefix every Nachos subject starts with. */
+export const PREFIX = 'nachos.';
+
+export const SUBJECTS = {
+  // The bus's own list.
+  gatewayRequest: 'nachos.gateway.request',
+  policyReload: 'nachos.system.policy.reload',
+  health: 'nachos.system.health',
+  // Added by nachos-sentinel.
+  /** A snapshot was rejected; the revision in force is unchanged. */
+  policyRejected: 'nachos.system.policy.rejected',
+  /** Request/reply: the snapshot in force. */
+  policyCurrent: 'nachos.system.policy.current',
+  /** A health transition of an instance, a component or the whole system. */
+  healthChanged: 'nachos.system.health.changed',
+  /** Request/reply: the aggregated health view. */
+  healthStatus: 'nachos.system.health.status',
+} as const;
+
+export type Subject = (typeof SUBJECTS)[keyof typeof SUBJECTS];
+
+/** Queue group shared by sentinel replicas, so one of them answers each request. */
+export const SENTINEL_QUEUE = 'nachos-sentinel';
+
+// Whitespace, the separator and both wildcards would change what a subject means.
+const BAD_TOKEN = /[\s.*>]/;
+
+/** Checks one subject token (a channel or tool name); returns it, or throws. */
+export function subjectToken(name: string, what = 'name'): string {
+  if (typeof name !== 'string' || name.length === 0) {
+    throw new TypeError(`${what} must be a non-empty string`);
+  }
+  if (BAD_TOKEN.test(name)) {
+    throw new TypeError(`${what} "${name}" cannot be used in a subject: no whitespace, ".", "*" or ">"`);
+  }
+  return name;
+}
+
+export const channelInbound = (name: string) => `nachos.channel.${subjectToken(name, 'channel name')}.inbound`;
+export const channelOutbound = (name: string) => `nachos.channel.${subjectToken(name, 'channel name')}.outbound`;
+export const toolCall = (name: string) => `nachos.tool.${subjectToken(name, 'tool name')}.call`;
+export const toolResult = (name: string) => `nachos.tool.${subjectToken(name, 'tool name')}.result`;
+
+/** The envelope `type` of a subject: the subject without its `nachos.` prefix. */
+export function envelopeType(subject: string): string {
+  return subject.startsWith(PREFIX) ? subject.slice(PREFIX.length) : subject;
+}

@@ -1,0 +1,144 @@
+import { EventEmitter } from 'node:events';
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
+import { watch, type FSWatcher } from 'chokidar';
+import { isPolicyFileName } from '../policy/load.js';
+
+/**
+ * What a change looks like to the reloader:
+ * - `change`: a file was written, renamed or removed; more may follow, so wait for quiet;
+ * - `swap`: Kubernetes replaced its `..data` link, which swaps the whole set at once;
+ * - `directory`: a watched directory appeared, disappeared or was replaced.
+ */
+export const DIRTY_KINDS = ['change', 'swap', 'directory'] as const;
+export type DirtyKind = (typeof DIRTY_KINDS)[number];
+
+export interface PolicyWatcherOptions {
+  /** The policy directory (absolute). */
+  dir: string;
+  /** Other files to watch (absolute). */
+  extraFiles: readonly string[];
+  /** How often to check that each watched directory still is the one being watched. */
+  checkIntervalMs: number;
+}
+
+export interface PolicyWatcherEvents {
+  dirty: [kind: DirtyKind, file: string];
+  error: [error: Error];
+}
+
+/** The symlink Kubernetes swaps atomically when a ConfigMap volume changes. */
+const K8S_DATA_LINK = '..data';
+
+/** How often to check the watched directories. */
+export const DEFAULT_DIR_CHECK_INTERVAL = 1000; // 1 s
+
+/**
+ * The chokidar adapter. It only says "something changed" (the reloader reads
+ * and hashes to find out what); it never reads a file.
+ *
+ * It listens to chokidar's `raw` events rather than `change`: chokidar drops
+ * every `change` of a path within 50 ms of the previous one and emits no
+ * trailing event (https://github.com/paulmillr/chokidar/issues/1455), so the
+ * last chunk of a chunked write would go unseen.
+ *
+ * chokidar also stops watching a directory that is removed, and never starts
+ * on one that does not exist yet; so each directory's identity (device and
+ * inode) is checked every `checkIntervalMs` and its watcher rebuilt when it
+ * changes.
+ */
+export class PolicyWatcher extends EventEmitter<PolicyWatcherEvents> {
+  private readonly dirs: WatchedDir[];
+  private timer: NodeJS.Timeout | undefined;
+  private closing: Promise<void> | undefined;
+
+  constructor(private readonly options: PolicyWatcherOptions) {
+    super();
+    const byDir = new Map<string, Set<string>>();
+    for (const file of options.extraFiles) {
+      const dir = path.dirname(file);
+      if (!byDir.has(dir)) byDir.set(dir, new Set());
+      byDir.get(dir)?.add(path.basename(file));
+    }
+    // The policy directory: every policy file name. Other directories: the named files only.
+    this.dirs = [{ dir: options.dir, accepts: (name) => isPolicyFileName(name) || byDir.get(options.dir)?.has(name) === true }];
+    for (const [dir, names] of byDir) {
+      if (dir !== options.dir) this.dirs.push({ dir, accepts: (name) => names.has(name) });
+    }
+  }
+
+  /** Starts watching; resolves when every existing directory is watched. */
+  async start(): Promise<void> {
+    await Promise.all(this.dirs.map((d) => this.check(d)));
+    this.timer = setInterval(() => {
+      for (const d of this.dirs) void this.check(d);
+    }, this.options.checkIntervalMs);
+    this.timer.unref();
+  }
+
+  /** Stops every watcher. Idempotent: later calls return the same promise. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      if (this.timer) clearInterval(this.timer);
+      await Promise.all(this.dirs.map((d) => d.watcher?.close()));
+      for (const d of this.dirs) d.watcher = undefined;
+    })();
+    return this.closing;
+  }
+
+  /** (Re)builds a directory's watcher when the directory is not the one watched. */
+  private async check(d: WatchedDir): Promise<void> {
+    if (d.checking || this.closing) return;
+    d.checking = true;
+    try {
+      const identity = await stat(d.dir).then(
+        (s) => (s.isDirectory() ? `${s.dev}:${s.ino}` : undefined),
+        () => undefined,
+      );
+      if (identity === d.identity || this.closing) return;
+      const firstCheck = !('identity' in d);
+      d.identity = identity;
+      await d.watcher?.close();
+      d.watcher = identity === undefined ? undefined : await this.watchDir(d);
+      if (!firstCheck) this.emit('dirty', 'directory', d.dir);
+    } finally {
+      d.checking = false;
+    }
+  }
+
+  private watchDir(d: WatchedDir): Promise<FSWatcher> {
+    const watcher = watch(d.dir, {
+      depth: 0,
+      ignoreInitial: true,
+      // A Kubernetes swap shows as a change of `..data` itself only when links are not followed.
+      followSymlinks: false,
+      // We coalesce ourselves; chokidar's atomic mode would delay unlinks by 100 ms.
+      atomic: false,
+      ignorePermissionErrors: true,
+    });
+    watcher.on('raw', (_event, name, details) => {
+      const watched = (details as { watchedPath?: string } | undefined)?.watchedPath;
+      // Events from a directory's watcher name an entry; from a file's watcher, the file.
+      const base = watched === d.dir || watched === undefined ? path.basename(String(name)) : path.basename(watched);
+      if (base === K8S_DATA_LINK) this.emit('dirty', 'swap', path.join(d.dir, base));
+      else if (d.accepts(base)) this.emit('dirty', 'change', path.join(d.dir, base));
+    });
+    watcher.on('unlinkDir', (p) => {
+      if (p === d.dir) void this.check(d);
+    });
+    watcher.on('error', (err) => {
+      this.emit('error', err instanceof Error ? err : new Error(String(err)));
+      void this.check(d);
+    });
+    return new Promise((resolve) => watcher.once('ready', () => resolve(watcher)));
+  }
+}
+
+interface WatchedDir {
+  dir: string;
+  accepts: (name: string) => boolean;
+  /** `dev:ino` of the directory being watched; undefined while it does not exist. */
+  identity?: string | undefined;
+  watcher?: FSWatcher | undefined;
+  checking?: boolean;
+}

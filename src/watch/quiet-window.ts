@@ -1,0 +1,52 @@
+import type { Clock, TimerHandle } from '../clock.js';
+
+export interface QuietWindowOptions {
+  /** Fire this long after the last event of a burst. */
+  quietMs: number;
+  /** ...but never later than this after the burst's first event, so a steady stream still fires. */
+  maxWaitMs: number;
+  clock: Clock;
+  onFire: (burst: { events: number; waitedMs: number }) => void;
+}
+
+/**
+ * Coalesces a burst of events into one call: a debounce with a cap. Files
+ * written in several chunks a few milliseconds apart are read once, after the
+ * last chunk; a writer that never pauses is still read every `maxWaitMs`.
+ */
+export class QuietWindow {
+  private timer: TimerHandle | undefined;
+  private burstStart: number | undefined;
+  private events = 0;
+
+  constructor(private readonly options: QuietWindowOptions) {}
+
+  /** Something happened: (re)start the quiet window. */
+  poke(): void {
+    const { clock, quietMs, maxWaitMs } = this.options;
+    const now = clock.now();
+    this.burstStart ??= now;
+    this.events++;
+    if (this.timer !== undefined) clock.clearTimeout(this.timer);
+    const delay = Math.max(0, Math.min(quietMs, this.burstStart + maxWaitMs - now));
+    this.timer = clock.setTimeout(() => this.fire(), delay);
+  }
+
+  /** Forget a pending burst without firing. */
+  cancel(): void {
+    if (this.timer !== undefined) this.options.clock.clearTimeout(this.timer);
+    this.timer = undefined;
+    this.burstStart = undefined;
+    this.events = 0;
+  }
+
+  get pending(): boolean {
+    return this.burstStart !== undefined;
+  }
+
+  private fire(): void {
+    const burst = { events: this.events, waitedMs: this.options.clock.now() - (this.burstStart ?? 0) };
+    this.cancel();
+    this.options.onFire(burst);
+  }
+}

@@ -1,0 +1,114 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { until } from './until.js';
+
+/**
+ * Real nats-server processes for tests, on free loopback ports: never the
+ * machine's own server on 4222. Each test suite starts its own.
+ */
+
+/** Where the nats-server binary is: NATS_SERVER_BIN, PATH, or Debian's /usr/sbin. */
+export function natsServerBinary(): string {
+  const candidates = [
+    process.env.NATS_SERVER_BIN,
+    ...(process.env.PATH ?? '').split(path.delimiter).map((d) => path.join(d, 'nats-server')),
+    '/usr/sbin/nats-server',
+    '/usr/local/bin/nats-server',
+  ].filter((c): c is string => !!c);
+  for (const candidate of candidates) {
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // next
+    }
+  }
+  throw new Error('nats-server not found: install it (apt-get install -y nats-server) or set NATS_SERVER_BIN');
+}
+
+/** A free TCP port on 127.0.0.1 (the OS picks; the tiny race until the server binds is acceptable). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export interface NatsServerOptions {
+  port?: number;
+  /** Extra nats-server configuration (its own format), written to a file. */
+  config?: string;
+  args?: string[];
+}
+
+export class NatsServer {
+  private child: ChildProcess | undefined;
+  private readonly dir = mkdtempSync(path.join(tmpdir(), 'nats-'));
+  output = '';
+
+  private constructor(
+    readonly port: number,
+    private readonly options: NatsServerOptions,
+  ) {}
+
+  static async start(options: NatsServerOptions = {}): Promise<NatsServer> {
+    const server = new NatsServer(options.port ?? (await freePort()), options);
+    await server.spawn();
+    return server;
+  }
+
+  get url(): string {
+    return `nats://127.0.0.1:${this.port}`;
+  }
+
+  get running(): boolean {
+    return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /** (Re)starts the server on the same port. */
+  async spawn(): Promise<void> {
+    const args = ['-a', '127.0.0.1', '-p', String(this.port), ...(this.options.args ?? [])];
+    if (this.options.config !== undefined) {
+      const file = path.join(this.dir, 'server.conf');
+      writeFileSync(file, this.options.config);
+      args.push('-c', file);
+    }
+    const child = spawn(natsServerBinary(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = child;
+    const collect = (chunk: Buffer) => {
+      this.output += chunk.toString();
+    };
+    child.stdout?.on('data', collect);
+    child.stderr?.on('data', collect);
+    await until(() => this.output.includes('Server is ready') || !this.running, 10_000, 'nats-server to start');
+    if (!this.running) throw new Error(`nats-server exited at start:\n${this.output}`);
+  }
+
+  /** Kills the server abruptly (SIGKILL), as a crash would. */
+  async kill(): Promise<void> {
+    const child = this.child;
+    if (!child || !this.running) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGKILL');
+    await exited;
+  }
+
+  async restart(): Promise<void> {
+    await this.kill();
+    this.output = '';
+    await this.spawn();
+  }
+
+  async stop(): Promise<void> {
+    await this.kill();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
