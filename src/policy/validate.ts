@@ -57,7 +57,7 @@ export function validateSet(files: readonly SourceFile[]): ValidationResult {
           ...locate(positions, path),
           ...ruleIdAt(value, path),
           path: issue.path || '/',
-          message: issue.path ? `${describePath(path)}: ${issue.message}` : issue.message,
+          message: withContext(path, issue.message),
         });
       }
     }
@@ -172,6 +172,12 @@ function ruleIdAt(value: unknown, path: (string | number)[]): { ruleId?: string 
   const rules = (value as { rules?: unknown }).rules;
   const rule = Array.isArray(rules) ? (rules[path[1]] as { id?: unknown } | undefined) : undefined;
   return typeof rule?.id === 'string' && rule.id !== '' ? { ruleId: rule.id } : {};
+}
+
+/** Prefixes a message with where it applies; a message about a key names it, so it gets the parent. */
+function withContext(path: (string | number)[], message: string): string {
+  const context = /^(missing required|unknown) key/.test(message) ? path.slice(0, -1) : path;
+  return context.length > 0 ? `${describePath(context)}: ${message}` : message;
 }
 
 /** `rules[2].match.action`, the way the value is addressed in prose. */

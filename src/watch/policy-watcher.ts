@@ -95,8 +95,9 @@ export class PolicyWatcher extends EventEmitter<PolicyWatcherEvents> {
         (s) => (s.isDirectory() ? `${s.dev}:${s.ino}` : undefined),
         () => undefined,
       );
-      if (identity === d.identity || this.closing) return;
-      const firstCheck = !('identity' in d);
+      const firstCheck = !d.checked;
+      d.checked = true;
+      if ((identity === d.identity && !firstCheck) || this.closing) return;
       d.identity = identity;
       await d.watcher?.close();
       d.watcher = identity === undefined ? undefined : await this.watchDir(d);
@@ -140,5 +141,7 @@ interface WatchedDir {
   /** `dev:ino` of the directory being watched; undefined while it does not exist. */
   identity?: string | undefined;
   watcher?: FSWatcher | undefined;
+  /** Checked at least once: later identity changes are reported as dirty. */
+  checked?: boolean;
   checking?: boolean;
 }

@@ -83,6 +83,7 @@ export class NatsServer {
     }
     const child = spawn(natsServerBinary(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
+    this.output = '';
     const collect = (chunk: Buffer) => {
       this.output += chunk.toString();
     };
@@ -103,12 +104,75 @@ export class NatsServer {
 
   async restart(): Promise<void> {
     await this.kill();
-    this.output = '';
     await this.spawn();
   }
 
   async stop(): Promise<void> {
     await this.kill();
     rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * A cluster of `size` servers on loopback, fully routed. Resolves once every
+ * server reports a route to every other (its /routez), so a message published
+ * on one node reaches subscribers on all of them.
+ */
+export class NatsCluster {
+  private constructor(
+    readonly servers: NatsServer[],
+    private readonly monitorPorts: number[],
+  ) {}
+
+  static async start(size = 3): Promise<NatsCluster> {
+    const clusterPorts = await Promise.all(Array.from({ length: size }, () => freePort()));
+    const monitorPorts = await Promise.all(Array.from({ length: size }, () => freePort()));
+    const routes = clusterPorts.map((p) => `nats://127.0.0.1:${p}`).join(',');
+    const servers = await Promise.all(
+      clusterPorts.map((clusterPort, i) =>
+        NatsServer.start({
+          args: [
+            '-m',
+            String(monitorPorts[i]),
+            '--cluster_name',
+            'sentinel-test',
+            '--cluster',
+            `nats://127.0.0.1:${clusterPort}`,
+            '--routes',
+            routes,
+          ],
+        }),
+      ),
+    );
+    const cluster = new NatsCluster(servers, monitorPorts);
+    await cluster.routed();
+    return cluster;
+  }
+
+  get urls(): string[] {
+    return this.servers.map((s) => s.url);
+  }
+
+  /** Waits until every running server has a route to every other running server. */
+  async routed(timeoutMs = 15_000): Promise<void> {
+    const running = this.servers.map((s, i) => ({ s, port: this.monitorPorts[i] })).filter((x) => x.s.running);
+    await until(
+      async () => {
+        const counts = await Promise.all(
+          running.map(async ({ port }) => {
+            const res = await fetch(`http://127.0.0.1:${port}/routez`);
+            return ((await res.json()) as { num_routes: number }).num_routes;
+          }),
+        );
+        return counts.every((n) => n >= running.length - 1);
+      },
+      timeoutMs,
+      'the cluster routes',
+      50,
+    );
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.servers.map((s) => s.stop()));
   }
 }

@@ -1,0 +1,66 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { until } from './until.js';
+
+/** The compiled executable, as `npm ci` leaves it. */
+export const BIN = path.resolve(import.meta.dirname, '../../dist/cli/main.js');
+
+/** The executable run as a child process, its output kept for assertions. */
+export class Daemon {
+  stdout = '';
+  stderr = '';
+  exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  private readonly exited: Promise<void>;
+
+  private constructor(readonly child: ChildProcess) {
+    child.stdout?.on('data', (c: Buffer) => (this.stdout += c.toString()));
+    child.stderr?.on('data', (c: Buffer) => (this.stderr += c.toString()));
+    this.exited = new Promise((resolve) =>
+      child.once('exit', (code, signal) => {
+        this.exit = { code, signal };
+        resolve();
+      }),
+    );
+  }
+
+  static start(args: string[], env: Record<string, string> = {}, cwd?: string): Daemon {
+    const child = spawn(process.execPath, [BIN, ...args], {
+      cwd,
+      // A clean environment: nothing from the machine (NATS_URL, ...) leaks into a test.
+      env: { PATH: process.env.PATH ?? '', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    return new Daemon(child);
+  }
+
+  /** Runs to completion. */
+  static async run(args: string[], env: Record<string, string> = {}, cwd?: string) {
+    const d = Daemon.start(args, env, cwd);
+    await d.exited;
+    return { code: d.exit?.code, stdout: d.stdout, stderr: d.stderr };
+  }
+
+  /** The JSON log lines printed so far. */
+  get logs(): Record<string, unknown>[] {
+    return this.stdout
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+  }
+
+  waitForLog(predicate: (line: Record<string, unknown>) => boolean, timeoutMs = 10_000, what = 'a log line') {
+    return until(() => this.logs.find(predicate), timeoutMs, what);
+  }
+
+  /** Sends `signal` and waits for the exit; returns the exit and how long it took. */
+  async stop(signal: NodeJS.Signals = 'SIGTERM') {
+    const started = performance.now();
+    if (!this.exit) this.child.kill(signal);
+    await this.exited;
+    return { ...this.exit, elapsedMs: performance.now() - started };
+  }
+
+  kill(): void {
+    if (!this.exit) this.child.kill('SIGKILL');
+  }
+}

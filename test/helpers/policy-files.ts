@@ -1,0 +1,17 @@
+import { renameSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+
+/** A valid policy document with the given rule ids (ids must be unique across a directory). */
+export function policyText(...ids: string[]): string {
+  const rules = ids.map(
+    (id, i) => `[[rules]]\nid = "${id}"\npriority = ${100 - i}\nmatch = { resource = "tool", resourceId = "t-${id}" }\neffect = "allow"\n`,
+  );
+  return `version = "1.0"\n\n[metadata]\nname = "test"\nmode = "standard"\n\n${rules.join('\n')}`;
+}
+
+/** Writes like an editor's atomic save: a temporary file, then a rename over the target. */
+export function atomicWrite(file: string, text: string): void {
+  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
+  writeFileSync(tmp, text);
+  renameSync(tmp, file);
+}

@@ -1,0 +1,37 @@
+import { Writable } from 'node:stream';
+import { pino, type Logger } from 'pino';
+import { resolveConfig } from '../../src/config/resolve.js';
+import type { SentinelConfig } from '../../src/config/settings.js';
+import type { ApplyContext, ApplyOutcome } from '../../src/reload/reloader.js';
+import { Sentinel } from '../../src/sentinel.js';
+import { until } from './until.js';
+
+/** A logger whose lines a test can read back. */
+export function captureLogger(level = 'debug'): { log: Logger; lines: Record<string, unknown>[] } {
+  const lines: Record<string, unknown>[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      for (const line of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(line) as Record<string, unknown>);
+      done();
+    },
+  });
+  return { log: pino({ level }, stream), lines };
+}
+
+/** An in-process sentinel with the same defaults as the CLI, and a record of every apply. */
+export async function startSentinel(flags: Record<string, string | boolean | string[]>, cwd: string) {
+  const config: SentinelConfig = resolveConfig({ flags, env: {}, cwd });
+  const { log, lines } = captureLogger();
+  const sentinel = new Sentinel(config, { log, instance: 'test-instance', dirCheckIntervalMs: 50 });
+  const applies: { outcome: ApplyOutcome; context: ApplyContext }[] = [];
+  sentinel.reloader.on('applied', (outcome, context) => applies.push({ outcome, context }));
+  await sentinel.start();
+  return {
+    sentinel,
+    lines,
+    applies,
+    /** Waits until the bus connection is up (the first announcement follows at once). */
+    connected: () => until(() => sentinel.bus.connected, 10_000, 'the sentinel to connect'),
+    close: () => sentinel.close(),
+  };
+}

@@ -1,0 +1,96 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { SUBJECTS } from '../../src/topics.js';
+import { BusListener } from '../helpers/bus-listener.js';
+import { Daemon } from '../helpers/daemon.js';
+import { NatsCluster, NatsServer, freePort } from '../helpers/nats-server.js';
+import { policyText } from '../helpers/policy-files.js';
+import { shellRevision } from '../helpers/revision.js';
+import { startSentinel } from '../helpers/sentinel.js';
+import { tempDir } from '../helpers/temp-dir.js';
+import { until } from '../helpers/until.js';
+
+describe('the bus comes and goes', () => {
+  let root: string;
+  let dir: string;
+  let cleanup: () => void;
+  const stops: (() => Promise<unknown> | void)[] = [];
+
+  beforeEach(() => {
+    ({ dir: root, cleanup } = tempDir());
+    dir = path.join(root, 'policies');
+    mkdirSync(dir);
+    writeFileSync(path.join(dir, 'a.toml'), policyText('a1'));
+  });
+  afterEach(async () => {
+    for (const stop of stops.splice(0).reverse()) await stop();
+    cleanup();
+  });
+
+  it('announces again after its bus server is killed and restarted: the bus kept nothing', async () => {
+    // The listener sits on another node of a cluster, so it hears the announcement whoever reconnects first.
+    const cluster = await NatsCluster.start(2);
+    stops.push(() => cluster.stop());
+    const [near, far] = cluster.servers as [NatsServer, NatsServer];
+    const running = await startSentinel({ servers: near.url, policies: dir }, root);
+    stops.push(() => running.close());
+    await running.connected();
+    await until(() => running.sentinel.announcer.announced, 5000, 'the startup announcement');
+    const first = running.sentinel.announcer.announced;
+    const listener = await BusListener.start(far.url, [SUBJECTS.policyReload]);
+    stops.push(() => listener.close());
+
+    await near.restart();
+    const [again] = await listener.waitFor(SUBJECTS.policyReload, 1, 10_000);
+    expect(again?.payload).toMatchObject({ reason: 'reconnect', revision: first?.snapshot.revision, sequence: first?.sequence });
+    expect(running.lines.some((l) => l.msg === 'disconnected from the bus; reconnecting')).toBe(true);
+    expect(running.lines.some((l) => l.msg === 'reconnected to the bus')).toBe(true);
+  });
+
+  it('carries a change made while the bus was away in the reconnect announcement', async () => {
+    const server = await NatsServer.start();
+    stops.push(() => server.stop());
+    const running = await startSentinel({ servers: server.url, policies: dir }, root);
+    stops.push(() => running.close());
+    await running.connected();
+    await until(() => running.sentinel.announcer.announced, 5000, 'the startup announcement');
+    const before = running.sentinel.announcer.announced?.snapshot.revision;
+
+    await server.kill();
+    await until(() => !running.sentinel.bus.connected, 5000, 'the disconnect');
+    writeFileSync(path.join(dir, 'b.toml'), policyText('b1'));
+    await until(() => running.sentinel.reloader.inForce?.revision === shellRevision(dir), 5000, 'the change to be applied');
+
+    await server.spawn();
+    const listener = await BusListener.start(server.url, [SUBJECTS.policyReload]);
+    stops.push(() => listener.close());
+    // The sentinel may reconnect before or after the listener; either way it announces after reconnecting.
+    await until(() => running.sentinel.bus.reconnects > 0, 10_000, 'the reconnect');
+    await until(() => running.sentinel.announcer.announced?.snapshot.revision === shellRevision(dir), 5000, 'the announcement');
+    expect(running.sentinel.announcer.announced).toMatchObject({ sequence: 2, previous: { revision: before } });
+  });
+
+  it('started before the bus, it keeps retrying with a clear log line and announces once the bus is up', async () => {
+    const port = await freePort();
+    const daemon = Daemon.start(['--servers', `nats://127.0.0.1:${port}`, '--policies', dir]);
+    stops.push(() => daemon.kill());
+    const waiting = await daemon.waitForLog((l) => l.msg === 'bus not reachable yet; retrying (the bus must start first)');
+    expect(waiting).toMatchObject({ level: 'warn', servers: [`nats://127.0.0.1:${port}`] });
+    expect(daemon.exit).toBeUndefined();
+
+    const server = await NatsServer.start({ port });
+    stops.push(() => server.stop());
+    const listener = await BusListener.start(server.url, [SUBJECTS.policyReload]);
+    stops.push(() => listener.close());
+    await daemon.waitForLog((l) => l.msg === 'connected to the bus');
+    // The listener and the daemon race to the new server; ask for the snapshot rather than rely on order.
+    const reply = await until(
+      () => listener.nc.request(SUBJECTS.policyCurrent, '', { timeout: 1000 }).catch(() => undefined),
+      10_000,
+      'an answer on policy.current',
+    );
+    expect(reply.json<{ payload: { revision: string } }>().payload.revision).toBe(shellRevision(dir));
+    expect(daemon.logs.some((l) => l.msg === 'announced' && l.reason === 'startup')).toBe(true);
+  });
+});

@@ -1,0 +1,145 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { SUBJECTS } from '../../src/topics.js';
+import { BusListener } from '../helpers/bus-listener.js';
+import { Daemon } from '../helpers/daemon.js';
+import { NatsServer, freePort } from '../helpers/nats-server.js';
+import { policyText } from '../helpers/policy-files.js';
+import { shellRevision } from '../helpers/revision.js';
+import { tempDir } from '../helpers/temp-dir.js';
+
+const version = (await import('../../package.json', { with: { type: 'json' } })).default.version;
+
+describe('the nachos-sentinel executable', () => {
+  let server: NatsServer;
+  let root: string;
+  let dir: string;
+  let cleanup: () => void;
+  const daemons: Daemon[] = [];
+
+  beforeAll(async () => {
+    server = await NatsServer.start();
+  });
+  afterAll(async () => {
+    await server.stop();
+  });
+  beforeEach(() => {
+    ({ dir: root, cleanup } = tempDir());
+    dir = path.join(root, 'policies');
+    mkdirSync(dir);
+    writeFileSync(path.join(dir, 'a.toml'), policyText('a1'));
+  });
+  afterEach(() => {
+    for (const d of daemons.splice(0)) d.kill();
+    cleanup();
+  });
+  const start = (args: string[], env: Record<string, string> = {}) => {
+    const d = Daemon.start(args, env, root);
+    daemons.push(d);
+    return d;
+  };
+
+  it('prints its help and version', async () => {
+    const help = await Daemon.run(['--help']);
+    expect(help.code).toBe(0);
+    for (const flag of ['--servers', '--policies', '--config', '--quiet-window', '--log-level', 'validate']) {
+      expect(help.stdout).toContain(flag);
+    }
+    expect(await Daemon.run(['--version'])).toMatchObject({ code: 0, stdout: `${version}\n` });
+    expect(await Daemon.run(['-v'])).toMatchObject({ code: 0, stdout: `${version}\n` });
+  });
+
+  it('exits 2 on a bad flag or command, saying what is wrong', async () => {
+    expect(await Daemon.run(['--polices', 'x'])).toMatchObject({
+      code: 2,
+      stderr: 'nachos-sentinel: unknown flag --polices (did you mean --policies?); see --help\n',
+    });
+    expect(await Daemon.run(['--policies'])).toMatchObject({ code: 2, stderr: 'nachos-sentinel: flag --policies needs a value\n' });
+    expect(await Daemon.run(['frobnicate'])).toMatchObject({ code: 2 });
+    expect((await Daemon.run(['frobnicate'])).stderr).toContain('unknown command "frobnicate"');
+  });
+
+  it('exits 2 on a bad config value, naming the key and the file, before connecting to anything', async () => {
+    const config = path.join(root, 'sentinel.toml');
+    writeFileSync(config, 'servers = "nats://127.0.0.1:1"\nrescan_interval = "often"\n');
+    const result = await Daemon.run(['--config', config], {}, root);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toBe(
+      `nachos-sentinel: ${config}:2:1: key "rescan_interval": must be a duration such as "50ms", "5s" or "1m", got "often"\n`,
+    );
+    expect(result.stdout).toBe(''); // nothing started, nothing logged
+    const env = await Daemon.run([], { SENTINEL_CONFIG: config, POLICY_PATH: dir }, root);
+    expect(env.code).toBe(2);
+  });
+
+  it('validates a directory offline: exit 0 when valid, 1 with file:line:col when not', async () => {
+    const ok = await Daemon.run(['validate', dir], {}, root);
+    expect(ok).toMatchObject({ code: 0, stdout: `ok: 1 file(s), 1 rule(s), revision ${shellRevision(dir)}\n` });
+
+    writeFileSync(path.join(dir, 'b.toml'), 'version = "1.0"\n[[rules]]\nid = "a1"\npriority = 1\nmatch = {}\neffect = "allow"\n');
+    writeFileSync(path.join(dir, 'c.toml'), 'version = "1.0"\nrules = [\n');
+    const bad = await Daemon.run(['validate', 'policies'], {}, root);
+    expect(bad.code).toBe(1);
+    expect(bad.stdout.split('\n')).toEqual([
+      'policies/b.toml:3:1: rule id "a1" is already used at a.toml:8; ids must be unique across the policy directory (rule "a1")',
+      expect.stringMatching(/^policies\/c\.toml:3:1: TOML syntax: /),
+      'invalid: 2 problems in policies',
+      '',
+    ]);
+    const json = await Daemon.run(['validate', 'policies', '--json'], {}, root);
+    expect(json.code).toBe(1);
+    expect(JSON.parse(json.stdout)).toMatchObject({ valid: false, problems: [{ file: 'policies/b.toml', line: 3 }, { file: 'policies/c.toml' }] });
+  });
+
+  it('runs as a daemon: announces, logs JSON lines with component and instance, stops cleanly on SIGTERM', async () => {
+    const listener = await BusListener.start(server.url, [SUBJECTS.policyReload]);
+    try {
+      const d = start(['--servers', server.url], { POLICY_PATH: dir });
+      await listener.waitFor(SUBJECTS.policyReload, 1, 10_000);
+      expect(listener.on(SUBJECTS.policyReload)[0]?.payload).toMatchObject({ reason: 'startup', revision: shellRevision(dir) });
+      const logs = d.logs;
+      expect(logs.length).toBeGreaterThan(0);
+      for (const line of logs) expect(line).toMatchObject({ component: 'sentinel', instance: expect.stringMatching(/-[0-9a-f]{6}$/) });
+      expect(new Set(logs.map((l) => l.instance)).size).toBe(1);
+
+      const stopped = await d.stop('SIGTERM');
+      expect(stopped.code).toBe(0);
+      expect(stopped.elapsedMs).toBeLessThan(2000);
+      expect(d.logs.at(-1)).toMatchObject({ msg: 'stopped' });
+    } finally {
+      await listener.close();
+    }
+  });
+
+  it('stops cleanly on SIGINT too, and within 2 s even while the bus is unreachable', async () => {
+    const port = await freePort();
+    const d = start(['--servers', `nats://127.0.0.1:${port}`, '--policies', dir]);
+    await d.waitForLog((l) => l.msg === 'bus not reachable yet; retrying (the bus must start first)');
+    const stopped = await d.stop('SIGINT');
+    expect(stopped).toMatchObject({ code: 0 });
+    expect(stopped.elapsedMs).toBeLessThan(2000);
+  });
+
+  it('never logs the credentials in a server URL', async () => {
+    const port = await freePort();
+    const d = start(['--servers', `nats://alice:s3cret-pw@127.0.0.1:${port}`, '--policies', dir, '--log-level', 'trace']);
+    await d.waitForLog((l) => l.msg === 'bus not reachable yet; retrying (the bus must start first)');
+    await d.stop();
+    expect(d.stdout + d.stderr).not.toContain('s3cret-pw');
+    expect(d.stdout).toContain(`nats://127.0.0.1:${port}`);
+  });
+
+  it('takes its settings from the environment as documented', async () => {
+    const listener = await BusListener.start(server.url, [SUBJECTS.policyReload]);
+    try {
+      const d = start([], { NATS_URL: server.url, POLICY_PATH: dir, LOG_LEVEL: 'warn', SENTINEL_COMPONENT: 'sentinel-b' });
+      const [env] = await listener.waitFor(SUBJECTS.policyReload, 1, 10_000);
+      expect(env?.source).toBe('sentinel-b');
+      await d.stop();
+      expect(d.logs.every((l) => l.level === 'warn' || l.level === 'error')).toBe(true);
+    } finally {
+      await listener.close();
+    }
+  });
+});

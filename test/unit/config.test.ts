@@ -1,0 +1,123 @@
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { resolveConfig } from '../../src/config/resolve.js';
+import { configFileSchema } from '../../src/config/settings.js';
+import { ConfigError } from '../../src/errors.js';
+import { tempDir } from '../helpers/temp-dir.js';
+
+describe('resolveConfig', () => {
+  let dir: string;
+  let cleanup: () => void;
+  beforeEach(() => ({ dir, cleanup } = tempDir()));
+  afterEach(() => cleanup());
+
+  const resolve = (flags: Record<string, unknown> = {}, env: Record<string, string> = {}) =>
+    resolveConfig({ flags: flags as never, env, cwd: dir });
+  const writeConfig = (text: string, name = 'sentinel.toml') => {
+    const file = path.join(dir, name);
+    writeFileSync(file, text);
+    return file;
+  };
+
+  it('has sane defaults', () => {
+    expect(resolve()).toEqual({
+      configFile: undefined,
+      servers: ['nats://127.0.0.1:4222'],
+      policies: path.join(dir, 'policies'),
+      watch: [],
+      allowEmpty: false,
+      quietWindowMs: 50,
+      maxWaitMs: 1000,
+      rescanIntervalMs: 60_000,
+      maxFileBytes: 1024 * 1024,
+      logLevel: 'info',
+      component: 'sentinel',
+    });
+  });
+
+  it('takes servers from --servers, then NATS_SERVERS, then NATS_URL', () => {
+    const env = { NATS_SERVERS: 'nats://a:1,nats://b:2', NATS_URL: 'nats://c:3' };
+    expect(resolve({ servers: 'nats://x:9, nats://y:9' }, env).servers).toEqual(['nats://x:9', 'nats://y:9']);
+    expect(resolve({}, env).servers).toEqual(['nats://a:1', 'nats://b:2']);
+    expect(resolve({}, { NATS_URL: 'nats://c:3' }).servers).toEqual(['nats://c:3']);
+  });
+
+  it('takes the policy directory from --policies, then POLICY_PATH', () => {
+    expect(resolve({ policies: 'p1' }, { POLICY_PATH: '/abs/p2' }).policies).toBe(path.join(dir, 'p1'));
+    expect(resolve({}, { POLICY_PATH: '/abs/p2' }).policies).toBe('/abs/p2');
+  });
+
+  it('ranks flags over environment over the config file over defaults', () => {
+    const file = writeConfig('quiet_window = "80ms"\nmax_wait = "3s"\nrescan_interval = "2m"\n');
+    const config = resolve({ config: file, 'quiet-window': '10ms' }, { SENTINEL_MAX_WAIT: '2s' });
+    expect(config.quietWindowMs).toBe(10);
+    expect(config.maxWaitMs).toBe(2000);
+    expect(config.rescanIntervalMs).toBe(120_000);
+    expect(config.maxFileBytes).toBe(1024 * 1024);
+    expect(config.configFile).toBe(file);
+  });
+
+  it('finds the config file through SENTINEL_CONFIG, and resolves its paths relative to itself', () => {
+    const file = writeConfig('policies = "pol"\nwatch = ["../nachos.toml"]\nservers = ["nats://a:1"]\n', 'conf.toml');
+    const config = resolve({}, { SENTINEL_CONFIG: file });
+    expect(config.policies).toBe(path.join(dir, 'pol'));
+    expect(config.watch).toEqual([path.resolve(dir, '../nachos.toml')]);
+    expect(config.servers).toEqual(['nats://a:1']);
+  });
+
+  it('accepts repeated and comma-separated --watch values', () => {
+    expect(resolve({ watch: ['a.toml', 'b.toml,c.toml'] }).watch).toEqual(['a.toml', 'b.toml', 'c.toml'].map((f) => path.join(dir, f)));
+  });
+
+  it('reads booleans from flags, environment and file', () => {
+    expect(resolve({ 'allow-empty': true }).allowEmpty).toBe(true);
+    expect(resolve({}, { SENTINEL_ALLOW_EMPTY: 'yes' }).allowEmpty).toBe(true);
+    expect(resolve({ config: writeConfig('allow_empty = true\n') }).allowEmpty).toBe(true);
+  });
+
+  function errorOf(fn: () => unknown): ConfigError {
+    try {
+      fn();
+    } catch (err) {
+      if (err instanceof ConfigError) return err;
+      throw err;
+    }
+    throw new Error('expected a ConfigError');
+  }
+
+  it('names the key, the file and the line of an unknown key, with a suggestion', () => {
+    const file = writeConfig('servers = "nats://a:1"\n\nquiet_windw = "50ms"\n');
+    const err = errorOf(() => resolve({ config: file }));
+    expect(err.message).toBe(`${file}:3:1: unknown key "quiet_windw" (did you mean "quiet_window"?)`);
+  });
+
+  it('names the key, the file and the line of a bad value', () => {
+    const file = writeConfig('log_level = "info"\nquiet_window = "fast"\n');
+    expect(errorOf(() => resolve({ config: file })).message).toBe(
+      `${file}:2:1: key "quiet_window": must be a duration such as "50ms", "5s" or "1m", got "fast"`,
+    );
+    const typed = writeConfig('allow_empty = "yes"\n', 'b.toml');
+    expect(errorOf(() => resolve({ config: typed })).message).toBe(`${typed}:1:1: key "allow_empty": must be true or false, got "yes"`);
+  });
+
+  it('names the flag or the variable a bad value came from', () => {
+    expect(errorOf(() => resolve({ 'max-file-size': 'huge' })).message).toMatch(/^--max-file-size: "huge" is not a size/);
+    expect(errorOf(() => resolve({}, { LOG_LEVEL: 'loud' })).message).toMatch(/^environment variable LOG_LEVEL: "loud" is not a log level/);
+    expect(errorOf(() => resolve({ servers: 'http://x:1' })).message).toMatch(/unsupported scheme "http:\/\/"/);
+    expect(errorOf(() => resolve({ component: 'a.b' })).message).toMatch(/^--component: "a.b" must be/);
+  });
+
+  it('reports TOML syntax errors in the config file with line and column, and a missing file', () => {
+    const file = writeConfig('servers = [\n');
+    expect(errorOf(() => resolve({ config: file })).message).toMatch(new RegExp(`^${file}:2:1: TOML syntax`));
+    expect(errorOf(() => resolve({ config: path.join(dir, 'nope.toml') })).message).toMatch(/config file not found/);
+  });
+
+  it('publishes a JSON Schema that forbids unknown keys', () => {
+    const schema = configFileSchema() as { additionalProperties: boolean; properties: Record<string, { description?: string }> };
+    expect(schema.additionalProperties).toBe(false);
+    expect(Object.keys(schema.properties)).toContain('quiet_window');
+    expect(schema.properties.quiet_window?.description).toMatch(/default: 50ms/);
+  });
+});

@@ -1,0 +1,93 @@
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ERROR_CODES } from '../../src/errors.js';
+import { isPolicyFileName, loadFiles } from '../../src/policy/load.js';
+import { tempDir } from '../helpers/temp-dir.js';
+
+describe('isPolicyFileName', () => {
+  it.each(['strict.toml', 'a-b_c.toml', '00-base.toml'])('takes %s', (name) => expect(isPolicyFileName(name)).toBe(true));
+  it.each([
+    '.hidden.toml',
+    '..data',
+    '..2026_11_27_10_00_00.123',
+    '.strict.toml.swp',
+    'strict.toml~',
+    '#strict.toml#',
+    '.#strict.toml',
+    'strict.toml.tmp',
+    'strict.toml.12345',
+    'strict.yaml',
+    'README.md',
+    '.toml',
+  ])('ignores %s', (name) => expect(isPolicyFileName(name)).toBe(false));
+});
+
+describe('loadFiles', () => {
+  let dir: string;
+  let cleanup: () => void;
+  beforeEach(() => ({ dir, cleanup } = tempDir()));
+  afterEach(() => cleanup());
+  const load = (extra: string[] = [], maxFileBytes = 1024) => loadFiles({ dir: path.join(dir, 'p'), extraFiles: extra, maxFileBytes });
+
+  it('reads every policy file directly in the directory, through symlinks, and the extra files', async () => {
+    mkdirSync(path.join(dir, 'p', 'sub'), { recursive: true });
+    writeFileSync(path.join(dir, 'p', 'a.toml'), 'a = 1');
+    writeFileSync(path.join(dir, 'p', '.hidden.toml'), 'h = 1');
+    writeFileSync(path.join(dir, 'p', 'sub', 'nested.toml'), 'n = 1');
+    writeFileSync(path.join(dir, 'target.toml'), 't = 1');
+    symlinkSync(path.join(dir, 'target.toml'), path.join(dir, 'p', 'linked.toml'));
+    writeFileSync(path.join(dir, 'nachos.toml'), 'x = 1');
+    const result = await load([path.join(dir, 'nachos.toml')]);
+    expect(result.problems).toEqual([]);
+    expect(result.sources.map((s) => [s.path, s.kind, s.content.toString()]).sort()).toEqual([
+      ['../nachos.toml', 'config', 'x = 1'],
+      ['a.toml', 'policy', 'a = 1'],
+      ['linked.toml', 'policy', 't = 1'],
+    ]);
+  });
+
+  it('reports a missing directory', async () => {
+    const result = await load();
+    expect(result.dirMissing).toBe(true);
+    expect(result.problems[0]?.code).toBe(ERROR_CODES.POLICY_DIR_MISSING);
+  });
+
+  it('refuses files over the cap without reading them whole', async () => {
+    mkdirSync(path.join(dir, 'p'));
+    writeFileSync(path.join(dir, 'p', 'big.toml'), 'x'.repeat(5000));
+    const result = await load([], 1024);
+    expect(result.sources).toEqual([]);
+    expect(result.problems[0]).toMatchObject({ code: ERROR_CODES.POLICY_TOO_LARGE, file: 'big.toml' });
+    expect(result.problems[0]?.message).toContain('1024 bytes (5000 bytes)');
+  });
+
+  it('refuses a FIFO without blocking on it, and a directory named like a policy', async () => {
+    mkdirSync(path.join(dir, 'p', 'dir.toml'), { recursive: true });
+    execFileSync('mkfifo', [path.join(dir, 'p', 'pipe.toml')]);
+    const result = await load();
+    expect(result.problems.map((p) => [p.file, p.code, p.message]).sort()).toEqual([
+      ['dir.toml', ERROR_CODES.POLICY_NOT_FILE, 'is not a regular file (a directory)'],
+      ['pipe.toml', ERROR_CODES.POLICY_NOT_FILE, 'is not a regular file (a FIFO)'],
+    ]);
+  });
+
+  it('reports a dangling symlink and a missing extra file as unreadable', async () => {
+    mkdirSync(path.join(dir, 'p'));
+    symlinkSync(path.join(dir, 'gone.toml'), path.join(dir, 'p', 'dangling.toml'));
+    const result = await load([path.join(dir, 'missing.toml')]);
+    expect(result.problems.map((p) => [p.file, p.code]).sort()).toEqual([
+      ['../missing.toml', ERROR_CODES.POLICY_READ],
+      ['dangling.toml', ERROR_CODES.POLICY_READ],
+    ]);
+  });
+
+  it('reads 1,000 files without running out of descriptors', async () => {
+    mkdirSync(path.join(dir, 'p'));
+    for (let i = 0; i < 1000; i++) writeFileSync(path.join(dir, 'p', `f${i}.toml`), `i = ${i}`);
+    const result = await load();
+    expect(result.problems).toEqual([]);
+    expect(result.sources).toHaveLength(1000);
+  });
+});

@@ -1,0 +1,142 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ERROR_CODES } from '../../src/errors.js';
+import { checkConditionValue, validateSet, type SourceFile } from '../../src/policy/validate.js';
+
+const policiesDir = path.resolve(import.meta.dirname, '../../policies');
+
+function policy(pathName: string, text: string): SourceFile {
+  return { path: pathName, kind: 'policy', content: Buffer.from(text) };
+}
+
+const RULE = `
+[[rules]]
+id = "r1"
+priority = 10
+match = { resource = "tool", action = "call" }
+effect = "allow"
+`;
+
+describe('validateSet', () => {
+  it('accepts the shipped example policies', () => {
+    const files = readdirSync(policiesDir)
+      .filter((f) => f.endsWith('.toml'))
+      .map((f) => policy(f, readFileSync(path.join(policiesDir, f), 'utf8')));
+    expect(files.map((f) => f.path).sort()).toEqual(['permissive.toml', 'standard.toml', 'strict.toml']);
+    const result = validateSet(files);
+    expect(result.problems).toEqual([]);
+    expect(result.policies.map((p) => p.document.metadata?.mode)).toEqual(['permissive', 'standard', 'strict']);
+    expect(result.ruleCount).toBeGreaterThan(15);
+  });
+
+  it('accepts the minimal document Nachos allows (optional fields absent, arrays in match)', () => {
+    const result = validateSet([
+      policy('a.toml', `version = "1.0"\n[[rules]]\nid = "x"\npriority = 1\nmatch = { resource = ["tool", "llm"] }\neffect = "deny"\n`),
+    ]);
+    expect(result.problems).toEqual([]);
+    expect(result.policies[0]?.document.rules[0]?.match.resource).toEqual(['tool', 'llm']);
+  });
+
+  it('reports TOML syntax errors with line and column', () => {
+    const { problems } = validateSet([policy('bad.toml', 'version = "1.0"\nrules = [\n  { id = 1 \n')]);
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatchObject({ code: ERROR_CODES.POLICY_SYNTAX, file: 'bad.toml', line: 4, column: 1 });
+    expect(problems[0]?.message).toMatch(/^TOML syntax: /);
+  });
+
+  it('reports every schema error with file, line, rule id and a readable message', () => {
+    const text = `version = "1.0"
+[metadata]
+mode = "strikt"
+
+[[rules]]
+id = "first"
+priority = "high"
+match = { resource = "tools" }
+effect = "allow"
+efect = "deny"
+`;
+    const { problems, policies } = validateSet([policy('p.toml', text)]);
+    expect(policies).toEqual([]);
+    const byPath = Object.fromEntries(problems.map((p) => [p.path, p]));
+    expect(byPath['/metadata/mode']).toMatchObject({ line: 3, code: ERROR_CODES.POLICY_SCHEMA });
+    expect(byPath['/metadata/mode']?.message).toContain('must be one of "strict", "standard", "permissive", got "strikt"');
+    expect(byPath['/rules/0/priority']).toMatchObject({ line: 7, ruleId: 'first' });
+    expect(byPath['/rules/0/priority']?.message).toContain('must be a number, got "high"');
+    expect(byPath['/rules/0/match/resource']).toMatchObject({ line: 8, column: 11, ruleId: 'first' });
+    expect(byPath['/rules/0/efect']?.message).toBe('rules[0]: unknown key "efect" (did you mean "effect"?)');
+  });
+
+  it('requires version, rules, and each rule its id, priority, match and effect', () => {
+    const { problems } = validateSet([policy('p.toml', '[[rules]]\nreason = "x"\n')]);
+    const messages = problems.map((p) => p.message);
+    expect(messages).toContain('missing required key "version"');
+    for (const key of ['id', 'priority', 'match', 'effect']) {
+      expect(messages).toContain(`rules[0]: missing required key "${key}"`);
+    }
+  });
+
+  it('requires rule ids unique across the whole directory, naming the first use', () => {
+    const { problems } = validateSet([policy('b.toml', `version = "1"\n${RULE}`), policy('a.toml', `version = "1"\n${RULE}`)]);
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatchObject({ code: ERROR_CODES.POLICY_DUPLICATE_ID, file: 'b.toml', ruleId: 'r1', line: 4 });
+    expect(problems[0]?.message).toContain('already used at a.toml:4');
+  });
+
+  it('compiles `matches` patterns and requires arrays for in/not_in', () => {
+    const text = `version = "1"
+[[rules]]
+id = "r"
+priority = 1
+match = {}
+effect = "deny"
+conditions = [
+  { field = "a", operator = "matches", value = "([a-" },
+  { field = "b", operator = "in", value = "x" },
+  { field = "c", operator = "not_in", value = ["ok"] },
+  { field = "d", operator = "starts_with", value = 3 },
+]
+`;
+    const { problems } = validateSet([policy('c.toml', text)]);
+    expect(problems.map((p) => [p.code, p.line, p.path])).toEqual([
+      [ERROR_CODES.POLICY_BAD_REGEX, 8, '/rules/0/conditions/0/value'],
+      [ERROR_CODES.POLICY_BAD_VALUE, 9, '/rules/0/conditions/1/value'],
+      [ERROR_CODES.POLICY_BAD_VALUE, 11, '/rules/0/conditions/3/value'],
+    ]);
+  });
+
+  it('checks other config files for syntax only, and never counts them as policies', () => {
+    const config: SourceFile = { path: '../nachos.toml', kind: 'config', content: Buffer.from('[anything]\nkey = 1\n') };
+    expect(validateSet([config])).toEqual({ policies: [], ruleCount: 0, problems: [] });
+    const broken: SourceFile = { ...config, content: Buffer.from('[anything\n') };
+    expect(validateSet([broken]).problems[0]).toMatchObject({ code: ERROR_CODES.POLICY_SYNTAX, file: '../nachos.toml', line: 1 });
+  });
+
+  it('refuses text that is not UTF-8 and survives hostile input', () => {
+    expect(validateSet([{ path: 'x.toml', kind: 'policy', content: Buffer.from([0xff, 0xfe]) }]).problems[0]?.message).toBe(
+      'not valid UTF-8 text',
+    );
+    for (const text of ['a = ' + '['.repeat(5000), 'x = "\u0000"', 'rules = 5', 'version = 1\nrules = [1, "a", {}]']) {
+      expect(() => validateSet([policy('h.toml', text)])).not.toThrow();
+      expect(validateSet([policy('h.toml', text)]).problems.length).toBeGreaterThan(0);
+    }
+  });
+});
+
+describe('checkConditionValue', () => {
+  it.each([
+    ['equals', 'x', undefined],
+    ['equals', ['x'], /use "in"/],
+    ['in', ['a', 1, true], undefined],
+    ['not_in', 'a', /needs an array/],
+    ['contains', 'sub', undefined],
+    ['ends_with', false, /needs a string/],
+    ['matches', '^a.*$', undefined],
+    ['matches', '(', /invalid regular expression/],
+  ] as const)('%s with %j', (operator, value, expected) => {
+    const message = checkConditionValue(operator, value);
+    if (expected === undefined) expect(message).toBeUndefined();
+    else expect(message).toMatch(expected);
+  });
+});
