@@ -1,5 +1,6 @@
-import { constants, type Stats } from 'node:fs';
-import { open, readdir } from 'node:fs/promises';
+import { close, constants, fstat, open, read, type Stats } from 'node:fs';
+import { readdir } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import path from 'node:path';
 import { ERROR_CODES, messageOf, type Problem } from '../errors.js';
 import type { SourceFile } from './validate.js';
@@ -93,15 +94,15 @@ type ReadOutcome =
 
 /** Reads one file through symlinks, refusing anything but a regular file within the cap. */
 async function readCapped(file: string, maxBytes: number): Promise<ReadOutcome> {
-  let handle;
+  let fd: number;
   try {
     // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever.
-    handle = await open(file, constants.O_RDONLY | constants.O_NONBLOCK);
+    fd = await fsOpen(file, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (err) {
     return { problem: { code: ERROR_CODES.POLICY_READ, message: `cannot be read: ${describeErrno(err)}` } };
   }
   try {
-    const before = await handle.stat();
+    const before = await fsFstat(fd);
     if (!before.isFile()) {
       return { problem: { code: ERROR_CODES.POLICY_NOT_FILE, message: `is not a regular file (${fileType(before)})` } };
     }
@@ -109,10 +110,10 @@ async function readCapped(file: string, maxBytes: number): Promise<ReadOutcome> 
       return { problem: tooLarge(maxBytes, before.size) };
     }
     // Read one byte past the cap, so a file that grew after the stat is caught too.
-    const buffer = Buffer.alloc(Math.min(before.size, maxBytes) + 1);
+    const buffer = Buffer.allocUnsafe(Math.min(before.size, maxBytes) + 1);
     let length = 0;
     for (;;) {
-      const { bytesRead } = await handle.read(buffer, length, buffer.length - length, length);
+      const bytesRead = await fsRead(fd, buffer, length, buffer.length - length, length);
       if (bytesRead === 0) break;
       length += bytesRead;
       if (length === buffer.length) {
@@ -120,15 +121,21 @@ async function readCapped(file: string, maxBytes: number): Promise<ReadOutcome> 
         break;
       }
     }
-    const after = await handle.stat();
+    const after = await fsFstat(fd);
     const changedWhileReading = after.size !== length || after.mtimeMs !== before.mtimeMs;
     return { content: buffer.subarray(0, length), changedWhileReading };
   } catch (err) {
     return { problem: { code: ERROR_CODES.POLICY_READ, message: `cannot be read: ${describeErrno(err)}` } };
   } finally {
-    await handle.close().catch(() => undefined);
+    close(fd, () => undefined);
   }
 }
+
+// The callback API, promisified: FileHandle objects cost memory that 1,000 files make visible.
+const fsOpen = promisify(open);
+const fsFstat = promisify(fstat);
+const fsRead = (fd: number, buffer: Buffer, offset: number, length: number, position: number) =>
+  new Promise<number>((resolve, reject) => read(fd, buffer, offset, length, position, (err, n) => (err ? reject(err) : resolve(n))));
 
 /** `size` is known from a stat; a file that grew while being read only shows it is over. */
 function tooLarge(maxBytes: number, size?: number): Pick<Problem, 'code' | 'message'> {

@@ -53,15 +53,16 @@ export function computeRevision(files: readonly Pick<SnapshotFile, 'path' | 'sha
 }
 
 /**
- * Builds a snapshot from the files read and the problems met reading them.
- * Any problem at all rejects the whole set: nothing half-applied.
+ * Builds a snapshot from the files read and the problems met reading them
+ * (`files` are their digests, when the caller already has them). Any problem
+ * at all rejects the whole set: nothing half-applied.
  */
 export function buildSnapshot(
   sources: readonly SourceFile[],
   readProblems: readonly Problem[],
   options: { allowEmpty: boolean },
+  files: SnapshotFile[] = digestFiles(sources),
 ): BuildResult {
-  const files = digestFiles(sources);
   const revision = computeRevision(files);
   const { policies, ruleCount, problems } = validateSet(sources);
   const all = [...readProblems, ...problems];

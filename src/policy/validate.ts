@@ -38,7 +38,7 @@ export function validateSet(files: readonly SourceFile[]): ValidationResult {
   const problems: Problem[] = [];
   const policies: ParsedPolicy[] = [];
   // id -> where it was first defined, for the duplicate check across files.
-  const ruleIds = new Map<string, { file: string; line?: number }>();
+  const ruleIds = new Map<string, { file: string; line: () => number | undefined }>();
   let ruleCount = 0;
 
   for (const file of [...files].sort((a, b) => compareBytes(a.path, b.path))) {
@@ -46,7 +46,9 @@ export function validateSet(files: readonly SourceFile[]): ValidationResult {
     if (parsed === undefined || file.kind !== 'policy') continue;
     const { value, source } = parsed;
 
-    const positions = keyPositions(source);
+    // Positions are only needed to report a problem; most files have none.
+    let positions: Map<string, Position> | undefined;
+    const where = (path: (string | number)[]) => locate((positions ??= keyPositions(source)), path);
     const valid = checkPolicyDocument.Check(value);
     if (!valid) {
       for (const issue of schemaIssues(checkPolicyDocument, value)) {
@@ -54,7 +56,7 @@ export function validateSet(files: readonly SourceFile[]): ValidationResult {
         problems.push({
           code: ERROR_CODES.POLICY_SCHEMA,
           file: file.path,
-          ...locate(positions, path),
+          ...where(path),
           ...ruleIdAt(value, path),
           path: issue.path || '/',
           message: withContext(path, issue.message),
@@ -65,13 +67,14 @@ export function validateSet(files: readonly SourceFile[]): ValidationResult {
     // What the schema cannot say; checked even in a file with schema errors, so one pass shows everything.
     const rules = Array.isArray((value as { rules?: unknown }).rules) ? (value as { rules: unknown[] }).rules : [];
     rules.forEach((rule, index) => {
-      const at = (...rest: (string | number)[]): Position | undefined => locate(positions, ['rules', index, ...rest]);
+      const at = (...rest: (string | number)[]): Position | undefined => where(['rules', index, ...rest]);
       const id = (rule as { id?: unknown } | null)?.id;
       const ruleId = typeof id === 'string' && id !== '' ? id : undefined;
       if (ruleId !== undefined) {
         const first = ruleIds.get(ruleId);
         if (first) {
-          const firstAt = first.line !== undefined ? `${first.file}:${first.line}` : first.file;
+          const firstLine = first.line();
+          const firstAt = firstLine !== undefined ? `${first.file}:${firstLine}` : first.file;
           problems.push({
             code: ERROR_CODES.POLICY_DUPLICATE_ID,
             file: file.path,
@@ -81,7 +84,7 @@ export function validateSet(files: readonly SourceFile[]): ValidationResult {
             message: `rule id "${ruleId}" is already used at ${firstAt}; ids must be unique across the policy directory`,
           });
         } else {
-          ruleIds.set(ruleId, { file: file.path, line: at('id')?.line });
+          ruleIds.set(ruleId, { file: file.path, line: () => at('id')?.line });
         }
       }
       const conditions = (rule as { conditions?: unknown } | null)?.conditions;

@@ -155,7 +155,8 @@ export class PolicyReloader extends EventEmitter<ReloaderEvents> {
     }
 
     // Hash first: a set identical to the one in force, or to the one just refused, needs nothing more.
-    const revision = computeRevision(digestFiles(loaded.sources));
+    const files = digestFiles(loaded.sources);
+    const revision = computeRevision(files);
     if (loaded.problems.length === 0 && revision === this.inForce?.revision) {
       if (this.lastRejection) {
         log.info({ revision }, 'policy files are back to the revision in force');
@@ -166,7 +167,7 @@ export class PolicyReloader extends EventEmitter<ReloaderEvents> {
     const candidate = candidateKey(revision, loaded.problems);
     if (candidate === this.lastRejectedCandidate) return 'unchanged';
 
-    const result = buildSnapshot(loaded.sources, loaded.problems, { allowEmpty: this.options.allowEmpty });
+    const result = buildSnapshot(loaded.sources, loaded.problems, { allowEmpty: this.options.allowEmpty }, files);
     if (!result.ok) {
       this.lastRejection = result.rejection;
       this.lastRejectedCandidate = candidate;

@@ -116,11 +116,12 @@ export class PolicyWatcher extends EventEmitter<PolicyWatcherEvents> {
       // We coalesce ourselves; chokidar's atomic mode would delay unlinks by 100 ms.
       atomic: false,
       ignorePermissionErrors: true,
+      // Only the directory's own watch: on Linux it reports writes to the files in it too, and
+      // one watch per file would cost memory for 1,000 files and tell us nothing more.
+      ignored: (p: string) => p !== d.dir,
     });
-    watcher.on('raw', (_event, name, details) => {
-      const watched = (details as { watchedPath?: string } | undefined)?.watchedPath;
-      // Events from a directory's watcher name an entry; from a file's watcher, the file.
-      const base = watched === d.dir || watched === undefined ? path.basename(String(name)) : path.basename(watched);
+    watcher.on('raw', (_event, name) => {
+      const base = path.basename(String(name));
       if (base === K8S_DATA_LINK) this.emit('dirty', 'swap', path.join(d.dir, base));
       else if (d.accepts(base)) this.emit('dirty', 'change', path.join(d.dir, base));
     });
