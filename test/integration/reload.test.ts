@@ -242,6 +242,8 @@ describe('policy reload, end to end', () => {
     await start();
     const [rejected] = await listener.waitFor(SUBJECTS.policyRejected, 1);
     expect(rejected?.payload).toMatchObject({ inForce: null, errors: [{ code: ERROR_CODES.POLICY_EMPTY }] });
+    const reply = await listener.nc.request(SUBJECTS.policyCurrent, '', { timeout: 2000 });
+    expect(reply.json<{ payload: unknown }>().payload).toMatchObject({ schemaVersion: 1, error: { code: ERROR_CODES.NO_SNAPSHOT } });
     await running?.close();
 
     listener.messages.length = 0;

@@ -1,0 +1,26 @@
+# syntax=docker/dockerfile:1
+# The nachos-sentinel sidecar image. Build: docker build -t nachos-sentinel .
+
+# --- build: compile TypeScript with the dev dependencies --------------------
+FROM node:20.20-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
+COPY src ./src
+# `npm ci` runs the `prepare` script, which compiles to dist/.
+RUN npm ci --no-audit --no-fund
+
+# --- runtime: production dependencies and the compiled code only ------------
+FROM node:20.20-bookworm-slim AS runtime
+ENV NODE_ENV=production \
+    POLICY_PATH=/app/policies
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
+COPY --from=build /app/dist ./dist
+# Example policies; mount your own over them (read-only is enough).
+COPY policies ./policies
+# The image's own unprivileged user.
+USER node
+VOLUME ["/app/policies"]
+ENTRYPOINT ["node", "/app/dist/cli/main.js"]
+CMD ["run"]

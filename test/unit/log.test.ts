@@ -1,0 +1,27 @@
+import { Writable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { createLogger, redactUrl } from '../../src/log.js';
+
+describe('logger', () => {
+  it('puts component and instance on every line, and censors secrets wherever they appear', () => {
+    const lines: string[] = [];
+    const destination = new Writable({
+      write(chunk: Buffer, _e, done) {
+        lines.push(chunk.toString());
+        done();
+      },
+    });
+    const log = createLogger({ level: 'info', component: 'sentinel', instance: 'h-1', destination });
+    log.info({ password: 'p4ss', auth: { token: 't0ken', seed: 'SUAseed' }, nkey: 'nk' }, 'hello');
+    const line = JSON.parse(lines[0] ?? '{}') as Record<string, unknown>;
+    expect(line).toMatchObject({ component: 'sentinel', instance: 'h-1', level: 'info', msg: 'hello', password: '[redacted]' });
+    expect(lines.join('')).not.toMatch(/p4ss|t0ken|SUAseed|"nk"/);
+  });
+
+  it('strips credentials from server URLs', () => {
+    expect(redactUrl('nats://alice:secret@nats:4222')).toBe('nats://nats:4222');
+    expect(redactUrl('tls://token@host:4443')).toBe('tls://host:4443');
+    expect(redactUrl('nats://host:4222')).toBe('nats://host:4222');
+    expect(redactUrl('host:4222')).toBe('host:4222');
+  });
+});
