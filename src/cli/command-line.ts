@@ -34,7 +34,7 @@ export function parseCommandLine(argv: string[], settings: readonly Setting[] = 
   for (const [name, spec] of Object.entries(COMMON_FLAGS)) {
     options[name] = { type: spec.type, ...(spec.short ? { short: spec.short } : {}) } as OptionSpec;
   }
-  for (const s of settings) options[s.flag] = { type: s.flagType, multiple: s.multiple ?? false };
+  for (const s of settings) if (s.flag) options[s.flag] = { type: s.flagType, multiple: s.multiple ?? false };
 
   let parsed;
   try {
@@ -80,6 +80,7 @@ export function helpText(version: string, settings: readonly Setting[] = SETTING
     rows.push([`${short}--${name}${spec.value ? ` ${spec.value}` : ''}`, spec.help]);
   }
   for (const s of settings) {
+    if (!s.flag) continue;
     const value = s.flagType === 'string' ? ` ${s.key === 'servers' ? 'URLS' : 'VALUE'}` : '';
     const env = s.env.length > 0 ? `; env ${s.env.join(', ')}` : '';
     const def = s.defaultText ? `; default ${s.defaultText}` : '';

@@ -54,7 +54,7 @@ interface ConfigFile {
 type Found = { raw: unknown; where: string; key?: string; from: 'flag' | 'env' | 'file' | 'default' };
 
 function pick(s: Setting, input: ResolveInput, file: ConfigFile | undefined): Found {
-  const flag = input.flags[s.flag];
+  const flag = s.flag === undefined ? undefined : input.flags[s.flag];
   if (flag !== undefined && !(Array.isArray(flag) && flag.length === 0)) {
     return { raw: flag, where: `--${s.flag}`, from: 'flag' };
   }
@@ -69,7 +69,7 @@ function pick(s: Setting, input: ResolveInput, file: ConfigFile | undefined): Fo
       return { raw: value, where: whereInFile(file, keys), key: `key "${s.file}": `, from: 'file' };
     }
   }
-  return { raw: s.defaultText, where: `default of --${s.flag}`, from: 'default' };
+  return { raw: s.defaultText, where: `default of ${s.file}`, from: 'default' };
 }
 
 function readConfigFile(file: string, settings: readonly Setting[]): ConfigFile {

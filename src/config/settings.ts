@@ -1,6 +1,8 @@
 import { Type, type TSchema } from '@sinclair/typebox';
+import { CheckSpecSchema, DEFAULT_CHECK_TIMEOUT, OWN_CHECKS, type CheckSpec, type CheckSpecInput } from '../health/check-specs.js';
 import { parseByteSize } from './byte-size.js';
 import { parseDuration } from './duration.js';
+import { DEFAULT_HTTP_LISTEN, parseListenAddress, type ListenAddress } from './listen-address.js';
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -22,6 +24,18 @@ export interface SentinelConfig {
   logLevel: LogLevel;
   /** What this sentinel reports as (envelope `source`, heartbeat `component`). */
   component: string;
+  /** Heartbeat interval H. */
+  healthIntervalMs: number;
+  /** Components the system needs: one missing or unhealthy makes it unhealthy. */
+  required: string[];
+  /** Components the system can do without: one missing or failing makes it at most degraded. */
+  optional: string[];
+  /** Cap on tracked (component, instance) pairs. */
+  maxInstances: number;
+  /** Checks of the container beside the sentinel. */
+  checks: CheckSpec[];
+  /** The HTTP listener (/healthz, /readyz); null when off. */
+  http: ListenAddress | null;
 }
 
 /**
@@ -32,8 +46,8 @@ export interface Setting<K extends keyof SentinelConfig = keyof SentinelConfig> 
   key: K;
   /** Key in the config file; a dot for a table (`health.interval`). */
   file: string;
-  /** Long flag, without `--`. */
-  flag: string;
+  /** Long flag, without `--`; absent for settings only the config file can hold. */
+  flag?: string;
   /** Environment variables, first found wins. */
   env: readonly string[];
   /** The default, as a user would write it (for help and docs). */
@@ -62,6 +76,9 @@ export const DEFAULT_QUIET_WINDOW = 50; // ms
 export const DEFAULT_MAX_WAIT = 1000; // 1 s
 export const DEFAULT_RESCAN_INTERVAL = 60_000; // 1 minute
 export const DEFAULT_MAX_FILE_SIZE = 1024 * 1024; // 1 MiB
+export const DEFAULT_HEALTH_INTERVAL = 5000; // 5 s
+export const MIN_HEALTH_INTERVAL = 50; // ms
+export const DEFAULT_MAX_INSTANCES = 10_000;
 
 function setting<K extends keyof SentinelConfig>(s: Setting<K>): Setting<K> {
   return s;
@@ -177,7 +194,7 @@ export const SETTINGS = [
   }),
   setting({
     key: 'component',
-    file: 'component',
+    file: 'health.component',
     flag: 'component',
     env: ['SENTINEL_COMPONENT'],
     defaultText: 'sentinel',
@@ -185,6 +202,77 @@ export const SETTINGS = [
     flagType: 'string',
     parse: parseComponent,
     help: 'the name this sentinel reports as on the bus',
+  }),
+  setting({
+    key: 'healthIntervalMs',
+    file: 'health.interval',
+    flag: 'interval',
+    env: ['SENTINEL_HEALTH_INTERVAL'],
+    defaultText: '5s',
+    schema: DURATION,
+    flagType: 'string',
+    parse: (raw) => {
+      const ms = parseDuration(raw);
+      if (ms < MIN_HEALTH_INTERVAL) throw new TypeError(`must be at least ${MIN_HEALTH_INTERVAL}ms`);
+      return ms;
+    },
+    help: 'heartbeat interval H (jittered by about 10%)',
+  }),
+  setting({
+    key: 'required',
+    file: 'health.required',
+    flag: 'require',
+    env: ['SENTINEL_REQUIRE'],
+    defaultText: '',
+    schema: Type.Array(Type.String({ minLength: 1, maxLength: 64 })),
+    flagType: 'string',
+    multiple: true,
+    parse: parseList,
+    help: 'components the system needs (comma-separated or repeated)',
+  }),
+  setting({
+    key: 'optional',
+    file: 'health.optional',
+    flag: 'optional',
+    env: ['SENTINEL_OPTIONAL'],
+    defaultText: '',
+    schema: Type.Array(Type.String({ minLength: 1, maxLength: 64 })),
+    flagType: 'string',
+    multiple: true,
+    parse: parseList,
+    help: 'components the system can do without (comma-separated or repeated)',
+  }),
+  setting({
+    key: 'maxInstances',
+    file: 'health.max_instances',
+    flag: 'max-instances',
+    env: ['SENTINEL_MAX_INSTANCES'],
+    defaultText: String(DEFAULT_MAX_INSTANCES),
+    schema: Type.Integer({ minimum: 1 }),
+    flagType: 'string',
+    parse: parsePositiveInteger,
+    help: 'cap on tracked (component, instance) pairs',
+  }),
+  setting({
+    key: 'checks',
+    file: 'health.checks',
+    env: [],
+    defaultText: '',
+    schema: Type.Array(CheckSpecSchema),
+    flagType: 'string',
+    parse: parseChecks,
+    help: 'checks of the container beside the sentinel ([[health.checks]] tables)',
+  }),
+  setting({
+    key: 'http',
+    file: 'http.listen',
+    flag: 'http',
+    env: ['SENTINEL_HTTP'],
+    defaultText: DEFAULT_HTTP_LISTEN,
+    schema: Type.String({ minLength: 1 }),
+    flagType: 'string',
+    parse: parseListenAddress,
+    help: 'HTTP listener for /healthz and /readyz: host:port, or off',
   }),
 ] as const satisfies readonly Setting[];
 
@@ -210,6 +298,50 @@ export function parseServers(raw: unknown): string[] {
     }
   }
   return servers;
+}
+
+function parsePositiveInteger(raw: unknown): number {
+  const n = typeof raw === 'number' ? raw : Number(String(raw).trim());
+  if (!Number.isSafeInteger(n) || n < 1) throw new TypeError(`"${raw}" is not a positive whole number`);
+  return n;
+}
+
+/** Resolves `[[health.checks]]` tables (already checked against their schema) into specs. */
+function parseChecks(raw: unknown): CheckSpec[] {
+  if (raw === '' || raw === undefined) return [];
+  const specs = (raw as CheckSpecInput[]).map((c, i): CheckSpec => {
+    const base = {
+      name: c.name,
+      required: c.required ?? true,
+      timeoutMs: c.timeout === undefined ? DEFAULT_CHECK_TIMEOUT : parseDuration(c.timeout),
+    };
+    if ((OWN_CHECKS as readonly string[]).includes(c.name)) {
+      throw new TypeError(`checks[${i}]: the name "${c.name}" is the sentinel's own; choose another`);
+    }
+    switch (c.type) {
+      case 'http':
+        return { ...base, type: 'http', url: c.url, expectStatus: c.expect_status ?? 200 };
+      case 'tcp': {
+        const at = c.address.lastIndexOf(':');
+        const port = Number(c.address.slice(at + 1));
+        if (port < 1 || port > 65535) throw new TypeError(`checks[${i}]: "${c.address}" has no valid port`);
+        return { ...base, type: 'tcp', host: c.address.slice(0, at).replace(/^\[|\]$/g, ''), port };
+      }
+      case 'command':
+        return {
+          ...base,
+          type: 'command',
+          argv: typeof c.command === 'string' ? ['/bin/sh', '-c', c.command] : c.command,
+          expectExit: c.expect_exit ?? 0,
+        };
+    }
+  });
+  const names = new Set<string>();
+  for (const spec of specs) {
+    if (names.has(spec.name)) throw new TypeError(`two checks are named "${spec.name}"; names must be unique`);
+    names.add(spec.name);
+  }
+  return specs;
 }
 
 function parseBoolean(raw: unknown): boolean {

@@ -14,6 +14,15 @@ describe('resolveConfig', () => {
 
   const resolve = (flags: Record<string, unknown> = {}, env: Record<string, string> = {}) =>
     resolveConfig({ flags: flags as never, env, cwd: dir });
+  function errorOf(fn: () => unknown): ConfigError {
+    try {
+      fn();
+    } catch (err) {
+      if (err instanceof ConfigError) return err;
+      throw err;
+    }
+    throw new Error('expected a ConfigError');
+  }
   const writeConfig = (text: string, name = 'sentinel.toml') => {
     const file = path.join(dir, name);
     writeFileSync(file, text);
@@ -33,7 +42,69 @@ describe('resolveConfig', () => {
       maxFileBytes: 1024 * 1024,
       logLevel: 'info',
       component: 'sentinel',
+      healthIntervalMs: 5000,
+      required: [],
+      optional: [],
+      maxInstances: 10_000,
+      checks: [],
+      http: { host: '127.0.0.1', port: 9470 },
     });
+  });
+
+  it('reads the health roster, interval and checks, and the HTTP listener', () => {
+    const file = writeConfig(`[health]
+component = "gateway-sidecar"
+interval = "200ms"
+required = ["gateway", "llm-proxy"]
+optional = ["slack"]
+
+[[health.checks]]
+name = "gateway-http"
+type = "http"
+url = "http://127.0.0.1:8081/health"
+timeout = "500ms"
+
+[[health.checks]]
+name = "redis"
+type = "tcp"
+address = "127.0.0.1:6379"
+required = false
+
+[[health.checks]]
+name = "disk"
+type = "command"
+command = "test -w /tmp"
+
+[http]
+listen = "off"
+`);
+    const config = resolve({ config: file, require: ['gateway,channel-slack'] });
+    expect(config).toMatchObject({
+      component: 'gateway-sidecar',
+      healthIntervalMs: 200,
+      required: ['gateway', 'channel-slack'],
+      optional: ['slack'],
+      http: null,
+      checks: [
+        { name: 'gateway-http', type: 'http', url: 'http://127.0.0.1:8081/health', expectStatus: 200, timeoutMs: 500, required: true },
+        { name: 'redis', type: 'tcp', host: '127.0.0.1', port: 6379, required: false, timeoutMs: 2000 },
+        { name: 'disk', type: 'command', argv: ['/bin/sh', '-c', 'test -w /tmp'], expectExit: 0 },
+      ],
+    });
+    expect(resolve({ http: '0.0.0.0:0' }).http).toEqual({ host: '0.0.0.0', port: 0 });
+    expect(resolve({ http: ':9999' }).http).toEqual({ host: '127.0.0.1', port: 9999 });
+    expect(resolve({ http: '[::1]:80' }).http).toEqual({ host: '::1', port: 80 });
+  });
+
+  it('refuses bad checks, naming the key', () => {
+    const dup = writeConfig('[[health.checks]]\nname = "a"\ntype = "tcp"\naddress = "x:1"\n[[health.checks]]\nname = "a"\ntype = "tcp"\naddress = "y:2"\n');
+    expect(errorOf(() => resolve({ config: dup })).message).toMatch(/key "health.checks": two checks are named "a"/);
+    const own = writeConfig('[[health.checks]]\nname = "bus"\ntype = "tcp"\naddress = "x:1"\n', 'own.toml');
+    expect(errorOf(() => resolve({ config: own })).message).toMatch(/"bus" is the sentinel's own/);
+    const bad = writeConfig('[[health.checks]]\nname = "a"\ntype = "smoke"\n', 'bad.toml');
+    expect(errorOf(() => resolve({ config: bad })).message).toMatch(/bad.toml:1:1: key "health.checks.0": must be a check table/);
+    expect(errorOf(() => resolve({ interval: '10ms' })).message).toBe('--interval: must be at least 50ms');
+    expect(errorOf(() => resolve({ http: 'localhost' })).message).toMatch(/^--http: "localhost" is not a listen address/);
   });
 
   it('takes servers from --servers, then NATS_SERVERS, then NATS_URL', () => {
@@ -75,16 +146,6 @@ describe('resolveConfig', () => {
     expect(resolve({}, { SENTINEL_ALLOW_EMPTY: 'yes' }).allowEmpty).toBe(true);
     expect(resolve({ config: writeConfig('allow_empty = true\n') }).allowEmpty).toBe(true);
   });
-
-  function errorOf(fn: () => unknown): ConfigError {
-    try {
-      fn();
-    } catch (err) {
-      if (err instanceof ConfigError) return err;
-      throw err;
-    }
-    throw new Error('expected a ConfigError');
-  }
 
   it('names the key, the file and the line of an unknown key, with a suggestion', () => {
     const file = writeConfig('servers = "nats://a:1"\n\nquiet_windw = "50ms"\n');

@@ -1,0 +1,69 @@
+import { Type, type Static, type TLiteral, type TUnion } from '@sinclair/typebox';
+
+/**
+ * The payload of `nachos.system.health`: a superset of Nachos' HealthCheck
+ * (`status`, `component`, `version`, `uptime`, `checks`). What the sentinel
+ * adds is optional on input, so plain Nachos heartbeats are understood too.
+ */
+
+function oneOf<const T extends readonly string[]>(values: T): TUnion<TLiteral<T[number]>[]> {
+  return Type.Union(values.map((v) => Type.Literal(v)));
+}
+
+export const REPORTED_STATUSES = ['healthy', 'degraded', 'unhealthy'] as const;
+export type ReportedStatus = (typeof REPORTED_STATUSES)[number];
+
+export const LIFECYCLE_STATES = ['starting', 'running', 'stopping'] as const;
+export type LifecycleState = (typeof LIFECYCLE_STATES)[number];
+
+/** Bounds that keep one hostile heartbeat from costing more than a few hundred bytes to track. */
+export const MAX_NAME = 64;
+export const MAX_INSTANCE = 128;
+export const MAX_CHECKS = 64;
+
+export const HeartbeatSchema = Type.Object(
+  {
+    schemaVersion: Type.Optional(Type.Integer({ minimum: 1 })),
+    status: oneOf(REPORTED_STATUSES),
+    component: Type.String({ minLength: 1, maxLength: MAX_NAME, pattern: '^[A-Za-z0-9_.:-]+$' }),
+    version: Type.Optional(Type.String({ maxLength: 64 })),
+    /** Seconds since the process started. */
+    uptime: Type.Optional(Type.Number({ minimum: 0 })),
+    checks: Type.Optional(
+      Type.Record(Type.String({ maxLength: MAX_NAME }), oneOf(['ok', 'error'] as const), { maxProperties: MAX_CHECKS }),
+    ),
+    /** Unique per process start; absent in plain Nachos heartbeats (then the component is one instance). */
+    instance: Type.Optional(Type.String({ minLength: 1, maxLength: MAX_INSTANCE, pattern: '^[A-Za-z0-9_.:/-]+$' })),
+    seq: Type.Optional(Type.Integer({ minimum: 0 })),
+    /** The sender's heartbeat interval: silence is judged against it. */
+    intervalMs: Type.Optional(Type.Integer({ minimum: 10, maximum: 3_600_000 })),
+    state: Type.Optional(oneOf(LIFECYCLE_STATES)),
+    policy: Type.Optional(Type.Object({ revision: Type.Union([Type.String({ maxLength: 128 }), Type.Null()]) })),
+    /** Optional details per check; not tracked by the aggregator. */
+    details: Type.Optional(Type.Unknown()),
+  },
+  { additionalProperties: true },
+);
+
+export type Heartbeat = Static<typeof HeartbeatSchema>;
+
+/** Details of one check, as the sentinel publishes them. */
+export interface CheckDetail {
+  required: boolean;
+  message?: string;
+  latencyMs?: number;
+}
+
+/** What the sentinel publishes: the superset with everything filled in. */
+export interface SentinelHeartbeat extends Heartbeat {
+  schemaVersion: 1;
+  version: string;
+  uptime: number;
+  checks: Record<string, 'ok' | 'error'>;
+  instance: string;
+  seq: number;
+  intervalMs: number;
+  state: LifecycleState;
+  policy: { revision: string | null };
+  details: Record<string, CheckDetail>;
+}

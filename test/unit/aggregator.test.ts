@@ -1,0 +1,318 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { HealthAggregator, type Transition } from '../../src/health/aggregator.js';
+import type { Heartbeat } from '../../src/health/heartbeat-payload.js';
+import { FakeClock } from '../helpers/fake-clock.js';
+
+const H = 1000;
+
+function setup(options: { required?: string[]; optional?: string[]; maxInstances?: number } = {}) {
+  const clock = new FakeClock();
+  const transitions: Transition[] = [];
+  const agg = new HealthAggregator({
+    clock,
+    intervalMs: H,
+    required: options.required ?? [],
+    optional: options.optional ?? [],
+    maxInstances: options.maxInstances ?? 10_000,
+    onTransition: (t) => transitions.push(t),
+  });
+  agg.setConnected(true);
+  /** Advances time in 100 ms ticks, as the daemon's sweep does. */
+  const run = (ms: number) => {
+    for (let t = 0; t < ms; t += 100) {
+      clock.advance(100);
+      agg.tick();
+    }
+  };
+  const hb = (component: string, instance: string, extra: Partial<Heartbeat> = {}) =>
+    agg.ingest({ status: 'healthy', component, instance, intervalMs: H, state: 'running', ...extra });
+  const of = (scope: Transition['scope'], who?: string) =>
+    transitions.filter((t) => t.scope === scope && (who === undefined || t.component === who || t.instance === who));
+  return { clock, agg, transitions, run, hb, of };
+}
+
+describe('HealthAggregator', () => {
+  it('is unknown for its first interval, then judges the roster', () => {
+    const { agg, run, of } = setup({ required: ['gateway'], optional: ['slack'] });
+    expect(agg.overall).toBe('unknown');
+    run(900);
+    expect(agg.overall).toBe('unknown');
+    expect(of('component')).toEqual([]);
+    run(200);
+    expect(agg.overall).toBe('unhealthy');
+    expect(agg.view().missing).toEqual(['gateway']);
+    expect(of('component').map((t) => [t.component, t.from, t.to])).toEqual([
+      ['slack', null, 'missing'],
+      ['gateway', null, 'missing'],
+    ]);
+    expect(of('overall').map((t) => [t.from, t.to, t.reason])).toEqual([['unknown', 'unhealthy', 'aggregate']]);
+    expect(agg.view().reason).toBe('required gateway is missing; optional slack is missing');
+  });
+
+  it('is healthy with every required component healthy, degraded by an optional one', () => {
+    const { agg, run, hb } = setup({ required: ['gateway', 'llm'], optional: ['slack'] });
+    hb('gateway', 'g1');
+    hb('llm', 'l1');
+    run(1100);
+    expect(agg.overall).toBe('degraded');
+    hb('slack', 's1');
+    expect(agg.overall).toBe('healthy');
+    hb('slack', 's1', { status: 'degraded' });
+    expect(agg.overall).toBe('degraded');
+    hb('slack', 's1');
+    hb('llm', 'l1', { status: 'degraded' });
+    expect(agg.overall).toBe('degraded');
+    hb('llm', 'l1', { status: 'unhealthy' });
+    expect(agg.overall).toBe('unhealthy');
+  });
+
+  it('counts a component outside the roster only when it is unhealthy, and then as degraded', () => {
+    const { agg, run, hb } = setup({ required: ['gateway'] });
+    hb('gateway', 'g1');
+    run(1100);
+    hb('tool-browser', 't1', { status: 'degraded' });
+    expect(agg.overall).toBe('healthy');
+    hb('tool-browser', 't1', { status: 'unhealthy' });
+    expect(agg.overall).toBe('degraded');
+    expect(agg.view().components.map((c) => [c.name, c.role, c.status])).toEqual([
+      ['gateway', 'required', 'healthy'],
+      ['tool-browser', 'observed', 'unhealthy'],
+    ]);
+  });
+
+  it('suspects after 1.5 intervals and calls stale after 2.5 intervals + 0.5 s, each once', () => {
+    const { agg, clock, run, hb, of } = setup({ required: ['gateway'] });
+    run(1100);
+    hb('gateway', 'g1');
+    const heardAt = clock.now();
+    run(5000);
+    const moves = of('instance', 'g1').slice(1);
+    expect(moves.map((t) => [t.from, t.to, t.reason])).toEqual([
+      ['healthy', 'suspect', 'silent'],
+      ['suspect', 'stale', 'stale'],
+    ]);
+    // Detected within one 100 ms sweep of each deadline.
+    const at = (i: number) => Date.parse(moves[i]?.detectedAt ?? '') - clock.wallNow() + clock.now() - heardAt;
+    expect(at(0)).toBeGreaterThan(1.5 * H);
+    expect(at(0)).toBeLessThanOrEqual(1.5 * H + 100);
+    expect(at(1)).toBeGreaterThan(2.5 * H + 500);
+    expect(at(1)).toBeLessThanOrEqual(2.5 * H + 600);
+    expect(of('component', 'gateway').map((t) => t.to)).toEqual(['missing', 'healthy', 'degraded', 'missing']);
+    expect(agg.overall).toBe('unhealthy');
+
+    hb('gateway', 'g1');
+    expect(of('instance', 'g1').at(-1)).toMatchObject({ from: 'stale', to: 'healthy', reason: 'heard' });
+    expect(agg.overall).toBe('healthy');
+  });
+
+  it('judges each sender against its own interval', () => {
+    const { run, hb, of } = setup();
+    run(1100);
+    hb('fast', 'f', { intervalMs: 200 });
+    hb('slow', 's', { intervalMs: 10_000 });
+    run(1500);
+    expect(of('instance', 'f').map((t) => t.to)).toEqual(['healthy', 'suspect', 'stale']);
+    expect(of('instance', 's').map((t) => t.to)).toEqual(['healthy']);
+  });
+
+  it('takes a new instance of a known component as a restart, not a new service, and retires the old one quietly', () => {
+    const { agg, run, hb, of } = setup({ required: ['gateway'] });
+    hb('gateway', 'g1');
+    run(1100);
+    hb('gateway', 'g1');
+    run(500); // g1 dies; its replacement starts
+    hb('gateway', 'g2');
+    for (let i = 0; i < 10; i++) {
+      run(1000);
+      hb('gateway', 'g2');
+    }
+    expect(of('instance', 'g2')[0]).toMatchObject({ from: null, to: 'healthy', reason: 'restart' });
+    expect(of('instance', 'g1').map((t) => [t.from, t.to, t.reason])).toEqual([
+      [null, 'healthy', 'join'],
+      ['healthy', 'gone', 'restart'],
+    ]);
+    expect(of('component', 'gateway').map((t) => t.to)).toEqual(['healthy']);
+    expect(agg.overall).toBe('healthy');
+  });
+
+  it('keeps replicas apart: a silent replica is suspect even while another is alive', () => {
+    const { agg, run, hb, of } = setup({ required: ['gateway'] });
+    hb('gateway', 'a');
+    hb('gateway', 'b');
+    run(1100);
+    for (let i = 0; i < 4; i++) {
+      hb('gateway', 'a');
+      run(1000);
+    }
+    expect(of('instance', 'b').map((t) => t.to)).toEqual(['healthy', 'suspect', 'stale']);
+    expect(agg.view('gateway').components[0]?.status).toBe('healthy');
+  });
+
+  it('removes a leaving instance at once, as a leave and not a failure', () => {
+    const { agg, run, hb, of } = setup({ required: ['gateway'] });
+    hb('gateway', 'g1');
+    hb('tool', 't1');
+    run(1100);
+    hb('tool', 't1', { state: 'stopping' });
+    expect(of('instance', 't1').at(-1)).toMatchObject({ from: 'healthy', to: 'gone', reason: 'leave' });
+    expect(of('component', 'tool').at(-1)).toMatchObject({ to: 'gone' });
+    expect(agg.view().components.map((c) => c.name)).toEqual(['gateway']);
+    run(10_000);
+    expect(of('instance', 't1').filter((t) => t.to === 'stale')).toEqual([]);
+    expect(agg.ingest({ status: 'healthy', component: 'x', state: 'stopping' })).toBe('ignored');
+  });
+
+  it('raises no false stale for its own outage: unknown while cut off, one interval of grace after', () => {
+    const { agg, run, hb, of } = setup({ required: ['gateway'] });
+    hb('gateway', 'g1');
+    run(1100);
+    expect(agg.overall).toBe('healthy');
+    agg.setConnected(false);
+    expect(agg.overall).toBe('unknown');
+    run(20_000);
+    agg.setConnected(true);
+    run(900);
+    expect(agg.overall).toBe('unknown');
+    hb('gateway', 'g1');
+    run(300);
+    expect(agg.overall).toBe('healthy');
+    expect(of('instance', 'g1').map((t) => t.to)).toEqual(['healthy']);
+    expect(of('overall').map((t) => [t.to, t.reason])).toEqual([
+      ['healthy', 'aggregate'],
+      ['unknown', 'disconnected'],
+      ['healthy', 'aggregate'],
+    ]);
+  });
+
+  it('still finds a sender silent after its grace interval', () => {
+    const { run, hb, of } = setup();
+    hb('gateway', 'g1');
+    run(1100);
+    hb('gateway', 'g1');
+    run(500);
+    // A short outage of our own, after which g1 never speaks again.
+    run(0);
+    run(4000);
+    expect(of('instance', 'g1').map((t) => t.to)).toEqual(['healthy', 'suspect', 'stale']);
+  });
+
+  it('caps the instances it tracks, making room by evicting the oldest stale one', () => {
+    const { agg, run, hb, of } = setup({ maxInstances: 3 });
+    hb('a', '1');
+    hb('b', '1');
+    hb('c', '1');
+    expect(hb('d', '1')).toBe('refused');
+    expect(agg.trackedCount).toBe(3);
+    run(1100);
+    for (let i = 0; i < 4; i++) {
+      hb('b', '1');
+      hb('c', '1');
+      run(1000);
+    }
+    expect(of('instance', 'a').at(-1)?.to).toBe('stale');
+    expect(hb('d', '1')).toBe('tracked');
+    expect(of('instance', 'a').at(-1)).toMatchObject({ to: 'gone', reason: 'evicted' });
+    expect(agg.trackedCount).toBe(3);
+  });
+
+  it('forgets long-stale instances', () => {
+    const { agg, run, hb, of } = setup();
+    hb('a', '1');
+    run(70_000);
+    expect(of('instance', '1').map((t) => [t.to, t.reason])).toEqual([
+      ['healthy', 'join'],
+      ['suspect', 'silent'],
+      ['stale', 'stale'],
+      ['gone', 'expired'],
+    ]);
+    expect(agg.trackedCount).toBe(0);
+  });
+
+  it('understands plain Nachos heartbeats without instance or interval', () => {
+    const { agg, run } = setup({ required: ['gateway'] });
+    agg.ingest({ status: 'healthy', component: 'gateway', version: '0.4.0', uptime: 12, checks: { redis: 'ok' } });
+    run(1100);
+    expect(agg.view('gateway').components[0]?.instances[0]).toMatchObject({
+      instance: 'gateway',
+      intervalMs: H,
+      state: 'running',
+      checks: { redis: 'ok' },
+      policyRevision: null,
+    });
+    expect(agg.overall).toBe('healthy');
+  });
+
+  it('shows policy convergence: who lags, for how long, and how long convergence took', () => {
+    const { agg, run, hb } = setup();
+    hb('gateway', 'g1', { policy: { revision: 'r0' } });
+    hb('gateway', 'g2', { policy: { revision: 'r0' } });
+    hb('llm', 'l1'); // reports no policy: not counted
+    run(1100);
+    agg.setPolicy('r1');
+    for (let i = 0; i < 2; i++) {
+      hb('gateway', 'g1', { policy: { revision: 'r0' } });
+      hb('gateway', 'g2', { policy: { revision: 'r0' } });
+      run(1000);
+    }
+    hb('gateway', 'g1', { policy: { revision: 'r1' } });
+    hb('gateway', 'g2', { policy: { revision: 'r0' } });
+    run(1000);
+    let policy = agg.view().policy;
+    expect(policy).toMatchObject({ revision: 'r1', reporting: 2, onRevision: 1, converged: false, lastConvergence: null });
+    expect(policy.behind).toEqual([{ component: 'gateway', instance: 'g2', revision: 'r0', behindForMs: 3000 }]);
+    expect(policy.summary).toBe('1 of 2 on revision r1, gateway/g2 behind for 3 s');
+    hb('gateway', 'g2', { policy: { revision: 'r1' } });
+    policy = agg.view().policy;
+    expect(policy).toMatchObject({ onRevision: 2, converged: true, lastConvergence: { revision: 'r1', tookMs: 3000 } });
+    expect(policy.summary).toBe('2 of 2 on revision r1');
+  });
+
+  it('publishes every transition exactly once', () => {
+    const { transitions, run, hb } = setup({ required: ['a'], optional: ['b'] });
+    for (let round = 0; round < 30; round++) {
+      hb('a', `a${round % 3}`, { status: round % 4 === 0 ? 'degraded' : 'healthy' });
+      if (round % 5 === 0) hb('b', 'b1');
+      run(700);
+    }
+    // No transition repeats its predecessor for the same subject, and none is a no-op.
+    const last = new Map<string, string>();
+    for (const t of transitions) {
+      const subject = `${t.scope}/${t.component}/${t.instance}`;
+      expect(t.from).not.toBe(t.to);
+      // After `gone`, the same subject can only come back as new.
+      if (last.has(subject)) expect(t.from).toBe(last.get(subject) === 'gone' ? null : last.get(subject));
+      last.set(subject, t.to);
+    }
+  });
+
+  it('reaches the same overall status whatever order the heartbeats arrive in (property)', () => {
+    const component = fc.constantFrom('gateway', 'llm', 'slack', 'tool-a', 'tool-b');
+    const heartbeat = fc.record({
+      component,
+      instance: fc.constantFrom('i1', 'i2', 'i3'),
+      status: fc.constantFrom('healthy', 'degraded', 'unhealthy'),
+    });
+    // Distinct (component, instance) pairs, so that arrival order cannot change what each last said.
+    const batch = fc.uniqueArray(heartbeat, { selector: (h) => `${h.component}/${h.instance}`, maxLength: 12 });
+    fc.assert(
+      fc.property(batch, fc.infiniteStream(fc.nat()), (beats, randoms) => {
+        const outcome = (order: typeof beats) => {
+          const { agg, run, hb } = setup({ required: ['gateway', 'llm'], optional: ['slack'] });
+          run(1100);
+          for (const b of order) hb(b.component, b.instance, { status: b.status });
+          const view = agg.view();
+          return { overall: agg.overall, components: view.components.map((c) => [c.name, c.status]) };
+        };
+        const shuffled = [...beats];
+        for (let i = shuffled.length - 1; i > 0; i--) {
+          const j = (randoms.next().value as number) % (i + 1);
+          [shuffled[i], shuffled[j]] = [shuffled[j] as (typeof beats)[number], shuffled[i] as (typeof beats)[number]];
+        }
+        expect(outcome(shuffled)).toEqual(outcome(beats));
+        expect(outcome([...beats].reverse())).toEqual(outcome(beats));
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
