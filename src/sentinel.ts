@@ -1,10 +1,22 @@
+import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { BusConnection } from './bus/connection.js';
+import { HealthMonitor } from './bus/health-monitor.js';
+import { MicroService } from './bus/micro-service.js';
 import { PolicyAnnouncer } from './bus/policy-announcer.js';
 import { systemClock, type Clock } from './clock.js';
 import type { SentinelConfig } from './config/settings.js';
+import { CheckRunner, configuredCheck, eventLoopCheck } from './health/checks.js';
+import { HeartbeatPublisher } from './health/heartbeat.js';
+import { HttpServer, sendJson } from './http/http-server.js';
+import { redactUrl } from './log.js';
 import { PolicyReloader } from './reload/reloader.js';
+import { SENTINEL_QUEUE, SUBJECTS } from './topics.js';
+import { packageVersion } from './version.js';
 import { DEFAULT_DIR_CHECK_INTERVAL } from './watch/policy-watcher.js';
+
+/** The name standard NATS tooling lists the sentinel under (`nats micro ls`). */
+export const SERVICE_NAME = 'nachos-sentinel';
 
 export interface SentinelParts {
   log: Logger;
@@ -15,21 +27,31 @@ export interface SentinelParts {
 }
 
 /**
- * The daemon, assembled: the reloader, the bus connection and what puts the
- * reloader's decisions on the bus. The CLI builds one and handles signals;
- * tests build one in-process.
+ * The daemon, assembled: the policy reloader and its announcer, heartbeats
+ * out, the aggregated view of everyone's heartbeats, the micro service
+ * endpoints and the HTTP listener, over one bus connection. The CLI builds
+ * one and handles signals; tests build one in-process.
  */
 export class Sentinel {
   readonly reloader: PolicyReloader;
   readonly bus: BusConnection;
   readonly announcer: PolicyAnnouncer;
+  readonly monitor: HealthMonitor;
+  readonly heartbeat: HeartbeatPublisher;
+  readonly service: MicroService;
+  readonly http: HttpServer | undefined;
+  /** Where the HTTP listener is bound, once started (undefined when off or failed). */
+  httpAddress: AddressInfo | undefined;
+  private readonly eventLoop = eventLoopCheck();
   private closing: Promise<void> | undefined;
 
   constructor(
     readonly config: SentinelConfig,
     private readonly parts: SentinelParts,
   ) {
-    const { log } = parts;
+    const { log, instance } = parts;
+    const clock = parts.clock ?? systemClock;
+    const version = packageVersion();
     this.reloader = new PolicyReloader({
       dir: config.policies,
       extraFiles: config.watch,
@@ -39,25 +61,131 @@ export class Sentinel {
       maxWaitMs: config.maxWaitMs,
       rescanIntervalMs: config.rescanIntervalMs,
       dirCheckIntervalMs: parts.dirCheckIntervalMs ?? DEFAULT_DIR_CHECK_INTERVAL,
-      clock: parts.clock ?? systemClock,
+      clock,
       log,
     });
-    this.bus = new BusConnection({ servers: config.servers, name: `${config.component}/${parts.instance}`, log });
+    this.bus = new BusConnection({ servers: config.servers, name: `${config.component}/${instance}`, log });
     this.announcer = new PolicyAnnouncer({ bus: this.bus, reloader: this.reloader, source: config.component, log });
+    this.monitor = new HealthMonitor({
+      bus: this.bus,
+      clock,
+      component: config.component,
+      instance,
+      intervalMs: config.healthIntervalMs,
+      required: config.required,
+      optional: config.optional,
+      maxInstances: config.maxInstances,
+      log,
+    });
+    const runner = new CheckRunner([this.eventLoop, ...config.checks.map(configuredCheck)], () =>
+      this.heartbeat.publishIfChanged(),
+    );
+    this.heartbeat = new HeartbeatPublisher({
+      bus: this.bus,
+      clock,
+      component: config.component,
+      instance,
+      version,
+      intervalMs: config.healthIntervalMs,
+      runner,
+      live: [
+        { name: 'bus', required: true, test: () => (this.bus.connected ? { ok: true } : { ok: false, message: 'not connected to the bus' }) },
+        {
+          name: 'policy',
+          required: true,
+          test: () => (this.reloader.inForce ? { ok: true } : { ok: false, message: 'no valid policy snapshot in force yet' }),
+        },
+        {
+          name: 'policy_files',
+          required: false,
+          test: () =>
+            this.reloader.lastRejection
+              ? { ok: false, message: `the files on disk were rejected (${this.reloader.lastRejection.problems.length} problem(s))` }
+              : { ok: true },
+        },
+      ],
+      policyRevision: () => this.reloader.inForce?.revision ?? null,
+      log,
+    });
+    this.service = new MicroService({
+      name: SERVICE_NAME,
+      version,
+      description: 'Policy reloads and health for the Nachos bus',
+      metadata: { component: config.component, instance },
+    });
+    this.service.addEndpoint({
+      name: 'health-status',
+      subject: SUBJECTS.healthStatus,
+      queue: SENTINEL_QUEUE,
+      handler: (msg) => this.monitor.statusReply(msg),
+    });
+    this.service.addEndpoint({
+      name: 'policy-current',
+      subject: SUBJECTS.policyCurrent,
+      queue: SENTINEL_QUEUE,
+      handler: (msg) => this.announcer.currentReply(msg),
+    });
+    if (config.http) {
+      this.http = new HttpServer(config.http, log)
+        .route('/healthz', (_req, res) => {
+          const alive = this.heartbeat.alive;
+          sendJson(res, alive ? 200 : 503, {
+            status: alive ? 'alive' : 'stalled',
+            heartbeatLoop: { lastTurnAgoMs: Math.round(clock.now() - this.heartbeat.lastTickAt) },
+          });
+        })
+        .route('/readyz', (_req, res) => {
+          const ready = this.ready;
+          sendJson(res, ready ? 200 : 503, {
+            status: ready ? 'ready' : 'not ready',
+            bus: { connected: this.bus.connected, server: this.bus.nc && this.bus.connected ? redactUrl(this.bus.nc.getServer()) : null },
+            policy: {
+              revision: this.reloader.inForce?.revision ?? null,
+              rejected: this.reloader.lastRejection !== undefined,
+            },
+          });
+        });
+    }
   }
 
-  /** Reads the policy set and starts watching; connects to the bus in the background. */
+  /** Ready: connected to the bus and holding a valid policy snapshot. */
+  get ready(): boolean {
+    return this.bus.connected && this.reloader.inForce !== undefined;
+  }
+
+  /** Reads the policy set, starts the loops and the HTTP listener; connects to the bus in the background. */
   async start(): Promise<void> {
+    const onConnect = () => {
+      const nc = this.bus.nc;
+      if (nc) this.service.start(nc);
+      this.heartbeat.onReconnect();
+    };
+    // Order matters: the monitor subscribes (in its own start) before our first heartbeat goes out.
     this.announcer.start();
+    this.monitor.start();
+    this.bus.on('connect', onConnect);
+    this.bus.on('reconnect', () => this.heartbeat.onReconnect());
+    this.announcer.on('published', (a) => {
+      if (a.subject === SUBJECTS.policyReload) this.monitor.aggregator.setPolicy(a.revision);
+    });
     await this.reloader.start();
+    this.heartbeat.start();
+    this.httpAddress = await this.http?.start();
     void this.bus.start();
   }
 
-  /** Stops watching, then drains the bus connection within `timeoutMs`. Idempotent. */
+  /**
+   * Leaves cleanly: a last heartbeat (`stopping`), then everything stops and
+   * the bus connection drains within `timeoutMs`. Idempotent.
+   */
   close(timeoutMs = 1500): Promise<void> {
     this.closing ??= (async () => {
+      await this.heartbeat.stop();
+      this.service.stop();
+      this.monitor.stop();
       this.announcer.stop();
-      await this.reloader.close();
+      this.eventLoop.stop();
+      await Promise.all([this.reloader.close(), this.http?.close()]);
       await this.bus.close(timeoutMs);
     })();
     return this.closing;

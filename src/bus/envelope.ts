@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { Type } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { envelopeType } from '../topics.js';
 
@@ -64,11 +64,11 @@ export type DecodeFailure = 'oversized' | 'encoding' | 'json' | 'envelope' | 'pa
  * before parsing, invalid UTF-8 and JSON are failures, not exceptions, and the
  * payload is checked against `payloadSchema` when one is given. Never throws.
  */
-export function decodeEnvelope<S extends TSchema>(
+export function decodeEnvelope<P = unknown>(
   data: Uint8Array,
   maxBytes: number,
-  payloadCheck?: { Check(value: unknown): value is Static<S> },
-): Decoded<Envelope<Static<S>>> {
+  payloadCheck?: { Check(value: unknown): value is P },
+): Decoded<Envelope<P>> {
   if (data.byteLength > maxBytes) {
     return { ok: false, reason: 'oversized', detail: `${data.byteLength} bytes, limit ${maxBytes}` };
   }
@@ -91,5 +91,5 @@ export function decodeEnvelope<S extends TSchema>(
   if (payloadCheck && !payloadCheck.Check(value.payload)) {
     return { ok: false, reason: 'payload', detail: 'payload does not match its schema' };
   }
-  return { ok: true, value: value as Envelope<Static<S>> };
+  return { ok: true, value: value as Envelope<P> };
 }

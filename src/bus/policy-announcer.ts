@@ -1,4 +1,5 @@
-import type { Msg, Subscription } from '@nats-io/transport-node';
+import { EventEmitter } from 'node:events';
+import type { Msg } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import { ERROR_CODES, messageOf } from '../errors.js';
 import {
@@ -11,7 +12,7 @@ import {
 } from '../policy/announcements.js';
 import type { Snapshot } from '../policy/snapshot.js';
 import type { PolicyReloader } from '../reload/reloader.js';
-import { SENTINEL_QUEUE, SUBJECTS } from '../topics.js';
+import { SUBJECTS } from '../topics.js';
 import type { BusConnection } from './connection.js';
 import { decodeEnvelope, encodeEnvelope, makeEnvelope } from './envelope.js';
 
@@ -39,19 +40,18 @@ export interface Announcement {
 /**
  * Puts the reloader's decisions on the bus: a reload for each new snapshot,
  * a rejection for each refused set, both again after every reconnect (the bus
- * keeps nothing for subscribers that were cut off), and answers on
+ * keeps nothing for subscribers that were cut off), and the replies on
  * `nachos.system.policy.current`. While the bus is away nothing is queued:
  * the announcement on reconnect carries whatever is in force by then.
  */
-export class PolicyAnnouncer {
+export class PolicyAnnouncer extends EventEmitter<{ published: [announcement: Announcement] }> {
   /** The last revision announced, with its sequence number. */
   announced: Announced | undefined;
-  private responder: Subscription | undefined;
-  private readonly listeners: (() => void)[] = [];
-  /** Called after each publish (for metrics and tests). */
-  onPublished: ((announcement: Announcement) => void) | undefined;
+  private readonly unsubscribers: (() => void)[] = [];
 
-  constructor(private readonly options: PolicyAnnouncerOptions) {}
+  constructor(private readonly options: PolicyAnnouncerOptions) {
+    super();
+  }
 
   start(): void {
     const { bus, reloader } = this.options;
@@ -63,14 +63,11 @@ export class PolicyAnnouncer {
   }
 
   stop(): void {
-    for (const off of this.listeners.splice(0)) off();
-    this.responder?.unsubscribe();
-    this.responder = undefined;
+    for (const off of this.unsubscribers.splice(0)) off();
   }
 
   private onConnect(reason: ReloadReason): void {
     const { reloader } = this.options;
-    this.subscribeResponder();
     if (reloader.inForce) this.announce(reloader.inForce, this.announced ? reason : 'startup');
     if (reloader.lastRejection) this.announceRejection();
   }
@@ -103,7 +100,7 @@ export class PolicyAnnouncer {
     try {
       bus.nc?.publish(subject, data);
       log.info({ subject, ...meta, bytes: data.byteLength }, 'announced');
-      this.onPublished?.({ subject, ...meta, bytes: data.byteLength });
+      this.emit('published', { subject, ...meta, bytes: data.byteLength });
     } catch (err) {
       log.error({ subject, revision: meta.revision, error: messageOf(err) }, 'could not publish; will announce again on reconnect');
     }
@@ -124,41 +121,23 @@ export class PolicyAnnouncer {
     return encodeEnvelope(makeEnvelope(subject, source, payload, { correlationId }));
   }
 
-  private subscribeResponder(): void {
-    const nc = this.options.bus.nc;
-    if (!nc || this.responder) return;
-    // A queue group: of several sentinel replicas, one answers each request.
-    this.responder = nc.subscribe(SUBJECTS.policyCurrent, {
-      queue: SENTINEL_QUEUE,
-      callback: (err, msg) => {
-        if (!err) this.answerCurrent(msg);
-      },
-    });
-  }
-
-  private answerCurrent(msg: Msg): void {
-    const { source, log } = this.options;
+  /** The reply to a `nachos.system.policy.current` request (the endpoint handler). */
+  currentReply(msg: Msg): Uint8Array {
+    const { source } = this.options;
     // The request body is optional; when it is an envelope, its id correlates the reply.
     const request = msg.data.byteLength > 0 ? decodeEnvelope(msg.data, MAX_REQUEST_BYTES) : undefined;
     const correlationId = request?.ok ? request.value.id : undefined;
-    try {
-      if (this.announced) {
-        msg.respond(this.encodeReload(this.announced, 'request', correlationId));
-      } else {
-        const payload = {
-          schemaVersion: SCHEMA_VERSION,
-          error: { code: ERROR_CODES.NO_SNAPSHOT, message: 'no valid policy snapshot is in force yet' },
-        };
-        msg.respond(encodeEnvelope(makeEnvelope(SUBJECTS.policyCurrent, source, payload, { correlationId })));
-      }
-    } catch (err) {
-      log.warn({ error: messageOf(err) }, 'could not answer a policy.current request');
-    }
+    if (this.announced) return this.encodeReload(this.announced, 'request', correlationId);
+    const payload = {
+      schemaVersion: SCHEMA_VERSION,
+      error: { code: ERROR_CODES.NO_SNAPSHOT, message: 'no valid policy snapshot is in force yet' },
+    };
+    return encodeEnvelope(makeEnvelope(SUBJECTS.policyCurrent, source, payload, { correlationId }));
   }
 
   private listen<E extends NodeJS.EventEmitter>(emitter: E, event: string, fn: (...args: never[]) => void): void {
     const handler = fn as (...args: unknown[]) => void;
     emitter.on(event, handler);
-    this.listeners.push(() => emitter.off(event, handler));
+    this.unsubscribers.push(() => emitter.off(event, handler));
   }
 }

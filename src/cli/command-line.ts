@@ -3,8 +3,7 @@ import { SETTINGS, type Setting } from '../config/settings.js';
 import { closest } from '../did-you-mean.js';
 import { UsageError } from '../errors.js';
 
-/** Exit codes. Docker reserves 2 for itself, so the `--once` probe never uses it. */
-export const EXIT = { OK: 0, FAILURE: 1, USAGE: 2 } as const;
+export { EXIT } from './exit-codes.js';
 
 export const COMMANDS = {
   run: 'run the daemon (the default)',
@@ -94,6 +93,7 @@ export function helpText(version: string, settings: readonly Setting[] = SETTING
     'Usage:',
     '  nachos-sentinel [run] [flags]',
     '  nachos-sentinel validate [DIR] [flags]',
+    '  nachos-sentinel --once [--self] [--component NAME] [--strict] [--json] [--timeout 2s]   (see --once --help)',
     '',
     'Commands:',
     ...commands,
@@ -101,7 +101,8 @@ export function helpText(version: string, settings: readonly Setting[] = SETTING
     'Flags (flags > environment > config file > defaults):',
     ...rows.map(([flag, text]) => `  ${flag.padEnd(width)}${text}`),
     '',
-    'Exit codes: 0 ok, 1 failure (validate: invalid policies), 2 bad flag or configuration.',
+    'Exit codes: 0 ok, 1 failure (validate: invalid policies), 2 bad flag or configuration;',
+    'with --once: 0 healthy (or degraded without --strict), 1 anything else, a bad flag included.',
     '',
   ].join('\n');
 }

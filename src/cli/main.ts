@@ -1,13 +1,17 @@
 #!/usr/bin/env node
 /**
- * The one executable. Kept thin and lazy: each command imports only what it
- * needs, so a probe never pays for the watcher or the logger.
+ * The one executable: the daemon, `validate`, and the `--once` probe. Kept
+ * thin and lazy: each use imports only what it needs, so the probe, which
+ * runs every few seconds in every container, never loads the daemon's parts.
  */
-import { packageVersion } from '../version.js';
 
 async function main(argv: string[]): Promise<number> {
+  if (argv.includes('--once')) {
+    return (await import('./once.js')).once(argv, process.env);
+  }
   const { parseCommandLine, helpText, EXIT } = await import('./command-line.js');
-  const { SentinelError } = await import('../errors.js');
+  const { SentinelError, ERROR_CODES } = await import('../errors.js');
+  const { packageVersion } = await import('../version.js');
   try {
     const cli = parseCommandLine(argv);
     if (cli.flags.help) {
@@ -25,7 +29,7 @@ async function main(argv: string[]): Promise<number> {
         return await (await import('./run.js')).run(cli, process.env, process.cwd());
     }
   } catch (err) {
-    if (err instanceof SentinelError && (err.code === 'SENTINEL_ERR_USAGE' || err.code === 'SENTINEL_ERR_CONFIG')) {
+    if (err instanceof SentinelError && (err.code === ERROR_CODES.USAGE || err.code === ERROR_CODES.CONFIG)) {
       process.stderr.write(`nachos-sentinel: ${err.message}\n`);
       return EXIT.USAGE;
     }

@@ -26,8 +26,9 @@ export class Daemon {
   static start(args: string[], env: Record<string, string> = {}, cwd?: string): Daemon {
     const child = spawn(process.execPath, [BIN, ...args], {
       cwd,
-      // A clean environment: nothing from the machine (NATS_URL, ...) leaks into a test.
-      env: { PATH: process.env.PATH ?? '', ...env },
+      // A clean environment: nothing from the machine (NATS_URL, ...) leaks into a test;
+      // an ephemeral HTTP port, so that daemons running side by side never collide.
+      env: { PATH: process.env.PATH ?? '', SENTINEL_HTTP: '127.0.0.1:0', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     return new Daemon(child);

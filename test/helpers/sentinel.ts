@@ -20,7 +20,8 @@ export function captureLogger(level = 'debug'): { log: Logger; lines: Record<str
 
 /** An in-process sentinel with the same defaults as the CLI, and a record of every apply. */
 export async function startSentinel(flags: Record<string, string | boolean | string[]>, cwd: string) {
-  const config: SentinelConfig = resolveConfig({ flags, env: {}, cwd });
+  // An ephemeral HTTP port, so that suites running side by side never collide.
+  const config: SentinelConfig = resolveConfig({ flags: { http: '127.0.0.1:0', ...flags }, env: {}, cwd });
   const { log, lines } = captureLogger();
   const sentinel = new Sentinel(config, { log, instance: 'test-instance', dirCheckIntervalMs: 50 });
   const applies: { outcome: ApplyOutcome; context: ApplyContext }[] = [];

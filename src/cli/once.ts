@@ -1,0 +1,237 @@
+/**
+ * `nachos-sentinel --once`: the probe for people, CI and Docker HEALTHCHECK.
+ *
+ * It runs every few seconds in every container, so it stays cheap: it imports
+ * no watcher, no logger and no schema library; the NATS client is loaded only
+ * when the bus is asked, and the TOML parser only when a config file is named.
+ * Every failure exits 1, a bad flag included, never 2 (Docker reserves 2).
+ */
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import type { HealthStatusPayload } from '../bus/health-monitor.js';
+import { parseDuration } from '../config/duration.js';
+import { DEFAULT_HTTP_LISTEN, formatListenAddress, parseListenAddress, type ListenAddress } from '../config/listen-address.js';
+import { SUBJECTS, envelopeType } from '../topics.js';
+import { EXIT } from './exit-codes.js';
+import { statusTable } from './status-table.js';
+
+export const DEFAULT_PROBE_TIMEOUT = 2000; // 2 s: under Docker's own default of 30 s, and quick for people
+const DEFAULT_SERVERS = 'nats://127.0.0.1:4222';
+
+export const PROBE_HELP = `nachos-sentinel --once: is the system healthy? Exit 0 when healthy (or degraded, unless --strict), 1 otherwise.
+
+  nachos-sentinel --once [--component NAME] [--strict] [--json] [--timeout 2s] [--servers URLS]
+      asks the sentinel on the bus (nachos.system.health.status) and prints a table
+  nachos-sentinel --once --self [--http HOST:PORT] [--json] [--timeout 2s]
+      asks this container's own sentinel daemon over HTTP (/readyz); needs no bus
+
+  --component NAME   only that component: "am I seen healthy on the bus?"
+  --strict           degraded fails too
+  --json             one JSON document instead of the table
+  --timeout DURATION bounds the whole probe (default 2s)
+  --servers URLS     NATS servers (env NATS_SERVERS, NATS_URL; default ${DEFAULT_SERVERS})
+  --http HOST:PORT   where the daemon's HTTP listener is (env SENTINEL_HTTP; default ${DEFAULT_HTTP_LISTEN})
+  --config FILE      read servers and http.listen from the sentinel's config file (env SENTINEL_CONFIG)
+`;
+
+class ProbeError extends Error {}
+
+interface ProbeOptions {
+  self: boolean;
+  component: string | undefined;
+  strict: boolean;
+  json: boolean;
+  timeoutMs: number;
+  servers: string[];
+  http: ListenAddress | null;
+}
+
+/** Runs the probe; returns the exit code. Never throws. */
+export async function once(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  let options: ProbeOptions | undefined;
+  try {
+    options = await probeOptions(argv, env);
+    if (!options) {
+      process.stdout.write(PROBE_HELP);
+      return EXIT.OK;
+    }
+    const { timeoutMs } = options;
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new ProbeError(`no answer within ${timeoutMs} ms (--timeout)`)), timeoutMs);
+    });
+    try {
+      return await Promise.race([options.self ? probeSelf(options) : probeBus(options), deadline]);
+    } finally {
+      clearTimeout(timer);
+    }
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    if (options?.json) process.stdout.write(`${JSON.stringify({ ok: false, error: message })}\n`);
+    else process.stderr.write(`nachos-sentinel --once: ${message}\n`);
+    return EXIT.FAILURE;
+  }
+}
+
+async function probeOptions(argv: string[], env: NodeJS.ProcessEnv): Promise<ProbeOptions | undefined> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        once: { type: 'boolean' },
+        self: { type: 'boolean' },
+        component: { type: 'string' },
+        strict: { type: 'boolean' },
+        json: { type: 'boolean' },
+        timeout: { type: 'string' },
+        servers: { type: 'string' },
+        http: { type: 'string' },
+        config: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (err) {
+    throw new ProbeError(`${(err as Error).message.split('.')[0]}; see --once --help`);
+  }
+  if (values.help) return undefined;
+  const file = await readConfig(values.config ?? env.SENTINEL_CONFIG);
+  const timeoutMs = values.timeout === undefined ? DEFAULT_PROBE_TIMEOUT : checked('--timeout', () => parseDuration(values.timeout));
+  const servers = (values.servers ?? env.NATS_SERVERS ?? env.NATS_URL ?? file.servers ?? DEFAULT_SERVERS)
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  const httpText = values.http ?? env.SENTINEL_HTTP ?? file.http ?? DEFAULT_HTTP_LISTEN;
+  const http = checked('--http', () => parseListenAddress(httpText));
+  if (values.self && http === null) throw new ProbeError('--self needs the HTTP listener, but --http is off');
+  return {
+    self: values.self ?? false,
+    component: values.component,
+    strict: values.strict ?? false,
+    json: values.json ?? false,
+    timeoutMs,
+    servers,
+    http,
+  };
+}
+
+function checked<T>(flag: string, parse: () => T): T {
+  try {
+    return parse();
+  } catch (err) {
+    throw new ProbeError(`${flag}: ${(err as Error).message}`);
+  }
+}
+
+/** Only what the probe needs from the config file; the TOML parser is loaded only then. */
+async function readConfig(file: string | undefined): Promise<{ servers?: string; http?: string }> {
+  if (!file) return {};
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ProbeError(`cannot read config file ${file}: ${(err as Error).message}`);
+  }
+  const { parse } = await import('smol-toml');
+  let doc: Record<string, unknown>;
+  try {
+    doc = parse(text) as Record<string, unknown>;
+  } catch (err) {
+    throw new ProbeError(`${file}: ${(err as Error).message.split('\n')[0]}`);
+  }
+  const servers = Array.isArray(doc.servers) ? doc.servers.join(',') : typeof doc.servers === 'string' ? doc.servers : undefined;
+  const listen = (doc.http as { listen?: unknown } | undefined)?.listen;
+  return { servers, http: typeof listen === 'string' ? listen : undefined };
+}
+
+/** Asks the sentinel on the bus. */
+async function probeBus(options: ProbeOptions): Promise<number> {
+  const { connect } = await import('@nats-io/transport-node');
+  const shown = options.servers.map((s) => s.replace(/^([a-z]+:\/\/)[^@/]*@/i, '$1')).join(',');
+  let nc;
+  try {
+    nc = await connect({ servers: options.servers, name: 'nachos-sentinel-probe', reconnect: false, timeout: options.timeoutMs });
+  } catch (err) {
+    throw new ProbeError(`bus unreachable at ${shown}: ${(err as Error).message}`);
+  }
+  try {
+    const request = {
+      id: randomUUID(),
+      timestamp: new Date().toISOString(),
+      source: 'nachos-sentinel-probe',
+      type: envelopeType(SUBJECTS.healthStatus),
+      payload: options.component ? { component: options.component } : {},
+    };
+    let reply;
+    try {
+      reply = await nc.request(SUBJECTS.healthStatus, JSON.stringify(request), { timeout: options.timeoutMs });
+    } catch (err) {
+      const text = (err as Error).message;
+      throw new ProbeError(
+        /no responders/i.test(text)
+          ? `no sentinel answered on ${SUBJECTS.healthStatus} at ${shown} (is the sentinel running?)`
+          : `no answer from a sentinel on ${SUBJECTS.healthStatus}: ${text}`,
+      );
+    }
+    let view: HealthStatusPayload;
+    try {
+      view = reply.json<{ payload: HealthStatusPayload }>().payload;
+      if (typeof view?.status !== 'string' || !Array.isArray(view.components)) throw new Error('not a status reply');
+    } catch (err) {
+      throw new ProbeError(`the sentinel's answer could not be read: ${(err as Error).message}`);
+    }
+    const status = options.component ? (view.components.find((c) => c.name === options.component)?.status ?? 'missing') : view.status;
+    const ok = status === 'healthy' || (status === 'degraded' && !options.strict);
+    // `status` is what was probed (the component's, with --component); the overall one stays in `overall`.
+    if (options.json) process.stdout.write(`${JSON.stringify({ ...view, ok, probed: options.component ?? null, overall: view.status, status })}\n`);
+    else process.stdout.write(statusTable(view, { component: options.component }));
+    return ok ? EXIT.OK : EXIT.FAILURE;
+  } finally {
+    await nc.close().catch(() => undefined);
+  }
+}
+
+/** Asks this container's own daemon over its HTTP listener: ready means connected and holding a valid snapshot. */
+async function probeSelf(options: ProbeOptions): Promise<number> {
+  const { request } = await import('node:http');
+  const address = options.http as ListenAddress;
+  // A daemon bound to every interface is reached on loopback.
+  const host = address.host === '0.0.0.0' ? '127.0.0.1' : address.host === '::' ? '::1' : address.host;
+  const where = formatListenAddress({ host, port: address.port });
+  const { status, body } = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+    const req = request({ host, port: address.port, path: '/readyz', method: 'GET', agent: false }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (text += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+    });
+    req.on('error', (err: NodeJS.ErrnoException) =>
+      reject(
+        new ProbeError(
+          err.code === 'ECONNREFUSED'
+            ? `no sentinel daemon listening on ${where} (is it running, with the same --http?)`
+            : `cannot reach the daemon on ${where}: ${err.message}`,
+        ),
+      ),
+    );
+    req.end();
+  });
+  let readiness: { status?: string; bus?: { connected?: boolean }; policy?: { revision?: string | null } };
+  try {
+    readiness = JSON.parse(body) as typeof readiness;
+  } catch {
+    throw new ProbeError(`unexpected answer from ${where}/readyz (HTTP ${status})`);
+  }
+  const ok = status === 200;
+  if (options.json) {
+    process.stdout.write(`${JSON.stringify({ ok, ...readiness })}\n`);
+  } else {
+    const revision = readiness.policy?.revision ? readiness.policy.revision.slice(0, 12) : 'none';
+    const bus = readiness.bus?.connected ? 'connected to the bus' : 'NOT connected to the bus';
+    process.stdout.write(`${ok ? 'ready' : 'not ready'}: ${bus}, policy revision ${revision}\n`);
+  }
+  return ok ? EXIT.OK : EXIT.FAILURE;
+}

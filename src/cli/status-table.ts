@@ -1,0 +1,43 @@
+import type { HealthStatusPayload } from '../bus/health-monitor.js';
+
+/**
+ * The health view as a table for people: one line per component with its
+ * status, live/total instances, the freshest heartbeat and the policy
+ * revisions its instances report. Pure: no colours, no terminal handling.
+ */
+export function statusTable(view: HealthStatusPayload, options: { component?: string } = {}): string {
+  const lines: string[] = [];
+  const subject = options.component ? `component ${options.component}` : 'nachos';
+  const component = options.component ? view.components.find((c) => c.name === options.component) : undefined;
+  const status = options.component ? (component?.status ?? 'missing') : view.status;
+  lines.push(`${subject}: ${status}${options.component ? '' : ` (${view.reason})`}`);
+  lines.push(`policy: ${view.policy.summary}${view.policy.lastConvergence ? `; last convergence took ${formatMs(view.policy.lastConvergence.tookMs)}` : ''}`);
+  if (view.missing.length > 0 && !options.component) lines.push(`missing: ${view.missing.join(', ')}`);
+  lines.push('');
+
+  const rows: string[][] = [['COMPONENT', 'ROLE', 'STATUS', 'INSTANCES', 'LAST SEEN', 'POLICY']];
+  for (const c of view.components) {
+    const live = c.instances.filter((i) => i.status !== 'stale').length;
+    const freshest = c.instances.reduce<number | undefined>((m, i) => (m === undefined ? i.lastSeenAgoMs : Math.min(m, i.lastSeenAgoMs)), undefined);
+    const revisions = [...new Set(c.instances.map((i) => i.policyRevision).filter((r): r is string => r !== null))].map((r) => r.slice(0, 12));
+    rows.push([
+      c.name,
+      c.role,
+      c.status,
+      `${live}/${c.instances.length}`,
+      freshest === undefined ? '-' : `${formatMs(freshest)} ago`,
+      revisions.length === 0 ? '-' : revisions.join(','),
+    ]);
+  }
+  const widths = rows[0]?.map((_, col) => Math.max(...rows.map((r) => (r[col] ?? '').length))) ?? [];
+  for (const row of rows) lines.push(row.map((cell, col) => cell.padEnd(widths[col] ?? 0)).join('  ').trimEnd());
+  if (view.truncated) lines.push('(instances left out to fit the bus message size; counts are exact)');
+  return `${lines.join('\n')}\n`;
+}
+
+export function formatMs(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)}ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)}s`;
+  if (ms < 3_600_000) return `${Math.floor(ms / 60_000)}m${Math.round((ms % 60_000) / 1000)}s`;
+  return `${Math.floor(ms / 3_600_000)}h${Math.round((ms % 3_600_000) / 60_000)}m`;
+}

@@ -1,0 +1,158 @@
+import type { Logger } from 'pino';
+import type { BusConnection } from '../bus/connection.js';
+import { encodeEnvelope, makeEnvelope } from '../bus/envelope.js';
+import type { Clock, TimerHandle } from '../clock.js';
+import { messageOf } from '../errors.js';
+import { SUBJECTS } from '../topics.js';
+import type { CheckRunner } from './checks.js';
+import type { CheckDetail, LifecycleState, ReportedStatus, SentinelHeartbeat } from './heartbeat-payload.js';
+
+/** Heartbeats go out every interval, give or take this fraction, so replicas do not beat in step. */
+export const JITTER = 0.1;
+
+/** A check evaluated at the moment of publishing, from the daemon's own state. */
+export interface LiveCheck {
+  name: string;
+  required: boolean;
+  test: () => { ok: boolean; message?: string };
+}
+
+export interface HeartbeatOptions {
+  bus: BusConnection;
+  clock: Clock;
+  component: string;
+  instance: string;
+  version: string;
+  intervalMs: number;
+  /** Checks that take time (the container's, event-loop lag): their latest results are published. */
+  runner: CheckRunner;
+  /** The sentinel's own checks (bus, policy), evaluated live at each heartbeat. */
+  live: readonly LiveCheck[];
+  policyRevision: () => string | null;
+  log: Logger;
+  random?: () => number;
+}
+
+/**
+ * Publishes this process's heartbeat on `nachos.system.health`: every
+ * interval (jittered), at once on start and after every reconnect, at once
+ * whenever its own status changes, and a last one with `state: stopping`
+ * before it leaves, so that others see a clean leave rather than a failure.
+ */
+export class HeartbeatPublisher {
+  private seq = 0;
+  private state: LifecycleState = 'starting';
+  private lastStatus: ReportedStatus | undefined;
+  private timer: TimerHandle | undefined;
+  private readonly startedAt: number;
+  /** Monotonic time of the last loop turn: /healthz says the loop is alive while it is recent. */
+  lastTickAt: number;
+  published = 0;
+
+  constructor(private readonly options: HeartbeatOptions) {
+    this.startedAt = options.clock.now();
+    this.lastTickAt = this.startedAt;
+  }
+
+  /** Publishes at once, then every interval; checks run on each turn. */
+  start(): void {
+    this.publish();
+    this.turn();
+  }
+
+  /** Publishes now (after a reconnect, or when a check's outcome changed and so maybe the status). */
+  publishIfChanged(): void {
+    if (this.evaluate().status !== this.lastStatus) this.publish();
+  }
+
+  /** The bus is back: whoever listens lost our heartbeats meanwhile. */
+  onReconnect(): void {
+    this.publish();
+  }
+
+  /** The loop is alive when it turned within two intervals and a second. */
+  get alive(): boolean {
+    return this.options.clock.now() - this.lastTickAt < 2 * this.options.intervalMs + 1000;
+  }
+
+  /** The last heartbeat: `state: stopping`, flushed to the server. Stops the loop. */
+  async stop(flushTimeoutMs = 500): Promise<void> {
+    if (this.timer) this.options.clock.clearTimeout(this.timer);
+    this.timer = undefined;
+    this.state = 'stopping';
+    this.publish();
+    const nc = this.options.bus.nc;
+    if (nc && this.options.bus.connected) {
+      await Promise.race([nc.flush().catch(() => undefined), new Promise((r) => setTimeout(r, flushTimeoutMs).unref())]);
+    }
+  }
+
+  /** The heartbeat this process would publish now. */
+  payload(): SentinelHeartbeat {
+    const { component, instance, version, intervalMs, clock } = this.options;
+    const { status, checks, details } = this.evaluate();
+    return {
+      schemaVersion: 1,
+      status,
+      component,
+      version,
+      uptime: Math.round((clock.now() - this.startedAt) / 100) / 10,
+      checks,
+      instance,
+      seq: this.seq,
+      intervalMs,
+      state: this.state,
+      policy: { revision: this.options.policyRevision() },
+      details,
+    };
+  }
+
+  private evaluate(): { status: ReportedStatus; checks: Record<string, 'ok' | 'error'>; details: Record<string, CheckDetail> } {
+    const fromRunner = this.options.runner.snapshot();
+    let status = fromRunner.status;
+    const checks = { ...fromRunner.checks };
+    const details = { ...fromRunner.details };
+    for (const check of this.options.live) {
+      const result = check.test();
+      checks[check.name] = result.ok ? 'ok' : 'error';
+      details[check.name] = { required: check.required, ...(result.message ? { message: result.message } : {}) };
+      if (!result.ok) status = check.required ? 'unhealthy' : status === 'healthy' ? 'degraded' : status;
+    }
+    return { status, checks, details };
+  }
+
+  private turn(): void {
+    const { clock, intervalMs, runner } = this.options;
+    this.lastTickAt = clock.now();
+    void runner.runAll().then(() => {
+      if (this.state === 'starting' && runner.complete) {
+        this.state = 'running';
+        this.publish();
+      }
+    });
+    const random = this.options.random ?? Math.random;
+    const delay = intervalMs * (1 - JITTER + 2 * JITTER * random());
+    this.timer = clock.setTimeout(() => {
+      this.publish();
+      this.turn();
+    }, delay);
+  }
+
+  private publish(): void {
+    const { bus, component, log } = this.options;
+    const nc = bus.nc;
+    if (!nc || !bus.connected) return; // published again on reconnect
+    this.seq++;
+    const payload = this.payload();
+    try {
+      nc.publish(SUBJECTS.health, encodeEnvelope(makeEnvelope(SUBJECTS.health, component, payload)));
+      this.published++;
+      if (payload.status !== this.lastStatus) {
+        log.info({ status: payload.status, checks: payload.checks, previous: this.lastStatus ?? null }, 'own health status');
+      }
+      this.lastStatus = payload.status;
+    } catch (err) {
+      log.warn({ error: messageOf(err) }, 'could not publish a heartbeat');
+    }
+  }
+}
