@@ -98,13 +98,15 @@ async function probeOptions(argv: string[], env: NodeJS.ProcessEnv): Promise<Pro
     throw new ProbeError(`${(err as Error).message.split('.')[0]}; see --once --help`);
   }
   if (values.help) return undefined;
-  const file = await readConfig(values.config ?? env.SENTINEL_CONFIG);
+  // An empty variable is an unset one, as for the daemon.
+  const fromEnv = (name: string) => (env[name]?.trim() ? env[name] : undefined);
+  const file = await readConfig(values.config ?? fromEnv('SENTINEL_CONFIG'));
   const timeoutMs = values.timeout === undefined ? DEFAULT_PROBE_TIMEOUT : checked('--timeout', () => parseDuration(values.timeout));
-  const servers = (values.servers ?? env.NATS_SERVERS ?? env.NATS_URL ?? file.servers ?? DEFAULT_SERVERS)
+  const servers = (values.servers ?? fromEnv('NATS_SERVERS') ?? fromEnv('NATS_URL') ?? file.servers ?? DEFAULT_SERVERS)
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean);
-  const httpText = values.http ?? env.SENTINEL_HTTP ?? file.http ?? DEFAULT_HTTP_LISTEN;
+  const httpText = values.http ?? fromEnv('SENTINEL_HTTP') ?? file.http ?? DEFAULT_HTTP_LISTEN;
   const http = checked('--http', () => parseListenAddress(httpText));
   if (values.self && http === null) throw new ProbeError('--self needs the HTTP listener, but --http is off');
   return {

@@ -25,6 +25,12 @@ export interface Transition {
   reason: TransitionReason;
   /** Wall-clock time of the last heartbeat behind this (ISO 8601), if any. */
   lastSeenAt: string | null;
+  /**
+   * The `seq` of the instance's last heartbeat, when it sends one: sentinel
+   * replicas each publish the transitions they see, and `(component, instance,
+   * seq, to)` is the same for all of them, so subscribers can drop duplicates.
+   */
+  seq: number | null;
   detectedAt: string;
 }
 
@@ -477,6 +483,7 @@ export class HealthAggregator {
         to: status,
         reason: !this.connected ? 'disconnected' : inGrace ? 'grace' : 'aggregate',
         lastSeenAt: null,
+        seq: null,
         detectedAt: new Date(this.options.clock.wallNow()).toISOString(),
       });
     }
@@ -514,6 +521,7 @@ export class HealthAggregator {
       to,
       reason,
       lastSeenAt: new Date(t.lastSeenWall).toISOString(),
+      seq: t.seq,
       detectedAt: new Date(this.options.clock.wallNow()).toISOString(),
     });
   }
@@ -536,6 +544,7 @@ export class HealthAggregator {
       to,
       reason,
       lastSeenAt: lastSeen > 0 ? new Date(lastSeen).toISOString() : null,
+      seq: null,
       detectedAt: new Date(this.options.clock.wallNow()).toISOString(),
     });
   }

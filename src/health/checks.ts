@@ -69,8 +69,9 @@ export class CheckRunner {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<{ ok: boolean; message: string }>((resolve) => {
       timer = setTimeout(() => {
-        controller.abort();
+        // Settle first: aborting makes the check itself settle too, with a vaguer message.
         resolve({ ok: false, message: `timed out after ${check.timeoutMs} ms` });
+        controller.abort();
       }, check.timeoutMs);
     });
     let outcome: { ok: boolean; message?: string };

@@ -23,20 +23,24 @@ export class Daemon {
     );
   }
 
+  /** Starts a long-running daemon, on an ephemeral HTTP port so that daemons side by side never collide. */
   static start(args: string[], env: Record<string, string> = {}, cwd?: string): Daemon {
+    return Daemon.spawn(args, { SENTINEL_HTTP: '127.0.0.1:0', ...env }, cwd);
+  }
+
+  private static spawn(args: string[], env: Record<string, string>, cwd?: string): Daemon {
     const child = spawn(process.execPath, [BIN, ...args], {
       cwd,
-      // A clean environment: nothing from the machine (NATS_URL, ...) leaks into a test;
-      // an ephemeral HTTP port, so that daemons running side by side never collide.
-      env: { PATH: process.env.PATH ?? '', SENTINEL_HTTP: '127.0.0.1:0', ...env },
+      // A clean environment: nothing from the machine (NATS_URL, ...) leaks into a test.
+      env: { PATH: process.env.PATH ?? '', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     return new Daemon(child);
   }
 
-  /** Runs to completion. */
+  /** Runs a command to completion (validate, --once, --help). */
   static async run(args: string[], env: Record<string, string> = {}, cwd?: string) {
-    const d = Daemon.start(args, env, cwd);
+    const d = Daemon.spawn(args, env, cwd);
     await d.exited;
     return { code: d.exit?.code, stdout: d.stdout, stderr: d.stderr };
   }

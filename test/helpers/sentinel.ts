@@ -3,6 +3,7 @@ import { pino, type Logger } from 'pino';
 import { resolveConfig } from '../../src/config/resolve.js';
 import type { SentinelConfig } from '../../src/config/settings.js';
 import type { ApplyContext, ApplyOutcome } from '../../src/reload/reloader.js';
+import { makeInstanceId } from '../../src/instance.js';
 import { Sentinel } from '../../src/sentinel.js';
 import { until } from './until.js';
 
@@ -23,7 +24,7 @@ export async function startSentinel(flags: Record<string, string | boolean | str
   // An ephemeral HTTP port, so that suites running side by side never collide.
   const config: SentinelConfig = resolveConfig({ flags: { http: '127.0.0.1:0', ...flags }, env: {}, cwd });
   const { log, lines } = captureLogger();
-  const sentinel = new Sentinel(config, { log, instance: 'test-instance', dirCheckIntervalMs: 50 });
+  const sentinel = new Sentinel(config, { log, instance: makeInstanceId('test'), dirCheckIntervalMs: 50 });
   const applies: { outcome: ApplyOutcome; context: ApplyContext }[] = [];
   sentinel.reloader.on('applied', (outcome, context) => applies.push({ outcome, context }));
   await sentinel.start();

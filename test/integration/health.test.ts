@@ -1,0 +1,347 @@
+import { createServer, type Server } from 'node:http';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { HealthStatusPayload } from '../../src/bus/health-monitor.js';
+import type { Transition } from '../../src/health/aggregator.js';
+import type { SentinelHeartbeat } from '../../src/health/heartbeat-payload.js';
+import { SUBJECTS } from '../../src/topics.js';
+import { Beater } from '../helpers/beater.js';
+import { BusListener } from '../helpers/bus-listener.js';
+import { NatsServer, freePort } from '../helpers/nats-server.js';
+import { policyText } from '../helpers/policy-files.js';
+import { startSentinel } from '../helpers/sentinel.js';
+import { tempDir } from '../helpers/temp-dir.js';
+import { quietFor, until } from '../helpers/until.js';
+
+const H = 200;
+
+describe('health: heartbeats, aggregation, status', () => {
+  let server: NatsServer;
+  let listener: BusListener;
+  let root: string;
+  let dir: string;
+  let cleanup: () => void;
+  const stops: (() => Promise<unknown> | unknown)[] = [];
+
+  beforeEach(async () => {
+    ({ dir: root, cleanup } = tempDir());
+    dir = path.join(root, 'policies');
+    mkdirSync(dir);
+    writeFileSync(path.join(dir, 'a.toml'), policyText('a1'));
+    server = await NatsServer.start();
+    listener = await BusListener.start(server.url, [SUBJECTS.health, SUBJECTS.healthChanged]);
+  });
+  afterEach(async () => {
+    for (const stop of stops.splice(0).reverse()) await stop();
+    await listener.close();
+    await server.stop();
+    cleanup();
+  });
+
+  const start = async (flags: Record<string, string | boolean | string[]> = {}, url = server.url) => {
+    const running = await startSentinel({ servers: url, policies: dir, interval: `${H}ms`, ...flags }, root);
+    stops.push(() => running.close());
+    await running.connected();
+    return running;
+  };
+  const beater = async (component: string, instance: string, intervalMs = H) => {
+    const b = await Beater.start(server.url, component, instance, intervalMs);
+    stops.push(() => b.crash().catch(() => undefined));
+    return b;
+  };
+  const status = async (component?: string) => {
+    const body = component ? JSON.stringify({ component }) : '';
+    const reply = await listener.nc.request(SUBJECTS.healthStatus, body, { timeout: 2000 });
+    return reply.json<{ payload: HealthStatusPayload }>().payload;
+  };
+  const transitions = () => listener.on(SUBJECTS.healthChanged).map((e) => e.payload as unknown as Transition);
+  const heartbeats = () => listener.on(SUBJECTS.health).map((e) => e.payload as unknown as SentinelHeartbeat);
+
+  it('publishes its heartbeat at once, then every interval, with the whole payload', async () => {
+    const running = await start({ component: 'sentinel-a' });
+    await until(() => heartbeats().length >= 6, 5000, 'six heartbeats');
+    const beats = heartbeats().filter((h) => h.component === 'sentinel-a');
+    // `starting` until the first round of checks is done; they are quick here, and may finish before the bus is up.
+    expect(beats[0]?.seq).toBe(1);
+    expect(['starting', 'running']).toContain(beats[0]?.state);
+    expect(beats.at(-1)).toMatchObject({
+      schemaVersion: 1,
+      status: 'healthy',
+      component: 'sentinel-a',
+      instance: running.sentinel.heartbeat.payload().instance,
+      intervalMs: H,
+      state: 'running',
+      checks: { bus: 'ok', policy: 'ok', policy_files: 'ok', event_loop: 'ok' },
+      policy: { revision: running.sentinel.reloader.inForce?.revision },
+      details: { bus: { required: true }, event_loop: { required: false } },
+    });
+    expect(typeof beats.at(-1)?.uptime).toBe('number');
+    expect(typeof beats.at(-1)?.version).toBe('string');
+    const seqs = beats.map((b) => b.seq);
+    expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+    expect(new Set(seqs).size).toBe(seqs.length);
+    expect(listener.on(SUBJECTS.health)[0]).toMatchObject({ type: 'system.health', source: 'sentinel-a' });
+
+    await running.close();
+    const last = heartbeats().filter((h) => h.component === 'sentinel-a').at(-1);
+    expect(last?.state).toBe('stopping');
+  });
+
+  it('runs the container checks, cuts a stuck one off, and publishes a status change at once', async () => {
+    let answer = 200;
+    const http: Server = createServer((_req, res) => res.writeHead(answer).end());
+    await new Promise<void>((r) => http.listen(0, '127.0.0.1', () => r()));
+    stops.push(() => new Promise((r) => http.close(r)));
+    const port = (http.address() as { port: number }).port;
+    const closedPort = await freePort();
+    const config = path.join(root, 'sentinel.toml');
+    writeFileSync(
+      config,
+      `[[health.checks]]
+name = "web"
+type = "http"
+url = "http://127.0.0.1:${port}/health"
+timeout = "500ms"
+
+[[health.checks]]
+name = "cache"
+type = "tcp"
+address = "127.0.0.1:${closedPort}"
+required = false
+
+[[health.checks]]
+name = "stuck"
+type = "command"
+command = ["sleep", "30"]
+timeout = "300ms"
+required = false
+`,
+    );
+    await start({ config, interval: '5s' });
+    // With H = 5 s, what arrives within a second was published because something changed.
+    const latest = () => heartbeats().at(-1);
+    // The stuck check holds the first round for 300 ms: the first heartbeat says so.
+    expect((await until(() => heartbeats()[0], 3000, 'the first heartbeat')).state).toBe('starting');
+    await until(() => latest()?.state === 'running', 5000, 'the first round of checks');
+    expect(latest()).toMatchObject({
+      status: 'degraded',
+      checks: { web: 'ok', cache: 'error', stuck: 'error' },
+      details: { stuck: { message: 'timed out after 300 ms', required: false } },
+    });
+    expect(latest()?.details.cache?.message).toMatch(/ECONNREFUSED/);
+
+    answer = 503;
+    const before = heartbeats().length;
+    // Checks run on each turn (every 5 s); the turn's own heartbeat still carries the old results,
+    // and the change goes out as soon as the check has run, not a whole interval later.
+    await until(() => heartbeats().slice(before).some((h) => h.status === 'unhealthy'), 8000, 'the unhealthy heartbeat');
+    const arrivals = listener.messages.filter((m) => m.subject === SUBJECTS.health);
+    const index = arrivals.findIndex((m, i) => i >= before && (m.envelope.payload as { status: string }).status === 'unhealthy');
+    expect((arrivals[index]?.at ?? 0) - (arrivals[index - 1]?.at ?? 0)).toBeLessThan(1000);
+    expect(heartbeats().at(-1)).toMatchObject({ checks: { web: 'error' }, details: { web: { message: 'HTTP 503, expected 200' } } });
+  });
+
+  it('judges the roster: required missing is unhealthy, optional missing is degraded', async () => {
+    await start({ require: 'gateway,sentinel', optional: 'slack' });
+    await until(async () => (await status()).status !== 'unknown', 3000, 'the first interval to pass');
+    let view = await status();
+    expect(view).toMatchObject({ status: 'unhealthy', missing: ['gateway'], roster: { required: ['gateway', 'sentinel'], optional: ['slack'] } });
+
+    await beater('gateway', 'g1');
+    await until(async () => (await status()).status === 'degraded', 3000, 'degraded');
+    view = await status();
+    expect(view.reason).toBe('optional slack is missing');
+    expect(view.components.find((c) => c.name === 'gateway')).toMatchObject({ role: 'required', status: 'healthy' });
+
+    await beater('slack', 's1');
+    await until(async () => (await status()).status === 'healthy', 3000, 'healthy');
+
+    // Outside the roster: tracked and shown; only unhealthy counts, and as degraded.
+    const tool = await beater('tool-browser', 't1');
+    tool.status = 'unhealthy';
+    await until(async () => (await status()).status === 'degraded', 3000, 'degraded by an unhealthy extra');
+    expect((await status('tool-browser')).components).toMatchObject([{ name: 'tool-browser', role: 'observed', status: 'unhealthy' }]);
+  });
+
+  it('suspects a silent instance after 1.5 intervals and calls it stale within 2.5 intervals + 0.5 s', async () => {
+    await start({ require: 'gateway' });
+    const g = await beater('gateway', 'g1');
+    await until(() => transitions().some((t) => t.scope === 'overall' && t.to === 'healthy'), 3000, 'healthy');
+    await g.crash();
+    await until(() => transitions().some((t) => t.instance === 'g1' && t.to === 'stale'), 3000, 'stale');
+    const moves = transitions().filter((t) => t.instance === 'g1');
+    expect(moves.map((t) => [t.from, t.to, t.reason])).toEqual([
+      [null, 'healthy', 'join'],
+      ['healthy', 'suspect', 'silent'],
+      ['suspect', 'stale', 'stale'],
+    ]);
+    const after = (t: Transition | undefined) => Date.parse(t?.detectedAt ?? '') - Date.parse(t?.lastSeenAt ?? '');
+    expect(after(moves[1])).toBeGreaterThanOrEqual(1.5 * H);
+    expect(after(moves[2])).toBeGreaterThanOrEqual(2.5 * H + 500);
+    // The sweep runs every 100 ms; allow for a busy machine beyond that.
+    expect(after(moves[2])).toBeLessThanOrEqual(2.5 * H + 500 + 400);
+    expect(transitions().filter((t) => t.scope === 'overall').map((t) => t.to)).toEqual(['healthy', 'degraded', 'unhealthy']);
+  });
+
+  it('takes a new instance of a component as a restart, and a clean leave as a leave', async () => {
+    await start({ require: 'gateway' });
+    const g1 = await beater('gateway', 'g1');
+    await until(() => transitions().some((t) => t.scope === 'overall' && t.to === 'healthy'), 3000, 'healthy');
+    await g1.crash();
+    await beater('gateway', 'g2');
+    await until(() => transitions().some((t) => t.instance === 'g1' && t.to === 'gone'), 3000, 'g1 retired');
+    expect(transitions().find((t) => t.instance === 'g2')).toMatchObject({ from: null, to: 'healthy', reason: 'restart' });
+    expect(transitions().filter((t) => t.instance === 'g1').map((t) => [t.to, t.reason])).toEqual([
+      ['healthy', 'join'],
+      ['gone', 'restart'],
+    ]);
+    expect(transitions().filter((t) => t.component === 'gateway' && t.scope === 'component').map((t) => t.to)).toEqual(['healthy']);
+
+    const tool = await beater('tool', 't1');
+    await until(() => transitions().some((t) => t.instance === 't1'), 3000, 't1 joined');
+    const sentAt = Date.now();
+    await tool.leave();
+    const left = await until(() => transitions().find((t) => t.instance === 't1' && t.to === 'gone'), 3000, 't1 left');
+    expect(left).toMatchObject({ from: 'healthy', reason: 'leave' });
+    expect(Date.parse(left.detectedAt) - sentAt).toBeLessThan(100);
+    await quietFor(3 * H);
+    expect(transitions().filter((t) => t.instance === 't1' && (t.to === 'suspect' || t.to === 'stale'))).toEqual([]);
+  });
+
+  it('publishes each transition exactly once', async () => {
+    await start({ require: 'gateway' });
+    const a = await beater('gateway', 'a');
+    const b = await beater('gateway', 'b');
+    await quietFor(2 * H);
+    b.status = 'degraded';
+    await quietFor(2 * H);
+    b.status = 'healthy';
+    await a.crash();
+    await quietFor(4 * H);
+    await b.leave();
+    await quietFor(2 * H);
+    const seen = new Map<string, string>();
+    for (const t of transitions()) {
+      const subject = `${t.scope}/${t.component}/${t.instance}`;
+      expect(t.from).not.toBe(t.to);
+      const previous = seen.get(subject);
+      if (previous !== undefined) expect(t.from).toBe(previous === 'gone' ? null : previous);
+      seen.set(subject, t.to);
+    }
+    expect(transitions().filter((t) => t.instance === 'b').map((t) => t.to)).toEqual(['healthy', 'degraded', 'healthy', 'gone']);
+  });
+
+  it('raises no false stale when its own bus goes away and comes back', async () => {
+    await start({ require: 'gateway' });
+    await beater('gateway', 'g1');
+    await beater('llm', 'l1');
+    await until(() => transitions().some((t) => t.scope === 'overall' && t.to === 'healthy'), 3000, 'healthy');
+    const before = transitions().length;
+
+    await server.kill();
+    await quietFor(10 * H); // five stale periods without a bus
+    await server.spawn();
+    const view = await until(() => status().catch(() => undefined), 10_000, 'a status answer after the restart');
+    expect(['unknown', 'healthy']).toContain(view.status);
+    await quietFor(4 * H);
+    expect((await status()).status).toBe('healthy');
+    const during = transitions().slice(before);
+    expect(during.filter((t) => t.to === 'suspect' || t.to === 'stale')).toEqual([]);
+  });
+
+  it('answers each status request once, with two sentinel replicas', async () => {
+    const one = await start({ component: 'sentinel' });
+    const two = await start({ component: 'sentinel' });
+    await until(async () => (await status()).components.find((c) => c.name === 'sentinel')?.instances.length === 2, 3000, 'both replicas');
+    const replies: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      // Collect every answer for a while: a second replica answering would show up here.
+      const it = await listener.nc.requestMany(SUBJECTS.healthStatus, '', { maxWait: 150 });
+      let n = 0;
+      for await (const _ of it) n++;
+      replies.push(n);
+    }
+    expect(replies).toEqual(Array(20).fill(1));
+    const stats = await listener.nc.requestMany('$SRV.STATS.nachos-sentinel', '', { maxWait: 300 });
+    const served: number[] = [];
+    for await (const m of stats) {
+      const body = m.json<{ type: string; endpoints: { name: string; num_requests: number }[] }>();
+      expect(body.type).toBe('io.nats.micro.v1.stats_response');
+      served.push(body.endpoints.find((e) => e.name === 'health-status')?.num_requests ?? -1);
+    }
+    expect(served).toHaveLength(2);
+    expect(served.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(20);
+    expect(one.sentinel.service.id).not.toBe(two.sentinel.service.id);
+  });
+
+  it('registers as a NATS micro service that standard tooling discovers', async () => {
+    const running = await start();
+    const ask = async (subject: string) => (await listener.nc.request(subject, '', { timeout: 1000 })).json<Record<string, unknown>>();
+    const id = running.sentinel.service.id;
+    expect(await ask('$SRV.PING')).toMatchObject({ type: 'io.nats.micro.v1.ping_response', name: 'nachos-sentinel', id });
+    expect(await ask(`$SRV.PING.nachos-sentinel.${id}`)).toMatchObject({ id });
+    const info = await ask('$SRV.INFO.nachos-sentinel');
+    expect(info).toMatchObject({
+      type: 'io.nats.micro.v1.info_response',
+      description: expect.any(String),
+      endpoints: [
+        { name: 'health-status', subject: 'nachos.system.health.status', queue_group: 'nachos-sentinel' },
+        { name: 'policy-current', subject: 'nachos.system.policy.current', queue_group: 'nachos-sentinel' },
+      ],
+    });
+    expect(info.version).toMatch(/^\d+\.\d+\.\d+/);
+    const stats = await ask('$SRV.STATS');
+    expect(stats).toMatchObject({ type: 'io.nats.micro.v1.stats_response', started: expect.any(String) });
+  });
+
+  it('shows policy convergence: who runs the revision in force and who lags', async () => {
+    const running = await start();
+    const revision = running.sentinel.reloader.inForce?.revision as string;
+    const fresh = await beater('gateway', 'g1');
+    fresh.policyRevision = revision;
+    const old = await beater('gateway', 'g2');
+    old.policyRevision = 'f'.repeat(64);
+    await until(async () => (await status()).policy.reporting === 3, 3000, 'three reporting instances');
+    let policy = (await status()).policy;
+    expect(policy).toMatchObject({ revision, onRevision: 2, converged: false });
+    expect(policy.behind).toMatchObject([{ component: 'gateway', instance: 'g2', revision: 'f'.repeat(64) }]);
+    expect(policy.summary).toMatch(new RegExp(`^2 of 3 on revision ${revision.slice(0, 12)}, gateway/g2 behind for \\d+`));
+    old.policyRevision = revision;
+    await until(async () => (await status()).policy.converged, 3000, 'convergence');
+    policy = (await status()).policy;
+    expect(policy.lastConvergence).toMatchObject({ revision, tookMs: expect.any(Number) });
+  });
+
+  it('keeps memory bounded and keeps answering under a flood of hostile heartbeats', async () => {
+    await server.stop();
+    server = await NatsServer.start({ config: 'max_payload: 2097152\n' });
+    await listener.close();
+    listener = await BusListener.start(server.url, []);
+    const running = await start({ 'max-instances': '10000' });
+    const nc = listener.nc;
+    const envelope = (payload: unknown) => JSON.stringify({ id: 'x', timestamp: 't', source: 's', type: 'system.health', payload });
+    const garbage = ['not json', '{"id":1}', '[]', 'null', envelope({ status: 'great', component: 'x' }), envelope({ status: 'healthy', component: 5 })];
+    for (let i = 0; i < 3000; i++) nc.publish(SUBJECTS.health, garbage[i % garbage.length] as string);
+    nc.publish(SUBJECTS.health, Buffer.from([0xff, 0xfe, 0xfd]));
+    const huge = 'x'.repeat(1024 * 1024);
+    for (let i = 0; i < 20; i++) nc.publish(SUBJECTS.health, envelope({ status: 'healthy', component: 'big', details: huge }));
+    await nc.flush();
+    const heapBefore = process.memoryUsage().heapUsed;
+    for (let i = 0; i < 100_000; i++) {
+      nc.publish(SUBJECTS.health, envelope({ status: 'healthy', component: `flood-${i}`, instance: 'i', intervalMs: 60_000 }));
+      if (i % 5000 === 0) await nc.flush();
+    }
+    await nc.flush();
+    await until(() => running.sentinel.monitor.counters.received >= 103_021, 30_000, 'every message to be read');
+    const view = await status('nobody');
+    expect(view.tracked).toBe(10_000);
+    expect(view.ingest).toMatchObject({
+      // The sentinel's own instance holds one of the 10,000 places.
+      refused: 90_001,
+      rejected: { oversized: 20, json: 500, envelope: 1500, payload: 1000, encoding: 1 },
+    });
+    // The sentinel runs in this process: its heap holds 10,000 instances, not 100,000 or the megabyte payloads.
+    expect(process.memoryUsage().heapUsed - heapBefore).toBeLessThan(60 * 1024 * 1024);
+  });
+});

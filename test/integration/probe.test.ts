@@ -1,0 +1,174 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { connect } from '@nats-io/transport-node';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { SUBJECTS } from '../../src/topics.js';
+import { Beater } from '../helpers/beater.js';
+import { Daemon } from '../helpers/daemon.js';
+import { NatsServer, freePort } from '../helpers/nats-server.js';
+import { policyText } from '../helpers/policy-files.js';
+import { tempDir } from '../helpers/temp-dir.js';
+import { until } from '../helpers/until.js';
+
+describe('nachos-sentinel --once', () => {
+  let server: NatsServer;
+  let root: string;
+  let dir: string;
+  let cleanup: () => void;
+  const stops: (() => unknown)[] = [];
+
+  beforeAll(async () => {
+    server = await NatsServer.start();
+  });
+  afterAll(async () => {
+    await server.stop();
+  });
+  beforeEach(() => {
+    ({ dir: root, cleanup } = tempDir());
+    dir = path.join(root, 'policies');
+    mkdirSync(dir);
+    writeFileSync(path.join(dir, 'a.toml'), policyText('a1'));
+  });
+  afterEach(async () => {
+    for (const stop of stops.splice(0).reverse()) await stop();
+    cleanup();
+  });
+
+  const probe = (args: string[], env: Record<string, string> = {}) => Daemon.run(['--once', ...args], env, root);
+  const daemon = async (args: string[]) => {
+    const http = `127.0.0.1:${await freePort()}`;
+    const d = Daemon.start(['--policies', dir, '--interval', '200ms', '--http', http, ...args]);
+    stops.push(() => d.stop());
+    return { d, http };
+  };
+  const beater = async (component: string) => {
+    const b = await Beater.start(server.url, component, `${component}-1`, 200);
+    stops.push(() => b.crash().catch(() => undefined));
+    return b;
+  };
+  /** Probes until the overall status is past the sentinel's first interval. */
+  const settled = () =>
+    until(
+      async () => {
+        const { stdout } = await probe(['--servers', server.url, '--json']);
+        const status = (JSON.parse(stdout || '{}') as { status?: string }).status;
+        return status !== undefined && status !== 'unknown';
+      },
+      10_000,
+      'a settled view',
+    );
+
+  it('exits 0 and prints a table when the system is healthy', async () => {
+    await daemon(['--servers', server.url, '--require', 'sentinel,gateway']);
+    await beater('gateway');
+    await settled();
+    const result = await probe(['--servers', server.url]);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^nachos: healthy \(every required component is healthy\)\npolicy: 1 of 1 on revision [0-9a-f]{12}/);
+    expect(result.stdout).toMatch(/COMPONENT\s+ROLE\s+STATUS\s+INSTANCES\s+LAST SEEN\s+POLICY/);
+    expect(result.stdout).toMatch(/\ngateway\s+required\s+healthy\s+1\/1\s+\d+ms ago\s+-\n/);
+    expect(result.stdout).toMatch(/\nsentinel\s+required\s+healthy\s+1\/1\s+\d+ms ago\s+[0-9a-f]{12}\n/);
+  });
+
+  it('exits 0 when degraded, 1 with --strict, and 1 when unhealthy', async () => {
+    await daemon(['--servers', server.url, '--require', 'gateway', '--optional', 'slack']);
+    const gateway = await beater('gateway');
+    await settled();
+    const degraded = await probe(['--servers', server.url]);
+    expect(degraded.code).toBe(0);
+    expect(degraded.stdout).toContain('nachos: degraded (optional slack is missing)');
+    expect((await probe(['--servers', server.url, '--strict'])).code).toBe(1);
+
+    gateway.status = 'unhealthy';
+    await until(async () => (await probe(['--servers', server.url])).code === 1, 5000, 'the probe to fail');
+    const unhealthy = await probe(['--servers', server.url, '--json']);
+    expect(unhealthy.code).toBe(1);
+    expect(JSON.parse(unhealthy.stdout)).toMatchObject({ ok: false, status: 'unhealthy', reason: 'required gateway is unhealthy; optional slack is missing' });
+  });
+
+  it('exits 1 while the sentinel is still inside its first interval (unknown)', async () => {
+    const { d } = await daemon(['--servers', server.url, '--interval', '30s']);
+    await d.waitForLog((l) => l.msg === 'connected to the bus');
+    const result = await probe(['--servers', server.url, '--json']);
+    expect(result.code).toBe(1);
+    expect(JSON.parse(result.stdout)).toMatchObject({ status: 'unknown', reason: 'within the first interval after connecting' });
+  });
+
+  it('answers for one component with --component', async () => {
+    await daemon(['--servers', server.url, '--require', 'gateway']);
+    await beater('gateway');
+    await settled();
+    const mine = await probe(['--servers', server.url, '--component', 'gateway']);
+    expect(mine.code).toBe(0);
+    expect(mine.stdout).toMatch(/^component gateway: healthy\n/);
+    expect(mine.stdout).not.toContain('sentinel ');
+    const nobody = await probe(['--servers', server.url, '--component', 'nobody', '--json']);
+    expect(nobody.code).toBe(1);
+    expect(JSON.parse(nobody.stdout)).toMatchObject({ ok: false, probed: 'nobody', status: 'missing' });
+  });
+
+  it('exits 1 with the reason when the bus is unreachable, or no sentinel answers', async () => {
+    const port = await freePort();
+    const down = await probe(['--servers', `nats://127.0.0.1:${port}`]);
+    expect(down).toMatchObject({ code: 1, stdout: '' });
+    expect(down.stderr).toBe(`nachos-sentinel --once: bus unreachable at nats://127.0.0.1:${port}: connection refused\n`);
+
+    const nobody = await probe([], { NATS_URL: server.url });
+    expect(nobody.code).toBe(1);
+    expect(nobody.stderr).toContain('no sentinel answered on nachos.system.health.status');
+  });
+
+  it('exits 1 when the answer does not come within --timeout', async () => {
+    // Something answers nothing on the subject: the request waits until the probe's deadline.
+    const mute = await connect({ servers: server.url });
+    mute.subscribe(SUBJECTS.healthStatus, { callback: () => undefined });
+    await mute.flush();
+    stops.push(() => mute.close());
+    const started = performance.now();
+    const result = await probe(['--servers', server.url, '--timeout', '300ms']);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/no answer/);
+    expect(performance.now() - started).toBeLessThan(5000);
+  });
+
+  it('exits 1, never 2, on a bad flag or value', async () => {
+    for (const args of [['--bogus'], ['--timeout', 'soon'], ['--http', 'nowhere', '--self'], ['extra']]) {
+      const result = await probe(args);
+      expect(result.code, args.join(' ')).toBe(1);
+      expect(result.stderr).toMatch(/^nachos-sentinel --once: /);
+    }
+    expect((await probe(['--help'])).code).toBe(0);
+  });
+
+  it('--self asks the daemon over HTTP: 0 when ready, 1 when not, 1 when nobody listens', async () => {
+    const { d, http } = await daemon(['--servers', server.url]);
+    await d.waitForLog((l) => l.msg === 'connected to the bus');
+    const ready = await probe(['--self', '--http', http]);
+    expect(ready).toMatchObject({ code: 0 });
+    expect(ready.stdout).toMatch(/^ready: connected to the bus, policy revision [0-9a-f]{12}\n$/);
+
+    // A daemon that cannot reach its bus is alive but not ready.
+    const port = await freePort();
+    const lonely = await daemon(['--servers', `nats://127.0.0.1:${port}`]);
+    await lonely.d.waitForLog((l) => l.msg === 'HTTP listener ready');
+    const notReady = await probe(['--self', '--json'], { SENTINEL_HTTP: lonely.http });
+    expect(notReady.code).toBe(1);
+    expect(JSON.parse(notReady.stdout)).toMatchObject({ ok: false, status: 'not ready', bus: { connected: false } });
+
+    const none = await probe(['--self', '--http', `127.0.0.1:${await freePort()}`]);
+    expect(none.code).toBe(1);
+    expect(none.stderr).toMatch(/no sentinel daemon listening on 127\.0\.0\.1:\d+/);
+  });
+
+  it('reads servers and the HTTP address from the config file', async () => {
+    const { http } = await daemon(['--servers', server.url]);
+    await settled();
+    const config = path.join(root, 'sentinel.toml');
+    writeFileSync(config, `servers = ["${server.url}"]\n[http]\nlisten = "${http}"\n`);
+    expect((await probe(['--self', '--config', config])).code).toBe(0);
+    const viaBus = await probe([], { SENTINEL_CONFIG: config });
+    expect(viaBus.stderr).toBe('');
+    expect([0, 1]).toContain(viaBus.code);
+    expect(viaBus.stdout).toMatch(/^nachos: /);
+  });
+});
