@@ -25,6 +25,6 @@ VOLUME ["/app/policies"]
 # The daemon's own readiness over its loopback HTTP listener (127.0.0.1:9470):
 # connected to the bus and holding a valid policy snapshot. Needs no bus itself.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
-  CMD ["node", "/app/dist/cli/main.js", "--once", "--self"]
-ENTRYPOINT ["node", "/app/dist/cli/main.js"]
+  CMD ["node", "/app/dist/cli/bin.cjs", "--once", "--self"]
+ENTRYPOINT ["node", "/app/dist/cli/bin.cjs"]
 CMD ["run"]

@@ -6,7 +6,6 @@
  * when the bus is asked, and the TOML parser only when a config file is named.
  * Every failure exits 1, a bad flag included, never 2 (Docker reserves 2).
  */
-import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { HealthStatusPayload } from '../bus/health-monitor.js';
@@ -149,9 +148,20 @@ async function readConfig(file: string | undefined): Promise<{ servers?: string;
   return { servers, http: typeof listen === 'string' ? listen : undefined };
 }
 
+/**
+ * The NATS client. The compiled probe is a CommonJS bundle (dist/cli/once.cjs)
+ * beside a pre-bundled copy of the client (nats-client.cjs), which loads in
+ * about half the time of the package's many modules; run from source, it is
+ * the package itself.
+ */
+async function natsClient(): Promise<typeof import('@nats-io/transport-node')> {
+  if (typeof __dirname === 'string') return require(`${__dirname}/nats-client.cjs`) as typeof import('@nats-io/transport-node');
+  return import('@nats-io/transport-node');
+}
+
 /** Asks the sentinel on the bus. */
 async function probeBus(options: ProbeOptions): Promise<number> {
-  const { connect } = await import('@nats-io/transport-node');
+  const { connect, nuid } = await natsClient();
   const shown = options.servers.map((s) => s.replace(/^([a-z]+:\/\/)[^@/]*@/i, '$1')).join(',');
   let nc;
   try {
@@ -161,7 +171,7 @@ async function probeBus(options: ProbeOptions): Promise<number> {
   }
   try {
     const request = {
-      id: randomUUID(),
+      id: nuid.next(),
       timestamp: new Date().toISOString(),
       source: 'nachos-sentinel-probe',
       type: envelopeType(SUBJECTS.healthStatus),
@@ -198,28 +208,16 @@ async function probeBus(options: ProbeOptions): Promise<number> {
 
 /** Asks this container's own daemon over its HTTP listener: ready means connected and holding a valid snapshot. */
 async function probeSelf(options: ProbeOptions): Promise<number> {
-  const { request } = await import('node:http');
   const address = options.http as ListenAddress;
   // A daemon bound to every interface is reached on loopback.
   const host = address.host === '0.0.0.0' ? '127.0.0.1' : address.host === '::' ? '::1' : address.host;
   const where = formatListenAddress({ host, port: address.port });
-  const { status, body } = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-    const req = request({ host, port: address.port, path: '/readyz', method: 'GET', agent: false }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (text += chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
-    });
-    req.on('error', (err: NodeJS.ErrnoException) =>
-      reject(
-        new ProbeError(
-          err.code === 'ECONNREFUSED'
-            ? `no sentinel daemon listening on ${where} (is it running, with the same --http?)`
-            : `cannot reach the daemon on ${where}: ${err.message}`,
-        ),
-      ),
+  const { status, body } = await httpGet(host, address.port, '/readyz').catch((err: NodeJS.ErrnoException) => {
+    throw new ProbeError(
+      err.code === 'ECONNREFUSED'
+        ? `no sentinel daemon listening on ${where} (is it running, with the same --http?)`
+        : `cannot reach the daemon on ${where}: ${err.message}`,
     );
-    req.end();
   });
   let readiness: { status?: string; bus?: { connected?: boolean }; policy?: { revision?: string | null } };
   try {
@@ -229,11 +227,37 @@ async function probeSelf(options: ProbeOptions): Promise<number> {
   }
   const ok = status === 200;
   if (options.json) {
-    process.stdout.write(`${JSON.stringify({ ok, ...readiness })}\n`);
+    process.stdout.write(`${JSON.stringify({ ...readiness, ok })}\n`);
   } else {
     const revision = readiness.policy?.revision ? readiness.policy.revision.slice(0, 12) : 'none';
     const bus = readiness.bus?.connected ? 'connected to the bus' : 'NOT connected to the bus';
     process.stdout.write(`${ok ? 'ready' : 'not ready'}: ${bus}, policy revision ${revision}\n`);
   }
   return ok ? EXIT.OK : EXIT.FAILURE;
+}
+
+/**
+ * One HTTP/1.0 GET over a plain socket: the daemon's own listener is all it
+ * talks to, and node:http would cost this probe a few milliseconds to load,
+ * on every run in every container.
+ */
+export async function httpGet(host: string, port: number, path: string): Promise<{ status: number; body: string }> {
+  const { connect } = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host, port });
+    let response = '';
+    socket.setEncoding('utf8');
+    socket.once('connect', () => socket.end(`GET ${path} HTTP/1.0\r\nHost: ${host}:${port}\r\nConnection: close\r\n\r\n`));
+    socket.on('data', (chunk: string) => {
+      response += chunk;
+      if (response.length > 1024 * 1024) socket.destroy(new Error('answer too large'));
+    });
+    socket.once('error', reject);
+    socket.once('end', () => {
+      const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(response)?.[1]);
+      const split = response.indexOf('\r\n\r\n');
+      if (!status || split < 0) reject(new Error('not an HTTP answer'));
+      else resolve({ status, body: response.slice(split + 4) });
+    });
+  });
 }

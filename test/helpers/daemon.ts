@@ -3,7 +3,7 @@ import path from 'node:path';
 import { until } from './until.js';
 
 /** The compiled executable, as `npm ci` leaves it. */
-export const BIN = path.resolve(import.meta.dirname, '../../dist/cli/main.js');
+export const BIN = path.resolve(import.meta.dirname, '../../dist/cli/bin.cjs');
 
 /** The executable run as a child process, its output kept for assertions. */
 export class Daemon {

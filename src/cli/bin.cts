@@ -1,0 +1,17 @@
+#!/usr/bin/env node
+/**
+ * The executable's entry. CommonJS on purpose: the `--once` probe runs every
+ * few seconds in every container, and a CommonJS entry that loads the
+ * pre-bundled probe (dist/cli/once.cjs, built by `npm run build`) skips the
+ * ES module loader's start-up cost. Everything else goes to the ES module
+ * dispatcher in main.ts.
+ */
+const argv = process.argv.slice(2);
+if (argv.includes('--once')) {
+  const probe = require('./once.cjs') as { once(argv: string[], env: NodeJS.ProcessEnv): Promise<number> };
+  void probe.once(argv, process.env).then((code) => {
+    process.exitCode = code;
+  });
+} else {
+  void import('./main.js');
+}
