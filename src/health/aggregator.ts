@@ -40,7 +40,7 @@ export type TransitionReason =
   | 'reported' // the instance reported another status
   | 'heard' // a suspect or stale instance was heard again
   | 'silent' // no heartbeat for 1.5 intervals
-  | 'stale' // no heartbeat for 2.5 intervals + 0.5 s
+  | 'stale' // no heartbeat for 2.5 intervals + 0.3 s (detected within 2.5 intervals + 0.5 s)
   | 'leave' // a `stopping` heartbeat: a clean leave, not a failure
   | 'expired' // stale for long enough to be forgotten
   | 'evicted' // dropped to make room under the instance cap
@@ -51,8 +51,14 @@ export type TransitionReason =
   | 'grace'; // within the first interval after start or reconnect
 
 export const SUSPECT_AFTER_INTERVALS = 1.5;
+/**
+ * Stale after 2.5 intervals + 0.3 s of silence, so that with the 0.1 s sweep
+ * and some scheduling slack a dead sender is called stale within 2.5 intervals
+ * + 0.5 s. At H = 1 s that still outlasts one lost heartbeat under ±30% jitter
+ * (at most 2.6 intervals of silence).
+ */
 export const STALE_AFTER_INTERVALS = 2.5;
-export const STALE_MARGIN = 500; // ms
+export const STALE_MARGIN = 300; // ms
 /** A stale instance is forgotten after this many intervals, and at least FORGET_AFTER_MIN. */
 export const FORGET_AFTER_INTERVALS = 10;
 export const FORGET_AFTER_MIN = 60_000; // 1 minute

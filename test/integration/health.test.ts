@@ -178,9 +178,9 @@ required = false
     ]);
     const after = (t: Transition | undefined) => Date.parse(t?.detectedAt ?? '') - Date.parse(t?.lastSeenAt ?? '');
     expect(after(moves[1])).toBeGreaterThanOrEqual(1.5 * H);
-    expect(after(moves[2])).toBeGreaterThanOrEqual(2.5 * H + 500);
-    // The sweep runs every 100 ms; allow for a busy machine beyond that.
-    expect(after(moves[2])).toBeLessThanOrEqual(2.5 * H + 500 + 400);
+    expect(after(moves[2])).toBeGreaterThanOrEqual(2.5 * H + 300);
+    // Within 2.5 intervals + 0.5 s; a busy test machine gets another 0.2 s (bench/ measures it properly).
+    expect(after(moves[2])).toBeLessThanOrEqual(2.5 * H + 500 + 200);
     expect(transitions().filter((t) => t.scope === 'overall').map((t) => t.to)).toEqual(['healthy', 'degraded', 'unhealthy']);
   });
 

@@ -1,0 +1,309 @@
+/**
+ * Health benchmark: each figure next to its floor or peer, in one run.
+ *
+ *   npm run bench:health
+ *
+ * (a) probe cost: wall time and peak RSS of `--once --self` and `--once` against
+ *     bare `node -e 0`, and against a plain probe that imports the whole NATS client;
+ * (b) ingest: heartbeats per second taken in by the aggregator (the compiled
+ *     daemon) against a bare subscriber that only parses JSON, same publisher;
+ * (c) CPU and RSS of the daemon tracking 10,000 instances beating every second;
+ * (d) failure detection: from a publisher's last heartbeat to the stale
+ *     transition, over 100 publishers that stop at random times;
+ * (e) false stale alarms under ±30% jitter and 1% loss, 10 simulated minutes
+ *     (the aggregator on a fake clock).
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { HealthAggregator, type Transition } from '../src/health/aggregator.js';
+import { SUBJECTS } from '../src/topics.js';
+import { Daemon, BIN } from '../test/helpers/daemon.js';
+import { FakeClock } from '../test/helpers/fake-clock.js';
+import { NatsServer, freePort } from '../test/helpers/nats-server.js';
+import { tempDir } from '../test/helpers/temp-dir.js';
+import { until } from '../test/helpers/until.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+const quantile = (xs: number[], q: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.ceil(q * xs.length) - 1)] as number;
+const verdict = (ok: boolean) => (ok ? 'met' : 'MISSED');
+const TIME = '/usr/bin/time';
+
+function envelope(payload: object): string {
+  return JSON.stringify({ id: 'b', timestamp: new Date().toISOString(), source: 'bench', type: 'system.health', payload });
+}
+
+/** Starts the compiled daemon with an empty-but-allowed policy set; resolves once it answers. */
+async function startDaemon(server: NatsServer, args: string[]) {
+  const { dir, cleanup } = tempDir('bench-health-');
+  const http = `127.0.0.1:${await freePort()}`;
+  const daemon = Daemon.start(['--servers', server.url, '--policies', dir, '--allow-empty', '--log-level', 'warn', '--http', http, ...args]);
+  const nc = await connect({ servers: server.url });
+  await until(() => nc.request(SUBJECTS.healthStatus, '', { timeout: 500 }).then(() => true, () => false), 10_000, 'the daemon');
+  const status = async () => (await nc.request(SUBJECTS.healthStatus, '', { timeout: 5000 })).json<{ payload: { ingest: { received: number }; tracked: number } }>().payload;
+  return { daemon, http, nc, status, close: async () => (await daemon.stop(), await nc.close(), cleanup()) };
+}
+
+/** (a) Wall time (median of interleaved runs) and peak RSS (median, via GNU time) of each command. */
+async function probeCost(server: NatsServer) {
+  const running = await startDaemon(server, ['--interval', '1s']);
+  const { dir, cleanup } = tempDir('bench-peer-');
+  const peer = path.join(dir, 'plain-probe.mjs');
+  const client = path.resolve('node_modules/@nats-io/transport-node/lib/mod.js');
+  writeFileSync(
+    peer,
+    `const { connect } = await import(${JSON.stringify(client)});\n` +
+      `const nc = await connect({ servers: process.argv[2] });\n` +
+      `const m = await nc.request('${SUBJECTS.healthStatus}', '{}', { timeout: 2000 });\n` +
+      `process.exitCode = m.json().payload.status === 'unhealthy' ? 1 : 0;\nawait nc.close();\n`,
+  );
+  const commands: Record<string, string[]> = {
+    'node -e 0 (floor)': ['-e', '0'],
+    '--once --self': [BIN, '--once', '--self', '--http', running.http],
+    '--once (over the bus)': [BIN, '--once', '--servers', server.url],
+    'plain probe, whole NATS client': [peer, server.url],
+  };
+  const wall: Record<string, number[]> = {};
+  const rss: Record<string, number[]> = {};
+  for (let i = 0; i < 30; i++) {
+    for (const [name, args] of Object.entries(commands)) {
+      const t0 = performance.now();
+      const r = spawnSync(process.execPath, args, { stdio: 'ignore' });
+      (wall[name] ??= []).push(performance.now() - t0);
+      if (i === 0 && r.status !== 0 && r.status !== 1) throw new Error(`${name} failed: ${r.status}`);
+      if (existsSync(TIME) && i < 10) {
+        const t = spawnSync(TIME, ['-f', '%M', process.execPath, ...args], { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] });
+        (rss[name] ??= []).push(Number(t.stderr.trim().split('\n').pop()) / 1024);
+      }
+    }
+  }
+  await running.close();
+  cleanup();
+  const floor = { wall: median(wall['node -e 0 (floor)'] ?? []), rss: median(rss['node -e 0 (floor)'] ?? [1]) };
+  console.log('(a) probe cost, median of 30 runs (RSS: median of 10, GNU time)');
+  for (const name of Object.keys(commands)) {
+    const w = median(wall[name] ?? []);
+    const m = rss[name] ? median(rss[name]) : Number.NaN;
+    console.log(
+      `    ${name.padEnd(32)} ${w.toFixed(1).padStart(6)} ms (${(w / floor.wall).toFixed(2)}x)   RSS ${m.toFixed(1).padStart(5)} MB (${(m / floor.rss).toFixed(2)}x)`,
+    );
+  }
+  const self = { w: median(wall['--once --self'] ?? []) / floor.wall, m: median(rss['--once --self'] ?? [0]) / floor.rss };
+  const bus = { w: median(wall['--once (over the bus)'] ?? []) / floor.wall, m: median(rss['--once (over the bus)'] ?? [0]) / floor.rss };
+  console.log(
+    `    targets: --once --self <= 1.15x (wall ${verdict(self.w <= 1.15)}, RSS ${verdict(self.m <= 1.15)}); ` +
+      `--once <= 1.5x (wall ${verdict(bus.w <= 1.5)}, RSS ${verdict(bus.m <= 1.5)})`,
+  );
+}
+
+/** Publishes `count` heartbeats over `instances` instances as fast as the client can, flushing now and then. */
+async function flood(nc: NatsConnection, count: number, instances: number) {
+  for (let i = 0; i < count; i++) {
+    nc.publish(
+      SUBJECTS.health,
+      envelope({ status: 'healthy', component: `c${i % 100}`, instance: `i${i % instances}`, intervalMs: 60_000, seq: i, state: 'running' }),
+    );
+    if (i % 2000 === 0) await nc.flush();
+  }
+  await nc.flush();
+}
+
+/** (b) Ingest rate of the aggregator against a bare JSON-parsing subscriber, same publisher and messages. */
+async function ingest(server: NatsServer) {
+  const COUNT = 200_000;
+  const publisher = await connect({ servers: server.url });
+
+  const running = await startDaemon(server, ['--interval', '60s', '--max-instances', '20000']);
+  const base = (await running.status()).ingest.received;
+  let t0 = performance.now();
+  await flood(publisher, COUNT, 10_000);
+  await until(async () => (await running.status()).ingest.received >= base + COUNT, 120_000, 'the aggregator', 20);
+  const aggregator = COUNT / ((performance.now() - t0) / 1000);
+  await running.close();
+
+  // The bare subscriber: its own process, like the daemon; it answers a count on request.
+  const { dir, cleanup } = tempDir('bench-bare-');
+  const script = path.join(dir, 'bare.mjs');
+  const client = path.resolve('node_modules/@nats-io/transport-node/lib/mod.js');
+  writeFileSync(
+    script,
+    `const { connect } = await import(${JSON.stringify(client)});\nconst nc = await connect({ servers: process.argv[2] });\nlet n = 0;\n` +
+      `nc.subscribe('${SUBJECTS.health}', { callback: (_e, m) => { JSON.parse(new TextDecoder().decode(m.data)); n++; } });\n` +
+      `nc.subscribe('bench.count', { callback: (_e, m) => m.respond(String(n)) });\nawait nc.flush();\nconsole.log('ready');\n`,
+  );
+  const bare = spawn(process.execPath, [script, server.url], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise((r) => bare.stdout.once('data', r));
+  const count = async () => Number((await publisher.request('bench.count', '', { timeout: 5000 })).string());
+  t0 = performance.now();
+  await flood(publisher, COUNT, 10_000);
+  await until(async () => (await count()) >= COUNT, 120_000, 'the bare subscriber', 20);
+  const floor = COUNT / ((performance.now() - t0) / 1000);
+  bare.kill();
+  cleanup();
+  await publisher.close();
+  console.log(
+    `(b) ingest, ${COUNT} heartbeats over 10,000 instances: aggregator ${Math.round(aggregator)}/s, ` +
+      `bare JSON subscriber ${Math.round(floor)}/s (${(aggregator / floor).toFixed(2)}x); target >= 0.5x: ${verdict(aggregator / floor >= 0.5)}`,
+  );
+}
+
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  // utime and stime, fields 14 and 15 of /proc/pid/stat, in clock ticks (100 per second on Linux).
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** (c) The daemon tracking 10,000 instances that beat every second. */
+async function steadyLoad(server: NatsServer) {
+  const INSTANCES = 10_000;
+  const running = await startDaemon(server, ['--interval', '1s']);
+  const pid = running.daemon.child.pid as number;
+  const publisher = await connect({ servers: server.url });
+  let stop = false;
+  const seqs: number[] = Array(INSTANCES).fill(0);
+  // Every instance beats once a second, spread evenly: 100 batches of 100, every 10 ms.
+  const beat = (async () => {
+    let batch = 0;
+    const started = performance.now();
+    while (!stop) {
+      for (let j = 0; j < INSTANCES / 100; j++) {
+        const i = (batch % 100) * (INSTANCES / 100) + j;
+        const seq = (seqs[i] ?? 0) + 1;
+        seqs[i] = seq;
+        publisher.publish(
+          SUBJECTS.health,
+          envelope({ status: 'healthy', component: `c${i % 50}`, instance: `i${i}`, intervalMs: 1000, seq, state: 'running' }),
+        );
+      }
+      batch++;
+      const next = started + batch * 10;
+      await sleep(Math.max(0, next - performance.now()));
+    }
+  })();
+  await sleep(5000);
+  const cpu0 = cpuSeconds(pid);
+  const t0 = performance.now();
+  await sleep(10_000);
+  const cpu = (cpuSeconds(pid) - cpu0) / ((performance.now() - t0) / 1000);
+  const status = await running.status();
+  const rss = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]) / 1024;
+  stop = true;
+  await beat;
+  await publisher.close();
+  await running.close();
+  console.log(
+    `(c) tracking ${status.tracked} instances at H = 1 s: CPU ${(cpu * 100).toFixed(1)}% of a core (target < 25%: ${verdict(cpu < 0.25)}), ` +
+      `RSS ${rss.toFixed(1)} MB (target < 150 MB: ${verdict(rss < 150)})`,
+  );
+}
+
+/** (d) From the last heartbeat to the stale transition, 100 publishers stopping at random times. */
+async function detection(server: NatsServer) {
+  const H = 1000;
+  const TRIALS = 100;
+  const running = await startDaemon(server, ['--interval', '1s']);
+  const listener = await connect({ servers: server.url });
+  const staleAt = new Map<string, number>();
+  listener.subscribe(SUBJECTS.healthChanged, {
+    callback: (_e, m) => {
+      const t = m.json<{ payload: Transition }>().payload;
+      if (t.scope === 'instance' && t.to === 'stale' && t.instance) staleAt.set(t.instance, performance.now());
+    },
+  });
+  await listener.flush();
+  const publisher = await connect({ servers: server.url });
+  const lastBeat = new Map<string, number>();
+  const trials = Array.from({ length: TRIALS }, (_, i) => `t${i}`);
+  await Promise.all(
+    trials.map(async (instance, i) => {
+      const stopAfter = 3000 + Math.random() * 3000;
+      const started = performance.now();
+      let seq = 0;
+      // Start spread over one interval, like real containers.
+      await sleep((i / TRIALS) * H);
+      while (performance.now() - started < stopAfter) {
+        publisher.publish(SUBJECTS.health, envelope({ status: 'healthy', component: 'trial', instance, intervalMs: H, seq: ++seq }));
+        lastBeat.set(instance, performance.now());
+        await sleep(H);
+      }
+    }),
+  );
+  await until(() => staleAt.size >= TRIALS, 15_000, 'every trial to go stale');
+  const latencies = trials.map((t) => (staleAt.get(t) as number) - (lastBeat.get(t) as number));
+  const target = 2.5 * H + 500;
+  await publisher.close();
+  await listener.close();
+  await running.close();
+  console.log(
+    `(d) failure detection at H = 1 s over ${TRIALS} trials: p50 ${median(latencies).toFixed(0)} ms, p99 ${quantile(latencies, 0.99).toFixed(0)} ms, ` +
+      `max ${Math.max(...latencies).toFixed(0)} ms; target p99 <= ${target} ms: ${verdict(quantile(latencies, 0.99) <= target)} ` +
+      `(Docker's defaults: 90 s; Kubernetes': 30 s)`,
+  );
+}
+
+/** (e) Ten simulated minutes of publishers with ±30% jitter and 1% loss, on a fake clock. */
+function falseAlarms() {
+  const PUBLISHERS = 100;
+  const H = 5000; // the default interval
+  const MINUTES = 10;
+  let seed = 42;
+  const random = () => ((seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31);
+  const clock = new FakeClock();
+  const transitions: Transition[] = [];
+  const agg = new HealthAggregator({ clock, intervalMs: H, required: [], optional: [], maxInstances: 10_000, onTransition: (t) => transitions.push(t) });
+  agg.setConnected(true);
+  // Each heartbeat is due every H and arrives up to 30% of H early or late; 1% never arrive.
+  const arrivals: { at: number; instance: string; seq: number }[] = [];
+  let lost = 0;
+  let doubleLosses = 0;
+  for (let p = 0; p < PUBLISHERS; p++) {
+    const phase = random() * H;
+    let previousLost = false;
+    for (let k = 0; phase + k * H < MINUTES * 60_000; k++) {
+      const isLost = random() < 0.01;
+      if (isLost) {
+        lost++;
+        if (previousLost) doubleLosses++;
+      } else {
+        arrivals.push({ at: phase + k * H + (random() * 2 - 1) * 0.3 * H, instance: `p${p}`, seq: k });
+      }
+      previousLost = isLost;
+    }
+  }
+  arrivals.sort((a, b) => a.at - b.at);
+  let next = 0;
+  for (let t = 0; t <= MINUTES * 60_000; t += 100) {
+    clock.advance(100);
+    while (next < arrivals.length && (arrivals[next] as { at: number }).at <= clock.now()) {
+      const a = arrivals[next++] as { instance: string; seq: number };
+      agg.ingest({ status: 'healthy', component: 'sim', instance: a.instance, intervalMs: H, seq: a.seq });
+    }
+    agg.tick();
+  }
+  const stale = transitions.filter((t) => t.to === 'stale').length;
+  const suspect = transitions.filter((t) => t.to === 'suspect').length;
+  console.log(
+    `(e) ${PUBLISHERS} publishers, H = 5 s, ±30% jitter, 1% loss (${lost} lost, ${doubleLosses} twice in a row), ${MINUTES} simulated minutes: ` +
+      `${stale} false stale (target none: ${verdict(stale === 0)}), ${suspect} suspect`,
+  );
+}
+
+async function main() {
+  const which = new Set(process.argv.slice(2));
+  const run = (name: string) => which.size === 0 || which.has(name);
+  const server = await NatsServer.start({ config: 'max_pending: 268435456\n' });
+  try {
+    console.log('nachos-sentinel health benchmark\n');
+    if (run('probe')) await probeCost(server);
+    if (run('ingest')) await ingest(server);
+    if (run('load')) await steadyLoad(server);
+    if (run('detection')) await detection(server);
+    if (run('alarms')) falseAlarms();
+  } finally {
+    await server.stop();
+  }
+}
+
+await main();
