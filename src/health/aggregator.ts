@@ -234,9 +234,8 @@ export class HealthAggregator {
     if (!tracked) {
       if (this.instances.size >= this.options.maxInstances && !this.evictOne()) return 'refused';
       const component = this.components.get(hb.component);
-      const known =
-        (component !== undefined && (component.instances.size > 0 || component.status !== null)) ||
-        this.recentComponents.has(hb.component);
+      // Heard before (now or lately): a new instance is that component restarting, not a new service.
+      const known = (component !== undefined && component.instances.size > 0) || this.recentComponents.has(hb.component);
       this.remember(hb.component);
       tracked = {
         key,

@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { Svcm } from '@nats-io/services';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { HealthStatusPayload } from '../../src/bus/health-monitor.js';
 import type { Transition } from '../../src/health/aggregator.js';
@@ -293,6 +294,20 @@ required = false
     expect(info.version).toMatch(/^\d+\.\d+\.\d+/);
     const stats = await ask('$SRV.STATS');
     expect(stats).toMatchObject({ type: 'io.nats.micro.v1.stats_response', started: expect.any(String) });
+
+    // The official client of the NATS services API (what `nats micro` speaks) finds it too.
+    const client = new Svcm(listener.nc as unknown as ConstructorParameters<typeof Svcm>[0]).client({ maxWait: 500, strategy: 'timer' } as never);
+    const collect = async <T>(it: AsyncIterable<T>) => {
+      const out: T[] = [];
+      for await (const x of it) out.push(x);
+      return out;
+    };
+    expect(await collect(await client.ping('nachos-sentinel'))).toMatchObject([{ name: 'nachos-sentinel', id }]);
+    const [official] = await collect(await client.info('nachos-sentinel'));
+    expect(official?.endpoints.map((e) => e.name)).toEqual(['health-status', 'policy-current']);
+    await listener.nc.request(SUBJECTS.healthStatus, '', { timeout: 1000 });
+    const [counted] = await collect(await client.stats('nachos-sentinel', id));
+    expect(counted?.endpoints?.find((e) => e.name === 'health-status')?.num_requests).toBeGreaterThanOrEqual(1);
   });
 
   it('shows policy convergence: who runs the revision in force and who lags', async () => {

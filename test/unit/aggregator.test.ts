@@ -116,6 +116,13 @@ describe('HealthAggregator', () => {
     expect(of('instance', 's').map((t) => t.to)).toEqual(['healthy']);
   });
 
+  it('takes the first instance of a rostered component as a join, not a restart', () => {
+    const { run, hb, of } = setup({ required: ['gateway'] });
+    run(1100);
+    hb('gateway', 'g1');
+    expect(of('instance', 'g1')[0]).toMatchObject({ from: null, to: 'healthy', reason: 'join' });
+  });
+
   it('takes a new instance of a known component as a restart, not a new service, and retires the old one quietly', () => {
     const { agg, run, hb, of } = setup({ required: ['gateway'] });
     hb('gateway', 'g1');
