@@ -9,6 +9,9 @@ import type { SentinelConfig } from './config/settings.js';
 import { CheckRunner, configuredCheck, eventLoopCheck } from './health/checks.js';
 import { HeartbeatPublisher } from './health/heartbeat.js';
 import { HttpServer, sendJson } from './http/http-server.js';
+import { createMetrics } from './http/metrics.js';
+import { StatusFeed } from './http/status-feed.js';
+import { CONTENT_SECURITY_POLICY, STATUS_PAGE_HTML, STATUS_PAGE_SCRIPT } from './http/status-page.js';
 import { redactUrl } from './log.js';
 import { PolicyReloader } from './reload/reloader.js';
 import { SENTINEL_QUEUE, SUBJECTS } from './topics.js';
@@ -40,6 +43,8 @@ export class Sentinel {
   readonly heartbeat: HeartbeatPublisher;
   readonly service: MicroService;
   readonly http: HttpServer | undefined;
+  readonly feed: StatusFeed | undefined;
+  readonly instance: string;
   /** Where the HTTP listener is bound, once started (undefined when off or failed). */
   httpAddress: AddressInfo | undefined;
   private readonly eventLoop = eventLoopCheck();
@@ -50,6 +55,7 @@ export class Sentinel {
     private readonly parts: SentinelParts,
   ) {
     const { log, instance } = parts;
+    this.instance = instance;
     const clock = parts.clock ?? systemClock;
     const version = packageVersion();
     this.reloader = new PolicyReloader({
@@ -126,7 +132,25 @@ export class Sentinel {
       handler: (msg) => this.announcer.currentReply(msg),
     });
     if (config.http) {
+      const feed = new StatusFeed(this, clock, version);
+      const metrics = createMetrics(this, clock);
+      this.feed = feed;
       this.http = new HttpServer(config.http, log)
+        .route('/', (_req, res) => {
+          res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-security-policy': CONTENT_SECURITY_POLICY });
+          res.end(STATUS_PAGE_HTML);
+        })
+        .route('/app.js', (_req, res) => {
+          res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8', 'content-security-policy': CONTENT_SECURITY_POLICY });
+          res.end(STATUS_PAGE_SCRIPT);
+        })
+        .route('/status.json', (_req, res) => sendJson(res, 200, feed.document()))
+        .route('/events', (req, res) => feed.stream(req, res))
+        .route('/metrics', async (_req, res) => {
+          const body = await metrics.metrics();
+          res.writeHead(200, { 'content-type': metrics.contentType });
+          res.end(body);
+        })
         .route('/healthz', (_req, res) => {
           const alive = this.heartbeat.alive;
           sendJson(res, alive ? 200 : 503, {
@@ -185,6 +209,7 @@ export class Sentinel {
       this.monitor.stop();
       this.announcer.stop();
       this.eventLoop.stop();
+      this.feed?.close();
       await Promise.all([this.reloader.close(), this.http?.close()]);
       await this.bus.close(timeoutMs);
     })();

@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import type { Msg, Subscription } from '@nats-io/transport-node';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import type { Logger } from 'pino';
@@ -57,7 +58,7 @@ export interface HealthMonitorOptions {
  * each transition on `nachos.system.health.changed`, and builds the replies
  * to `nachos.system.health.status`. Nothing from the network can throw past it.
  */
-export class HealthMonitor {
+export class HealthMonitor extends EventEmitter<{ transition: [transition: Transition] }> {
   readonly aggregator: HealthAggregator;
   readonly counters: IngestCounters = {
     received: 0,
@@ -66,13 +67,12 @@ export class HealthMonitor {
     rejected: { oversized: 0, encoding: 0, json: 0, envelope: 0, payload: 0 },
     refused: 0,
   };
-  /** Called with every transition (metrics, tests). */
-  onTransition: ((t: Transition) => void) | undefined;
   private sub: Subscription | undefined;
   private sweep: NodeJS.Timeout | undefined;
-  private readonly listeners: (() => void)[] = [];
+  private readonly unsubscribers: (() => void)[] = [];
 
   constructor(private readonly options: HealthMonitorOptions) {
+    super();
     this.aggregator = new HealthAggregator({
       clock: options.clock,
       intervalMs: options.intervalMs,
@@ -93,7 +93,7 @@ export class HealthMonitor {
     bus.on('connect', up);
     bus.on('reconnect', up);
     bus.on('disconnect', down);
-    this.listeners.push(
+    this.unsubscribers.push(
       () => bus.off('connect', up),
       () => bus.off('reconnect', up),
       () => bus.off('disconnect', down),
@@ -104,7 +104,7 @@ export class HealthMonitor {
   }
 
   stop(): void {
-    for (const off of this.listeners.splice(0)) off();
+    for (const off of this.unsubscribers.splice(0)) off();
     if (this.sweep) clearInterval(this.sweep);
     this.sub?.unsubscribe();
     this.sub = undefined;
@@ -176,7 +176,7 @@ export class HealthMonitor {
     // Nested: the transition's own `component` and `instance` must not shadow the log line's.
     const level = quiet ? 'debug' : t.to === 'stale' || t.to === 'unhealthy' || t.to === 'missing' ? 'warn' : 'info';
     log[level]({ transition: t }, 'health transition');
-    this.onTransition?.(t);
+    this.emit('transition', t);
     const nc = bus.nc;
     if (!nc || !bus.connected) return;
     try {

@@ -79,6 +79,11 @@ export class MicroService {
     }
   }
 
+  /** Requests and errors per endpoint, as `$SRV.STATS` reports them. */
+  endpointStats(): { name: string; requests: number; errors: number }[] {
+    return this.endpoints.map((ep) => ({ name: ep.name, requests: ep.numRequests, errors: ep.numErrors }));
+  }
+
   stop(): void {
     for (const sub of this.subs.splice(0)) sub.unsubscribe();
     for (const ep of this.endpoints) {

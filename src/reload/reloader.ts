@@ -38,6 +38,8 @@ export interface ReloaderEvents {
   rejected: [rejection: Rejection, context: ApplyContext];
   /** Every apply, whatever its outcome (for metrics and tests). */
   applied: [outcome: ApplyOutcome, context: ApplyContext];
+  /** The watcher saw something (before any coalescing). */
+  watchEvent: [kind: DirtyKind];
   /** The watcher failed; the periodic rescan still runs. */
   watchError: [error: Error];
 }
@@ -207,6 +209,7 @@ export class PolicyReloader extends EventEmitter<ReloaderEvents> {
   private onDirty(kind: DirtyKind, file: string): void {
     if (this.closing) return;
     this.options.log.trace({ kind, file }, 'policy files dirty');
+    this.emit('watchEvent', kind);
     this.burstStartedAt ??= this.options.clock.now();
     if (kind === 'swap') {
       // A ConfigMap swap is complete by construction: no need to wait for quiet.

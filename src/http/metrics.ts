@@ -1,0 +1,230 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Clock } from '../clock.js';
+import type { Sentinel } from '../sentinel.js';
+import { SUBJECTS } from '../topics.js';
+import { DIRTY_KINDS } from '../watch/policy-watcher.js';
+
+const PREFIX = 'nachos_sentinel_';
+const COMPONENT_STATUSES = ['healthy', 'degraded', 'unhealthy', 'missing', 'unknown'] as const;
+const OVERALL_STATUSES = ['healthy', 'degraded', 'unhealthy', 'unknown'] as const;
+/** Per-component series beyond the roster: a flood of component names must not become a flood of series. */
+export const MAX_OBSERVED_COMPONENT_SERIES = 100;
+
+/**
+ * Prometheus metrics for `/metrics`. Counters of what happens are fed by the
+ * parts' events; everything that is state is read at scrape time, so nothing
+ * can drift from what the daemon holds.
+ *
+ * The two reload gauges carry the names Prometheus' config reloader uses
+ * (`reloader_last_reload_successful`, `reloader_last_reload_success_timestamp_seconds`),
+ * so alerts written for config-reloader sidecars (kube-prometheus'
+ * ConfigReloaderSidecarErrors, for one) work on this sidecar unchanged.
+ */
+export function createMetrics(sentinel: Sentinel, clock: Clock): Registry {
+  const register = new Registry();
+  collectDefaultMetrics({ register });
+  const { reloader, monitor, bus, announcer, service, heartbeat } = sentinel;
+
+  const reloads = new Counter({
+    name: `${PREFIX}reloads_total`,
+    help: 'Policy sets read, by outcome: published (a new valid set), rejected, unchanged.',
+    labelNames: ['outcome'],
+    registers: [register],
+  });
+  for (const outcome of ['published', 'rejected', 'unchanged']) reloads.inc({ outcome }, 0);
+  let lastSuccess = 0;
+  new Gauge({
+    name: 'reloader_last_reload_successful',
+    help: 'Whether the last policy set read was valid (1) or rejected (0).',
+    registers: [register],
+    collect() {
+      this.set(reloader.inForce !== undefined && reloader.lastRejection === undefined ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'reloader_last_reload_success_timestamp_seconds',
+    help: 'When the last valid policy set was accepted (Unix seconds; 0 before the first).',
+    registers: [register],
+    collect() {
+      this.set(lastSuccess);
+    },
+  });
+  new Gauge({
+    name: `${PREFIX}policy_revision_info`,
+    help: 'The policy revision in force (always 1; the revision is the label).',
+    labelNames: ['revision'],
+    registers: [register],
+    collect() {
+      this.reset();
+      if (reloader.inForce) this.set({ revision: reloader.inForce.revision }, 1);
+    },
+  });
+  new Gauge({
+    name: `${PREFIX}policy_rules`,
+    help: 'Rules in the policy set in force.',
+    registers: [register],
+    collect() {
+      this.set(reloader.inForce?.ruleCount ?? 0);
+    },
+  });
+  const watchEvents = new Counter({
+    name: `${PREFIX}watch_events_total`,
+    help: 'File events seen by the watcher, by kind (change, swap, directory).',
+    labelNames: ['kind'],
+    registers: [register],
+  });
+  for (const kind of DIRTY_KINDS) watchEvents.inc({ kind }, 0);
+  const watchErrors = new Counter({ name: `${PREFIX}watch_errors_total`, help: 'Errors from the file watcher.', registers: [register] });
+  const bursts = new Counter({
+    name: `${PREFIX}watch_bursts_total`,
+    help: 'Reads triggered by file events after the quiet window.',
+    registers: [register],
+  });
+  const coalesced = new Counter({
+    name: `${PREFIX}watch_events_coalesced_total`,
+    help: 'File events folded into a read triggered by an earlier one.',
+    registers: [register],
+  });
+  const latency = new Histogram({
+    name: `${PREFIX}reload_latency_seconds`,
+    help: 'From the first file event of a change to its announcement on the bus.',
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [register],
+  });
+
+  reloader.on('watchEvent', (kind) => watchEvents.inc({ kind }));
+  reloader.on('watchError', () => watchErrors.inc());
+  reloader.on('applied', (outcome, context) => {
+    if (outcome === 'accepted') {
+      reloads.inc({ outcome: 'published' });
+      lastSuccess = clock.wallNow() / 1000;
+      if (context.firstEventAt !== undefined) latency.observe((clock.now() - context.firstEventAt) / 1000);
+    } else if (outcome === 'rejected') {
+      reloads.inc({ outcome: 'rejected' });
+    } else if (outcome === 'unchanged' || outcome === 'waiting') {
+      reloads.inc({ outcome: 'unchanged' });
+    }
+    if (context.trigger === 'watch' || context.trigger === 'swap') {
+      bursts.inc();
+      if (context.events > 1) coalesced.inc(context.events - 1);
+    }
+  });
+
+  const announcements = new Counter({
+    name: `${PREFIX}announcements_total`,
+    help: 'Messages put on the bus by the policy announcer, by subject and reason.',
+    labelNames: ['subject', 'reason'],
+    registers: [register],
+  });
+  announcer.on('published', (a) => announcements.inc({ subject: a.subject, reason: a.reason ?? (a.subject === SUBJECTS.policyRejected ? 'rejected' : '') }));
+
+  // Heartbeats heard, and why some were not taken.
+  new Counter({
+    name: `${PREFIX}heartbeats_received_total`,
+    help: 'Messages heard on nachos.system.health.',
+    registers: [register],
+    collect() {
+      this.reset();
+      this.inc(monitor.counters.received);
+    },
+  });
+  new Counter({
+    name: `${PREFIX}heartbeats_rejected_total`,
+    help: 'Heartbeats ignored, by reason: oversized, encoding, json, envelope, payload, or capacity (over the instance cap).',
+    labelNames: ['reason'],
+    registers: [register],
+    collect() {
+      this.reset();
+      for (const [reason, n] of Object.entries(monitor.counters.rejected)) this.inc({ reason }, n);
+      this.inc({ reason: 'capacity' }, monitor.counters.refused);
+    },
+  });
+  new Counter({
+    name: `${PREFIX}heartbeats_published_total`,
+    help: 'Heartbeats this sentinel published.',
+    registers: [register],
+    collect() {
+      this.reset();
+      this.inc(heartbeat.published);
+    },
+  });
+  new Gauge({
+    name: `${PREFIX}tracked_instances`,
+    help: '(component, instance) pairs the aggregator tracks.',
+    registers: [register],
+    collect() {
+      this.set(monitor.aggregator.trackedCount);
+    },
+  });
+  new Gauge({
+    name: `${PREFIX}health_status`,
+    help: 'The overall health status (1 for the current state).',
+    labelNames: ['status'],
+    registers: [register],
+    collect() {
+      const current = monitor.aggregator.overall;
+      for (const status of OVERALL_STATUSES) this.set({ status }, status === current ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: `${PREFIX}component_status`,
+    help: `Status of each rostered component and of up to ${MAX_OBSERVED_COMPONENT_SERIES} others (1 for the current state).`,
+    labelNames: ['component', 'role', 'status'],
+    registers: [register],
+    collect() {
+      this.reset();
+      let observed = 0;
+      for (const c of monitor.aggregator.view().components) {
+        if (c.role === 'observed' && ++observed > MAX_OBSERVED_COMPONENT_SERIES) continue;
+        for (const status of COMPONENT_STATUSES) this.set({ component: c.name, role: c.role, status }, status === c.status ? 1 : 0);
+      }
+    },
+  });
+  new Gauge({
+    name: `${PREFIX}policy_convergence_ratio`,
+    help: 'Share of live instances that report a policy revision and run the one in force (1 when none report).',
+    registers: [register],
+    collect() {
+      const { reporting, onRevision } = monitor.aggregator.view().policy;
+      this.set(reporting === 0 ? 1 : onRevision / reporting);
+    },
+  });
+  new Gauge({
+    name: `${PREFIX}bus_connected`,
+    help: 'Whether the sentinel is connected to the bus.',
+    registers: [register],
+    collect() {
+      this.set(bus.connected ? 1 : 0);
+    },
+  });
+  new Counter({
+    name: `${PREFIX}bus_reconnects_total`,
+    help: 'Reconnections to the bus since start.',
+    registers: [register],
+    collect() {
+      this.reset();
+      this.inc(bus.reconnects);
+    },
+  });
+  new Counter({
+    name: `${PREFIX}requests_total`,
+    help: 'Requests answered, by endpoint (health-status, policy-current).',
+    labelNames: ['endpoint'],
+    registers: [register],
+    collect() {
+      this.reset();
+      for (const ep of service.endpointStats()) this.inc({ endpoint: ep.name }, ep.requests);
+    },
+  });
+  new Counter({
+    name: `${PREFIX}request_errors_total`,
+    help: 'Requests that failed, by endpoint.',
+    labelNames: ['endpoint'],
+    registers: [register],
+    collect() {
+      this.reset();
+      for (const ep of service.endpointStats()) this.inc({ endpoint: ep.name }, ep.errors);
+    },
+  });
+  return register;
+}

@@ -1,0 +1,137 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Clock } from '../clock.js';
+import type { Problem } from '../errors.js';
+import type { StatusView, Transition } from '../health/aggregator.js';
+import { redactUrl } from '../log.js';
+import type { Sentinel } from '../sentinel.js';
+
+/** Transitions kept for the status page. */
+export const RECENT_TRANSITIONS = 50;
+/** Live pages get the whole document this often (so ages move), and at once on any change. */
+export const PUSH_INTERVAL = 1000; // ms
+const CHANGE_DEBOUNCE = 100; // ms
+
+/** Everything the status page shows, as `/status.json` serves it. Never holds a secret. */
+export interface StatusDocument {
+  schemaVersion: 1;
+  generatedAt: string;
+  sentinel: { component: string; instance: string; version: string; uptimeSeconds: number; connected: boolean; server: string | null };
+  health: StatusView;
+  transitions: Transition[];
+  policy: {
+    inForce: { revision: string; files: number; rules: number; since: string | null; sequence: number | null } | null;
+    lastRejection: { revision: string; at: string; stillOnDisk: boolean; problems: Problem[] } | null;
+  };
+}
+
+/**
+ * What the status page reads: the daemon's state as one document, recent
+ * transitions and the last rejected set remembered, and a server-sent-events
+ * stream that pushes the document on every change and every second.
+ */
+export class StatusFeed {
+  private readonly transitions: Transition[] = [];
+  private lastRejection: StatusDocument['policy']['lastRejection'] = null;
+  private inForceSince: string | null = null;
+  private readonly clients = new Set<ServerResponse>();
+  private timer: NodeJS.Timeout | undefined;
+  private pending: NodeJS.Timeout | undefined;
+  private readonly startedAt: number;
+
+  constructor(
+    private readonly sentinel: Sentinel,
+    private readonly clock: Clock,
+    private readonly version: string,
+  ) {
+    this.startedAt = clock.now();
+    sentinel.monitor.on('transition', (t) => {
+      this.transitions.unshift(t);
+      this.transitions.length = Math.min(this.transitions.length, RECENT_TRANSITIONS);
+      this.changed();
+    });
+    sentinel.reloader.on('rejected', (rejection) => {
+      this.lastRejection = {
+        revision: rejection.revision,
+        at: new Date(clock.wallNow()).toISOString(),
+        stillOnDisk: true,
+        problems: rejection.problems,
+      };
+      this.changed();
+    });
+    sentinel.reloader.on('accepted', () => {
+      this.inForceSince = new Date(clock.wallNow()).toISOString();
+      this.changed();
+    });
+  }
+
+  document(): StatusDocument {
+    const { sentinel, clock } = this;
+    const { reloader, bus, announcer } = sentinel;
+    const inForce = reloader.inForce;
+    if (this.lastRejection) this.lastRejection.stillOnDisk = reloader.lastRejection?.revision === this.lastRejection.revision;
+    return {
+      schemaVersion: 1,
+      generatedAt: new Date(clock.wallNow()).toISOString(),
+      sentinel: {
+        component: sentinel.config.component,
+        instance: sentinel.instance,
+        version: this.version,
+        uptimeSeconds: Math.round((clock.now() - this.startedAt) / 1000),
+        connected: bus.connected,
+        server: bus.nc && bus.connected ? redactUrl(bus.nc.getServer()) : null,
+      },
+      health: sentinel.monitor.aggregator.view(),
+      transitions: this.transitions,
+      policy: {
+        inForce: inForce
+          ? {
+              revision: inForce.revision,
+              files: inForce.files.length,
+              rules: inForce.ruleCount,
+              since: this.inForceSince,
+              sequence: announcer.announced?.snapshot.revision === inForce.revision ? announcer.announced.sequence : null,
+            }
+          : null,
+        lastRejection: this.lastRejection,
+      },
+    };
+  }
+
+  /** GET /events: the document now, then on every change and every second. */
+  stream(req: IncomingMessage, res: ServerResponse): void {
+    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive' });
+    if (req.method === 'HEAD') {
+      res.end();
+      return;
+    }
+    this.clients.add(res);
+    req.on('close', () => this.clients.delete(res));
+    this.send(res);
+    this.timer ??= setInterval(() => this.push(), PUSH_INTERVAL).unref();
+  }
+
+  close(): void {
+    if (this.timer) clearInterval(this.timer);
+    if (this.pending) clearTimeout(this.pending);
+    for (const res of this.clients) res.end();
+    this.clients.clear();
+  }
+
+  private changed(): void {
+    if (this.clients.size === 0 || this.pending) return;
+    this.pending = setTimeout(() => {
+      this.pending = undefined;
+      this.push();
+    }, CHANGE_DEBOUNCE).unref();
+  }
+
+  private push(): void {
+    if (this.clients.size === 0) return;
+    const data = `data: ${JSON.stringify(this.document())}\n\n`;
+    for (const res of this.clients) res.write(data);
+  }
+
+  private send(res: ServerResponse): void {
+    res.write(`retry: 2000\ndata: ${JSON.stringify(this.document())}\n\n`);
+  }
+}
