@@ -8,6 +8,7 @@ export { EXIT } from './exit-codes.js';
 export const COMMANDS = {
   run: 'run the daemon (the default)',
   validate: 'check a policy directory offline; exit 0 when valid, 1 when not',
+  status: 'print the health view once; with --watch, redraw it in place until q',
 } as const;
 export type Command = keyof typeof COMMANDS;
 
@@ -16,7 +17,9 @@ type OptionSpec = NonNullable<ParseArgsConfig['options']>[string];
 /** Flags that are not settings. */
 const COMMON_FLAGS: Record<string, OptionSpec & { help: string; value?: string }> = {
   config: { type: 'string', help: 'TOML config file (env SENTINEL_CONFIG)', value: 'FILE' },
-  json: { type: 'boolean', help: 'validate: print one JSON document instead of text' },
+  json: { type: 'boolean', help: 'validate, status: print one JSON document instead of text' },
+  watch: { type: 'boolean', help: 'status: redraw in place, like nats top' },
+  refresh: { type: 'string', help: 'status --watch: redraw this often (default 1s)', value: 'DURATION' },
   help: { type: 'boolean', short: 'h', help: 'show this help' },
   version: { type: 'boolean', short: 'v', help: 'print the version' },
 };
@@ -50,7 +53,9 @@ export function parseCommandLine(argv: string[], settings: readonly Setting[] = 
   } else if (first !== undefined) {
     throw new UsageError(`unknown command "${first}"; commands: ${Object.keys(COMMANDS).join(', ')}`);
   }
-  if (command === 'run' && positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  if ((command === 'run' || command === 'status') && positionals.length > 0) {
+    throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  }
   if (command === 'validate' && positionals.length > 1) throw new UsageError('validate takes at most one directory');
   return { command, flags: parsed.values as CommandLine['flags'], positionals };
 }
@@ -93,6 +98,7 @@ export function helpText(version: string, settings: readonly Setting[] = SETTING
     'Usage:',
     '  nachos-sentinel [run] [flags]',
     '  nachos-sentinel validate [DIR] [flags]',
+    '  nachos-sentinel status [--watch] [--component NAME] [--json]',
     '  nachos-sentinel --once [--self] [--component NAME] [--strict] [--json] [--timeout 2s]   (see --once --help)',
     '',
     'Commands:',

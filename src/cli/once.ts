@@ -9,10 +9,9 @@
 import { readFileSync, writeSync } from 'node:fs';
 import { connect as tcpConnect } from 'node:net';
 import { parseArgs } from 'node:util';
-import type { HealthStatusPayload } from '../bus/health-monitor.js';
 import { parseDuration } from '../config/duration.js';
 import { DEFAULT_HTTP_LISTEN, formatListenAddress, parseListenAddress, type ListenAddress } from '../config/listen-address.js';
-import { SUBJECTS, envelopeType } from '../topics.js';
+import { askStatus, probedStatus, shownServers } from './ask-status.js';
 import { requireWithCodeCache, writeCodeCache } from './code-cache.js';
 import { EXIT } from './exit-codes.js';
 import { statusTable } from './status-table.js';
@@ -81,6 +80,7 @@ export async function once(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
       clearTimeout(timer);
     }
   } catch (err) {
+    // Every failure is worded for people already (ProbeError, StatusRequestError, parse errors).
     const message = err instanceof Error ? err.message : String(err);
     if (options?.json) print(1, `${JSON.stringify({ ok: false, error: message })}\n`);
     else print(2, `nachos-sentinel --once: ${message}\n`);
@@ -182,40 +182,15 @@ export function writeNatsClientCache(dir: string): number {
 /** Asks the sentinel on the bus. */
 async function probeBus(options: ProbeOptions): Promise<number> {
   const { connect, nuid } = await natsClient();
-  const shown = options.servers.map((s) => s.replace(/^([a-z]+:\/\/)[^@/]*@/i, '$1')).join(',');
   let nc;
   try {
     nc = await connect({ servers: options.servers, name: 'nachos-sentinel-probe', reconnect: false, timeout: options.timeoutMs });
   } catch (err) {
-    throw new ProbeError(`bus unreachable at ${shown}: ${(err as Error).message}`);
+    throw new ProbeError(`bus unreachable at ${shownServers(options.servers)}: ${(err as Error).message}`);
   }
   try {
-    const request = {
-      id: nuid.next(),
-      timestamp: new Date().toISOString(),
-      source: 'nachos-sentinel-probe',
-      type: envelopeType(SUBJECTS.healthStatus),
-      payload: options.component ? { component: options.component } : {},
-    };
-    let reply;
-    try {
-      reply = await nc.request(SUBJECTS.healthStatus, JSON.stringify(request), { timeout: options.timeoutMs });
-    } catch (err) {
-      const text = (err as Error).message;
-      throw new ProbeError(
-        /no responders/i.test(text)
-          ? `no sentinel answered on ${SUBJECTS.healthStatus} at ${shown} (is the sentinel running?)`
-          : `no answer from a sentinel on ${SUBJECTS.healthStatus}: ${text}`,
-      );
-    }
-    let view: HealthStatusPayload;
-    try {
-      view = reply.json<{ payload: HealthStatusPayload }>().payload;
-      if (typeof view?.status !== 'string' || !Array.isArray(view.components)) throw new Error('not a status reply');
-    } catch (err) {
-      throw new ProbeError(`the sentinel's answer could not be read: ${(err as Error).message}`);
-    }
-    const status = options.component ? (view.components.find((c) => c.name === options.component)?.status ?? 'missing') : view.status;
+    const view = await askStatus(nc, { ...options, id: nuid.next() });
+    const status = probedStatus(view, options.component);
     const ok = status === 'healthy' || (status === 'degraded' && !options.strict);
     // `status` is what was probed (the component's, with --component); the overall one stays in `overall`.
     if (options.json) print(1, `${JSON.stringify({ ...view, ok, probed: options.component ?? null, overall: view.status, status })}\n`);

@@ -5,12 +5,16 @@ import type { HealthStatusPayload } from '../bus/health-monitor.js';
  * status, live/total instances, the freshest heartbeat and the policy
  * revisions its instances report. Pure: no colours, no terminal handling.
  */
-export function statusTable(view: HealthStatusPayload, options: { component?: string } = {}): string {
+export function statusTable(
+  view: HealthStatusPayload,
+  options: { component?: string; paint?: (status: string, text: string) => string } = {},
+): string {
+  const paint = options.paint ?? ((_status: string, text: string) => text);
   const lines: string[] = [];
   const subject = options.component ? `component ${options.component}` : 'nachos';
   const component = options.component ? view.components.find((c) => c.name === options.component) : undefined;
   const status = options.component ? (component?.status ?? 'missing') : view.status;
-  lines.push(`${subject}: ${status}${options.component ? '' : ` (${view.reason})`}`);
+  lines.push(`${subject}: ${paint(status, status)}${options.component ? '' : ` (${view.reason})`}`);
   lines.push(`policy: ${view.policy.summary}${view.policy.lastConvergence ? `; last convergence took ${formatMs(view.policy.lastConvergence.tookMs)}` : ''}`);
   if (view.missing.length > 0 && !options.component) lines.push(`missing: ${view.missing.join(', ')}`);
   lines.push('');
@@ -30,7 +34,12 @@ export function statusTable(view: HealthStatusPayload, options: { component?: st
     ]);
   }
   const widths = rows[0]?.map((_, col) => Math.max(...rows.map((r) => (r[col] ?? '').length))) ?? [];
-  for (const row of rows) lines.push(row.map((cell, col) => cell.padEnd(widths[col] ?? 0)).join('  ').trimEnd());
+  rows.forEach((row, i) => {
+    // Pad first, then paint: escape codes must not count towards the width.
+    const cells = row.map((cell, col) => cell.padEnd(widths[col] ?? 0));
+    if (i > 0) cells[2] = paint(row[2] ?? '', cells[2] ?? '');
+    lines.push(cells.join('  ').trimEnd());
+  });
   if (view.truncated) lines.push('(instances left out to fit the bus message size; counts are exact)');
   return `${lines.join('\n')}\n`;
 }

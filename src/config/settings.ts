@@ -113,7 +113,7 @@ export const SETTINGS = [
   setting({
     key: 'watch',
     file: 'watch',
-    flag: 'watch',
+    flag: 'watch-file',
     env: ['SENTINEL_WATCH'],
     defaultText: '',
     schema: Type.Array(Type.String({ minLength: 1 })),

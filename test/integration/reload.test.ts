@@ -257,7 +257,7 @@ describe('policy reload, end to end', () => {
     write('a.toml', policyText('a1'));
     const nachos = path.join(root, 'nachos.toml');
     writeFileSync(nachos, '[security]\nmode = "standard"\n');
-    await start({ watch: [nachos] });
+    await start({ 'watch-file': [nachos] });
     await listener.waitFor(SUBJECTS.policyReload, 1);
     expect(lastReload()?.files).toMatchObject([{ path: '../nachos.toml', kind: 'config' }, { path: 'a.toml', kind: 'policy' }]);
 

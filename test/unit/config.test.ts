@@ -137,8 +137,8 @@ listen = "off"
     expect(config.servers).toEqual(['nats://a:1']);
   });
 
-  it('accepts repeated and comma-separated --watch values', () => {
-    expect(resolve({ watch: ['a.toml', 'b.toml,c.toml'] }).watch).toEqual(['a.toml', 'b.toml', 'c.toml'].map((f) => path.join(dir, f)));
+  it('accepts repeated and comma-separated --watch-file values', () => {
+    expect(resolve({ 'watch-file': ['a.toml', 'b.toml,c.toml'] }).watch).toEqual(['a.toml', 'b.toml', 'c.toml'].map((f) => path.join(dir, f)));
   });
 
   it('reads booleans from flags, environment and file', () => {

@@ -1,0 +1,76 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Beater } from '../helpers/beater.js';
+import { BIN, Daemon } from '../helpers/daemon.js';
+import { NatsServer, freePort } from '../helpers/nats-server.js';
+import { policyText } from '../helpers/policy-files.js';
+import { tempDir } from '../helpers/temp-dir.js';
+import { until } from '../helpers/until.js';
+
+describe('nachos-sentinel status', () => {
+  let server: NatsServer;
+  let daemon: Daemon;
+  let gateway: Beater;
+  let cleanup: () => void;
+
+  beforeAll(async () => {
+    server = await NatsServer.start();
+    const tmp = tempDir();
+    cleanup = tmp.cleanup;
+    mkdirSync(path.join(tmp.dir, 'policies'));
+    writeFileSync(path.join(tmp.dir, 'policies', 'a.toml'), policyText('a1'));
+    daemon = Daemon.start(['--servers', server.url, '--policies', path.join(tmp.dir, 'policies'), '--interval', '200ms', '--require', 'gateway']);
+    gateway = await Beater.start(server.url, 'gateway', 'gw-1', 200);
+    await daemon.waitForLog((l) => l.msg === 'connected to the bus');
+  });
+  afterAll(async () => {
+    await gateway.crash();
+    await daemon.stop();
+    await server.stop();
+    cleanup();
+  });
+
+  it('prints the view once, and exits 1 when no sentinel answers', async () => {
+    const once = await until(
+      async () => {
+        const r = await Daemon.run(['status', '--servers', server.url]);
+        return r.stdout.startsWith('nachos: healthy') && r.stdout.includes('gateway    required  healthy') ? r : undefined;
+      },
+      5000,
+      'a healthy gateway',
+    );
+    expect(once.code).toBe(0);
+    expect(once.stdout).toMatch(/^nachos: healthy/);
+    const json = await Daemon.run(['status', '--servers', server.url, '--json', '--component', 'gateway']);
+    expect(JSON.parse(json.stdout)).toMatchObject({ components: [{ name: 'gateway', status: 'healthy' }] });
+    const nobody = await Daemon.run(['status', '--servers', `nats://127.0.0.1:${await freePort()}`]);
+    expect(nobody.code).toBe(1);
+    expect(nobody.stderr).toMatch(/bus unreachable/);
+  });
+
+  it('--watch redraws in place until interrupted, then restores the screen', async () => {
+    const watcher = Daemon.start(['status', '--watch', '--refresh', '200ms', '--servers', server.url]);
+    await until(() => (watcher.stdout.match(/\x1b\[H\x1b\[2J/g) ?? []).length >= 3, 10_000, 'three frames');
+    const stopped = await watcher.stop('SIGINT');
+    expect(stopped.code).toBe(0);
+    expect(watcher.stdout.startsWith('\x1b[?1049h\x1b[?25l')).toBe(true);
+    expect(watcher.stdout.endsWith('\x1b[?25h\x1b[?1049l')).toBe(true);
+    const frames = watcher.stdout.split('\x1b[H\x1b[2J').slice(1);
+    expect(frames.at(-2)).toMatch(/gateway\s+required\s+healthy/);
+  });
+
+  it('--watch in a real terminal quits on q', async () => {
+    const session = `sentinel-${process.pid}`;
+    const tmux = (...args: string[]) => execFileSync('tmux', args, { encoding: 'utf8' });
+    tmux('new-session', '-d', '-s', session, '-x', '120', '-y', '30', `${process.execPath} ${BIN} status --watch --refresh 200ms --servers ${server.url}; echo "exited $?"; sleep 30`);
+    try {
+      await until(() => /gateway\s+required\s+healthy/.test(tmux('capture-pane', '-p', '-t', session)), 10_000, 'the table on screen');
+      tmux('send-keys', '-t', session, 'q');
+      await until(() => tmux('capture-pane', '-p', '-t', session).includes('exited 0'), 5000, 'the exit');
+    } finally {
+      spawnSync('tmux', ['kill-session', '-t', session]);
+    }
+  });
+});
