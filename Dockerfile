@@ -19,6 +19,8 @@ RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean -
 COPY --from=build /app/dist ./dist
 # Example policies; mount your own over them (read-only is enough).
 COPY policies ./policies
+# `nachos-sentinel` on the PATH, for healthchecks and people.
+RUN chmod +x dist/cli/bin.cjs && ln -s /app/dist/cli/bin.cjs /usr/local/bin/nachos-sentinel
 # The image's own unprivileged user.
 USER node
 VOLUME ["/app/policies"]

@@ -3,6 +3,7 @@ import { connect, type ConnectionOptions, type NatsConnection } from '@nats-io/t
 import type { Logger } from 'pino';
 import { messageOf } from '../errors.js';
 import { redactUrl } from '../log.js';
+import { splitUrlCredentials } from './url-credentials.js';
 
 /** Wait between reconnect attempts once connected: short, the bus is usually just restarting. */
 export const RECONNECT_WAIT = 250; // ms
@@ -71,7 +72,7 @@ export class BusConnection extends EventEmitter<BusEvents> {
       attempts++;
       try {
         const nc = await connect({
-          servers: this.options.servers,
+          ...splitUrlCredentials(this.options.servers),
           name: this.options.name,
           maxReconnectAttempts: -1,
           reconnectTimeWait: RECONNECT_WAIT,

@@ -11,6 +11,7 @@ import { connect as tcpConnect } from 'node:net';
 import { parseArgs } from 'node:util';
 import { parseDuration } from '../config/duration.js';
 import { DEFAULT_HTTP_LISTEN, formatListenAddress, parseListenAddress, type ListenAddress } from '../config/listen-address.js';
+import { splitUrlCredentials } from '../bus/url-credentials.js';
 import { askStatus, probedStatus, shownServers } from './ask-status.js';
 import { requireWithCodeCache, writeCodeCache } from './code-cache.js';
 import { EXIT } from './exit-codes.js';
@@ -184,7 +185,7 @@ async function probeBus(options: ProbeOptions): Promise<number> {
   const { connect, nuid } = await natsClient();
   let nc;
   try {
-    nc = await connect({ servers: options.servers, name: 'nachos-sentinel-probe', reconnect: false, timeout: options.timeoutMs });
+    nc = await connect({ ...splitUrlCredentials(options.servers), name: 'nachos-sentinel-probe', reconnect: false, timeout: options.timeoutMs });
   } catch (err) {
     throw new ProbeError(`bus unreachable at ${shownServers(options.servers)}: ${(err as Error).message}`);
   }

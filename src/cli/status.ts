@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { pino } from 'pino';
 import { BusConnection } from '../bus/connection.js';
+import { splitUrlCredentials } from '../bus/url-credentials.js';
 import { parseDuration } from '../config/duration.js';
 import { resolveConfig } from '../config/resolve.js';
 import { ConfigError } from '../errors.js';
@@ -47,7 +48,7 @@ export async function status(cli: CommandLine, env: NodeJS.ProcessEnv, cwd: stri
   if (!cli.flags.watch) {
     let nc: NatsConnection;
     try {
-      nc = await connect({ servers: config.servers, name: 'nachos-sentinel-status', reconnect: false, timeout: REQUEST_TIMEOUT });
+      nc = await connect({ ...splitUrlCredentials(config.servers), name: 'nachos-sentinel-status', reconnect: false, timeout: REQUEST_TIMEOUT });
     } catch (err) {
       process.stderr.write(`nachos-sentinel status: bus unreachable at ${shownServers(config.servers)}: ${(err as Error).message}\n`);
       return EXIT.FAILURE;

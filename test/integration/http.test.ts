@@ -2,6 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Daemon } from '../helpers/daemon.js';
 import { NatsServer, freePort } from '../helpers/nats-server.js';
 import { policyText } from '../helpers/policy-files.js';
 import { startSentinel } from '../helpers/sentinel.js';
@@ -74,5 +75,45 @@ describe('the HTTP listener', () => {
     const off = await startSentinel({ servers: `nats://127.0.0.1:${await freePort()}`, policies: dir, http: 'off' }, root);
     stops.push(() => off.close());
     expect(off.sentinel.http).toBeUndefined();
+  });
+});
+
+describe('secrets on the HTTP listener', () => {
+  it('shows no credential anywhere: page, script, status, events, metrics, probes, logs', async () => {
+    const secret = 's3cr3t-pw-7731';
+    const server = await NatsServer.start({ args: ['--user', 'alice', '--pass', secret] });
+    const { dir: root, cleanup } = tempDir();
+    const dir = path.join(root, 'policies');
+    mkdirSync(dir);
+    writeFileSync(path.join(dir, 'a.toml'), policyText('a1'));
+    const port = await freePort();
+    const url = `nats://alice:${secret}@127.0.0.1:${server.port}`;
+    const daemon = Daemon.start(['--servers', url, '--policies', dir, '--interval', '200ms', '--http', `127.0.0.1:${port}`, '--log-level', 'trace']);
+    try {
+      await daemon.waitForLog((l) => l.msg === 'connected to the bus');
+      const base = `http://127.0.0.1:${port}`;
+      const bodies: string[] = [];
+      for (const route of ['/', '/app.js', '/status.json', '/metrics', '/healthz', '/readyz']) {
+        const res = await fetch(`${base}${route}`);
+        expect(res.status, route).toBe(200);
+        bodies.push(await res.text());
+      }
+      const events = await fetch(`${base}/events`);
+      const reader = events.body?.getReader();
+      bodies.push(new TextDecoder().decode((await reader?.read())?.value));
+      await reader?.cancel();
+      const probe = await Daemon.run(['--once', '--json', '--servers', url]);
+      bodies.push(probe.stdout, probe.stderr);
+      const self = await Daemon.run(['--once', '--self', '--json', '--http', `127.0.0.1:${port}`]);
+      bodies.push(self.stdout);
+      await daemon.stop();
+      bodies.push(daemon.stdout, daemon.stderr);
+      for (const body of bodies) expect(body).not.toContain(secret);
+      expect(bodies.join('')).toContain(`127.0.0.1:${server.port}`);
+    } finally {
+      daemon.kill();
+      await server.stop();
+      cleanup();
+    }
   });
 });

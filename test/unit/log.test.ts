@@ -25,3 +25,16 @@ describe('logger', () => {
     expect(redactUrl('host:4222')).toBe('host:4222');
   });
 });
+
+describe('credentials in server URLs', () => {
+  it('are taken out of the URLs and passed as options', async () => {
+    const { splitUrlCredentials } = await import('../../src/bus/url-credentials.js');
+    expect(splitUrlCredentials(['nats://alice:p%40ss@a:4222', 'nats://b:4222'])).toEqual({
+      servers: ['nats://a:4222', 'nats://b:4222'],
+      user: 'alice',
+      pass: 'p@ss',
+    });
+    expect(splitUrlCredentials(['tls://s3cr3t@a:4222'])).toEqual({ servers: ['tls://a:4222'], token: 's3cr3t' });
+    expect(splitUrlCredentials(['a:4222'])).toEqual({ servers: ['a:4222'] });
+  });
+});
