@@ -9,6 +9,7 @@ export const COMMANDS = {
   run: 'run the daemon (the default)',
   validate: 'check a policy directory offline; exit 0 when valid, 1 when not',
   status: 'print the health view once; with --watch, redraw it in place until q',
+  schema: 'print the JSON Schema of policy files or of the config file (schema policy|config)',
 } as const;
 export type Command = keyof typeof COMMANDS;
 
@@ -57,6 +58,7 @@ export function parseCommandLine(argv: string[], settings: readonly Setting[] = 
     throw new UsageError(`unexpected argument "${positionals[0]}"`);
   }
   if (command === 'validate' && positionals.length > 1) throw new UsageError('validate takes at most one directory');
+  if (command === 'schema' && positionals.length !== 1) throw new UsageError('schema takes one name: policy or config');
   return { command, flags: parsed.values as CommandLine['flags'], positionals };
 }
 
@@ -99,6 +101,7 @@ export function helpText(version: string, settings: readonly Setting[] = SETTING
     '  nachos-sentinel [run] [flags]',
     '  nachos-sentinel validate [DIR] [flags]',
     '  nachos-sentinel status [--watch] [--component NAME] [--json]',
+    '  nachos-sentinel schema policy|config',
     '  nachos-sentinel --once [--self] [--component NAME] [--strict] [--json] [--timeout 2s]   (see --once --help)',
     '',
     'Commands:',

@@ -25,6 +25,8 @@ async function main(argv: string[]): Promise<number> {
     switch (cli.command) {
       case 'validate':
         return await (await import('./validate.js')).validate(cli, process.env, process.cwd());
+      case 'schema':
+        return (await import('./schema.js')).schema(cli);
       case 'status':
         return await (await import('./status.js')).status(cli, process.env, process.cwd());
       case 'run':

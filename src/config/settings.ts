@@ -387,7 +387,6 @@ export function configFileSchema(settings: readonly Setting[] = SETTINGS) {
     root[name] = Type.Optional(Type.Object(properties, { additionalProperties: false }));
   }
   return Type.Object(root, {
-    $id: 'https://nachos.dev/schemas/sentinel/config.json',
     title: 'nachos-sentinel configuration',
     additionalProperties: false,
   });

@@ -81,7 +81,6 @@ export const PolicyDocumentSchema = Type.Object(
     rules: Type.Array(RuleSchema),
   },
   {
-    $id: 'https://nachos.dev/schemas/sentinel/policy.json',
     title: 'Nachos policy document',
     additionalProperties: false,
   },
