@@ -1,5 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
 import { BusConnection } from './bus/connection.js';
 import { HealthMonitor } from './bus/health-monitor.js';
 import { MicroService } from './bus/micro-service.js';
@@ -44,6 +45,8 @@ export class Sentinel {
   readonly service: MicroService;
   readonly http: HttpServer | undefined;
   readonly feed: StatusFeed | undefined;
+  /** The Prometheus registry behind /metrics (with the HTTP listener). */
+  readonly metrics: Registry | undefined;
   readonly instance: string;
   /** Where the HTTP listener is bound, once started (undefined when off or failed). */
   httpAddress: AddressInfo | undefined;
@@ -135,6 +138,7 @@ export class Sentinel {
       const feed = new StatusFeed(this, clock, version);
       const metrics = createMetrics(this, clock);
       this.feed = feed;
+      this.metrics = metrics;
       this.http = new HttpServer(config.http, log)
         .route('/', (_req, res) => {
           res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-security-policy': CONTENT_SECURITY_POLICY });

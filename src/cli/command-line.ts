@@ -16,7 +16,7 @@ export type Command = keyof typeof COMMANDS;
 type OptionSpec = NonNullable<ParseArgsConfig['options']>[string];
 
 /** Flags that are not settings. */
-const COMMON_FLAGS: Record<string, OptionSpec & { help: string; value?: string }> = {
+export const COMMON_FLAGS: Record<string, OptionSpec & { help: string; value?: string }> = {
   config: { type: 'string', help: 'TOML config file (env SENTINEL_CONFIG)', value: 'FILE' },
   json: { type: 'boolean', help: 'validate, status: print one JSON document instead of text' },
   watch: { type: 'boolean', help: 'status: redraw in place, like nats top' },

@@ -36,6 +36,20 @@ export const PROBE_HELP = `nachos-sentinel --once: is the system healthy? Exit 0
   --config FILE      read servers and http.listen from the sentinel's config file (env SENTINEL_CONFIG)
 `;
 
+/** The probe's flags (its own, smaller set: it never loads the daemon's settings table). */
+export const PROBE_OPTIONS = {
+  once: { type: 'boolean' },
+  self: { type: 'boolean' },
+  component: { type: 'string' },
+  strict: { type: 'boolean' },
+  json: { type: 'boolean' },
+  timeout: { type: 'string' },
+  servers: { type: 'string' },
+  http: { type: 'string' },
+  config: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
 class ProbeError extends Error {}
 
 /**
@@ -96,18 +110,7 @@ async function probeOptions(argv: string[], env: NodeJS.ProcessEnv): Promise<Pro
       args: argv,
       strict: true,
       allowPositionals: false,
-      options: {
-        once: { type: 'boolean' },
-        self: { type: 'boolean' },
-        component: { type: 'string' },
-        strict: { type: 'boolean' },
-        json: { type: 'boolean' },
-        timeout: { type: 'string' },
-        servers: { type: 'string' },
-        http: { type: 'string' },
-        config: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
+      options: PROBE_OPTIONS,
     }));
   } catch (err) {
     throw new ProbeError(`${(err as Error).message.split('.')[0]}; see --once --help`);

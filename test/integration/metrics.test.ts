@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SUBJECTS } from '../../src/topics.js';
@@ -64,6 +64,12 @@ describe('/metrics', () => {
       await until(async () => sample(await scrape(), 'nachos_sentinel_heartbeats_rejected_total{reason="json"}') === 1, 5000, 'the count');
       m = await scrape();
       expect(sample(m, 'nachos_sentinel_requests_total{endpoint="health-status"}')).toBeGreaterThanOrEqual(1);
+
+      // Every metric of this project's own is in the README's table.
+      const readme = readFileSync(path.resolve(import.meta.dirname, '../../README.md'), 'utf8');
+      const names = running.sentinel.metrics?.getMetricsAsArray().map((x) => x.name).filter((n) => /^(nachos_sentinel|reloader)_/.test(n)) ?? [];
+      expect(names.length).toBeGreaterThan(20);
+      for (const name of names) expect(readme, name).toContain(`\`${name}`);
 
       // The bus goes away and comes back: connection state and reconnects follow.
       await server.restart();

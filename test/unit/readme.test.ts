@@ -1,0 +1,46 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parse as parseToml } from 'smol-toml';
+import { describe, expect, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
+import { COMMANDS, COMMON_FLAGS } from '../../src/cli/command-line.js';
+import { PROBE_OPTIONS } from '../../src/cli/once.js';
+import { SETTINGS } from '../../src/config/settings.js';
+import { ERROR_CODES } from '../../src/errors.js';
+import { SUBJECTS } from '../../src/topics.js';
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+const blocks = (lang: string) => [...readme.matchAll(new RegExp('```' + lang + '\\n([\\s\\S]*?)```', 'g'))].map((m) => m[1] ?? '');
+
+describe('the README, as a user guide', () => {
+  it('documents every flag, environment variable and config key with its default', () => {
+    for (const s of SETTINGS) {
+      if (s.flag) expect(readme, `--${s.flag}`).toContain(`\`--${s.flag}\``);
+      for (const env of s.env) expect(readme, env).toContain(`\`${env}\``);
+      expect(readme, s.file).toContain(s.file.includes('.') && s.key === 'checks' ? '[[health.checks]]' : `\`${s.file}\``);
+      if (s.defaultText) expect(readme, `default of ${s.file}`).toContain(`\`${s.defaultText}\``);
+    }
+    for (const flag of [...Object.keys(COMMON_FLAGS), ...Object.keys(PROBE_OPTIONS)]) expect(readme, `--${flag}`).toContain(`--${flag}`);
+    for (const command of Object.keys(COMMANDS)) expect(readme, command).toContain(`nachos-sentinel ${command}`);
+    expect(readme).toContain('SENTINEL_CONFIG');
+  });
+
+  it('documents every subject, and the error codes a rejection can carry', () => {
+    for (const subject of Object.values(SUBJECTS).filter((s) => !s.startsWith('nachos.gateway'))) expect(readme, subject).toContain(subject);
+    for (const code of [ERROR_CODES.POLICY_SCHEMA, ERROR_CODES.NO_SNAPSHOT]) expect(readme).toContain(code);
+  });
+
+  it('shows the commands of the quick start exactly', () => {
+    expect(readme).toContain('npm ci && npm start');
+    expect(readme).toContain('npm test');
+  });
+
+  it('has examples that parse: TOML, YAML and (unabridged) JSON', () => {
+    for (const toml of blocks('toml')) expect(() => parseToml(toml)).not.toThrow();
+    for (const yaml of blocks('yaml')) expect(parseAllDocuments(yaml).flatMap((d) => d.errors)).toEqual([]);
+    const json = blocks('json').filter((j) => !j.includes('…'));
+    expect(json.length).toBeGreaterThan(2);
+    for (const j of json) expect(() => JSON.parse(j)).not.toThrow();
+  });
+});
