@@ -73,7 +73,7 @@ export class Sentinel {
       clock,
       log,
     });
-    this.bus = new BusConnection({ servers: config.servers, name: `${config.component}/${instance}`, log });
+    this.bus = new BusConnection({ servers: config.servers, name: `${config.component}/${instance}`, log, auth: config });
     this.announcer = new PolicyAnnouncer({ bus: this.bus, reloader: this.reloader, source: config.component, log });
     this.monitor = new HealthMonitor({
       bus: this.bus,
@@ -192,7 +192,7 @@ export class Sentinel {
     this.announcer.start();
     this.monitor.start();
     this.bus.on('connect', onConnect);
-    this.bus.on('reconnect', () => this.heartbeat.onReconnect());
+    this.bus.on('reconnect', onConnect);
     this.announcer.on('published', (a) => {
       if (a.subject === SUBJECTS.policyReload) this.monitor.aggregator.setPolicy(a.revision);
     });

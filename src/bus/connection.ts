@@ -1,15 +1,17 @@
 import { EventEmitter } from 'node:events';
-import { connect, type ConnectionOptions, type NatsConnection } from '@nats-io/transport-node';
+import { connect, credsAuthenticator, nkeyAuthenticator, type NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import { messageOf } from '../errors.js';
 import { redactUrl } from '../log.js';
-import { splitUrlCredentials } from './url-credentials.js';
+import { authMethod, authOptions, isAuthError, type BusAuth } from './auth.js';
 
 /** Wait between reconnect attempts once connected: short, the bus is usually just restarting. */
 export const RECONNECT_WAIT = 250; // ms
 /** First wait between attempts while the bus has never been reached; doubles up to the max. */
 export const INITIAL_RETRY_WAIT = 250; // ms
 export const MAX_RETRY_WAIT = 2000; // 2 s
+/** After the bus refused our credentials: nothing will change soon, so try less often. */
+export const AUTH_RETRY_WAIT = 5000; // 5 s
 /** Log "still waiting for the bus" at most this often. */
 const WAITING_LOG_EVERY = 10_000; // 10 s
 /** Client pings: a dead TCP connection is noticed within about 2 intervals. */
@@ -20,8 +22,8 @@ export interface BusOptions {
   /** Connection name, shown by `nats server report connections`. */
   name: string;
   log: Logger;
-  /** Extra client options (authentication, TLS). */
-  connectOptions?: Partial<ConnectionOptions>;
+  /** Authentication and TLS. */
+  auth?: BusAuth;
 }
 
 export interface BusEvents {
@@ -29,7 +31,7 @@ export interface BusEvents {
   connect: [server: string];
   /** Connection lost; the client is reconnecting. */
   disconnect: [server: string];
-  /** Connection back, possibly to another server of the cluster. */
+  /** Connection back, possibly to another server of the cluster, possibly a new connection. */
   reconnect: [server: string];
 }
 
@@ -37,15 +39,19 @@ export interface BusEvents {
  * The connection to the bus, kept forever. The bus must start first, but a
  * daemon started before it does not crash-loop: it retries with a clear log
  * line until the bus answers. Once connected, the client reconnects forever
- * with short waits, and every transition is logged and emitted.
+ * with short waits, and every transition is logged and emitted. A bus that
+ * refuses our credentials is said so, plainly, at every attempt.
  */
 export class BusConnection extends EventEmitter<BusEvents> {
   nc: NatsConnection | undefined;
   private closing: Promise<void> | undefined;
   private started: Promise<NatsConnection | undefined> | undefined;
   private wake: (() => void) | undefined;
+  private everConnected = false;
   connected = false;
   reconnects = 0;
+  /** Why the last attempt failed, for readiness and status (never holds a secret). */
+  lastError: string | undefined;
 
   constructor(private readonly options: BusOptions) {
     super();
@@ -64,6 +70,7 @@ export class BusConnection extends EventEmitter<BusEvents> {
 
   private async connectLoop(): Promise<NatsConnection | undefined> {
     const { log } = this.options;
+    const auth = this.options.auth ?? {};
     let wait = INITIAL_RETRY_WAIT;
     let attempts = 0;
     let lastLogged = -Infinity;
@@ -72,13 +79,12 @@ export class BusConnection extends EventEmitter<BusEvents> {
       attempts++;
       try {
         const nc = await connect({
-          ...splitUrlCredentials(this.options.servers),
+          ...authOptions(this.options.servers, auth, { nkeyAuthenticator, credsAuthenticator }),
           name: this.options.name,
           maxReconnectAttempts: -1,
           reconnectTimeWait: RECONNECT_WAIT,
           reconnectJitter: 100,
           pingInterval: PING_INTERVAL,
-          ...this.options.connectOptions,
         });
         if (this.closing) {
           await nc.close();
@@ -86,14 +92,29 @@ export class BusConnection extends EventEmitter<BusEvents> {
         }
         this.nc = nc;
         this.connected = true;
+        this.lastError = undefined;
         this.watchStatus(nc);
         const server = nc.getServer();
-        log.info({ server: redactUrl(server), attempts }, 'connected to the bus');
-        this.emit('connect', server);
+        log.info({ server: redactUrl(server), attempts, auth: authMethod(auth, this.options.servers) }, 'connected to the bus');
+        if (this.everConnected) {
+          this.reconnects++;
+          this.emit('reconnect', server);
+        } else {
+          this.everConnected = true;
+          this.emit('connect', server);
+        }
         return nc;
       } catch (err) {
         const now = Date.now();
-        if (now - lastLogged >= WAITING_LOG_EVERY) {
+        const refused = isAuthError(err);
+        this.lastError = refused ? `the bus refused the credentials (${messageOf(err)})` : messageOf(err);
+        if (refused) {
+          // Not a bus that is still starting: say so every time, at error level.
+          log.error(
+            { servers: this.safeServers, auth: authMethod(auth, this.options.servers), attempts, error: messageOf(err) },
+            `the bus refused our credentials; check them (retrying every ${AUTH_RETRY_WAIT / 1000}s)`,
+          );
+        } else if (now - lastLogged >= WAITING_LOG_EVERY) {
           lastLogged = now;
           log.warn(
             { servers: this.safeServers, attempts, waitingFor: `${Math.round((now - since) / 1000)}s`, error: messageOf(err) },
@@ -102,7 +123,7 @@ export class BusConnection extends EventEmitter<BusEvents> {
         }
         await new Promise<void>((resolve) => {
           this.wake = resolve;
-          setTimeout(resolve, wait).unref();
+          setTimeout(resolve, refused ? AUTH_RETRY_WAIT : wait).unref();
         });
         wait = Math.min(wait * 2, MAX_RETRY_WAIT);
       }
@@ -127,7 +148,12 @@ export class BusConnection extends EventEmitter<BusEvents> {
             this.emit('reconnect', s.server);
             break;
           case 'error':
-            log.error({ error: messageOf(s.error) }, 'bus error');
+            if (isAuthError(s.error)) {
+              this.lastError = `the bus refused the credentials (${messageOf(s.error)})`;
+              log.error({ error: messageOf(s.error) }, 'the bus refused our credentials while reconnecting; check them');
+            } else {
+              log.error({ error: messageOf(s.error) }, 'bus error');
+            }
             break;
           case 'ldm':
             log.info({ server: redactUrl(s.server) }, 'bus server entering lame duck mode; will move to another server');
@@ -138,6 +164,13 @@ export class BusConnection extends EventEmitter<BusEvents> {
           default:
             break;
         }
+      }
+      // The client gave up (it does after the credentials are refused twice in a row): start over.
+      if (!this.closing && this.nc === nc) {
+        this.connected = false;
+        log.error({ error: this.lastError ?? null }, 'the bus connection closed; connecting again');
+        this.emit('disconnect', nc.getServer());
+        this.started = this.connectLoop();
       }
     })();
   }

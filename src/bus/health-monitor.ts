@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { Msg, Subscription } from '@nats-io/transport-node';
+import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.js';
@@ -68,6 +68,7 @@ export class HealthMonitor extends EventEmitter<{ transition: [transition: Trans
     refused: 0,
   };
   private sub: Subscription | undefined;
+  private subNc: NatsConnection | undefined;
   private sweep: NodeJS.Timeout | undefined;
   private readonly unsubscribers: (() => void)[] = [];
 
@@ -108,6 +109,7 @@ export class HealthMonitor extends EventEmitter<{ transition: [transition: Trans
     if (this.sweep) clearInterval(this.sweep);
     this.sub?.unsubscribe();
     this.sub = undefined;
+    this.subNc = undefined;
   }
 
   /** Takes in one message from the wire. Never throws. */
@@ -161,7 +163,9 @@ export class HealthMonitor extends EventEmitter<{ transition: [transition: Trans
 
   private subscribe(): void {
     const nc = this.options.bus.nc;
-    if (!nc || this.sub) return;
+    // nats.js re-subscribes after a reconnect; only a new connection needs a new subscription.
+    if (!nc || this.subNc === nc) return;
+    this.subNc = nc;
     // No queue group: every sentinel replica keeps the whole view.
     this.sub = nc.subscribe(SUBJECTS.health, {
       callback: (err, msg) => {

@@ -47,6 +47,7 @@ export class MicroService {
   private readonly endpoints: EndpointState[] = [];
   private readonly subs: Subscription[] = [];
   private started = '';
+  private nc: NatsConnection | undefined;
 
   constructor(private readonly config: ServiceConfig) {}
 
@@ -54,9 +55,15 @@ export class MicroService {
     this.endpoints.push({ ...endpoint, numRequests: 0, numErrors: 0, lastError: '', processingNs: 0n });
   }
 
-  /** Subscribes the discovery subjects and the endpoints. nats.js re-subscribes them after a reconnect. */
+  /**
+   * Subscribes the discovery subjects and the endpoints on `nc`. nats.js
+   * re-subscribes them after a reconnect; a new connection gets them anew.
+   */
   start(nc: NatsConnection): void {
-    this.started = new Date().toISOString();
+    if (this.nc === nc) return;
+    this.stop();
+    this.nc = nc;
+    this.started ||= new Date().toISOString();
     for (const verb of VERBS) {
       for (const subject of [`$SRV.${verb}`, `$SRV.${verb}.${this.config.name}`, `$SRV.${verb}.${this.config.name}.${this.id}`]) {
         // Discovery has no queue group: every instance answers.
@@ -85,6 +92,7 @@ export class MicroService {
   }
 
   stop(): void {
+    this.nc = undefined;
     for (const sub of this.subs.splice(0)) sub.unsubscribe();
     for (const ep of this.endpoints) {
       ep.sub?.unsubscribe();

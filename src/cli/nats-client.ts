@@ -3,4 +3,4 @@
  * CommonJS file (dist/cli/nats-client.cjs) that loads in about half the time
  * of the package's many modules; see once.ts.
  */
-export { connect, nuid } from '@nats-io/transport-node';
+export { connect, credsAuthenticator, nkeyAuthenticator, nuid } from '@nats-io/transport-node';

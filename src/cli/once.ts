@@ -7,11 +7,12 @@
  * Every failure exits 1, a bad flag included, never 2 (Docker reserves 2).
  */
 import { readFileSync, writeSync } from 'node:fs';
+import { dirname, resolve as resolvePath } from 'node:path';
 import { connect as tcpConnect } from 'node:net';
 import { parseArgs } from 'node:util';
 import { parseDuration } from '../config/duration.js';
 import { DEFAULT_HTTP_LISTEN, formatListenAddress, parseListenAddress, type ListenAddress } from '../config/listen-address.js';
-import { splitUrlCredentials } from '../bus/url-credentials.js';
+import { authMethod, authOptions, authProblem, isAuthError, type BusAuth } from '../bus/auth.js';
 import { askStatus, probedStatus, shownServers } from './ask-status.js';
 import { requireWithCodeCache, writeCodeCache } from './code-cache.js';
 import { EXIT } from './exit-codes.js';
@@ -33,7 +34,11 @@ export const PROBE_HELP = `nachos-sentinel --once: is the system healthy? Exit 0
   --timeout DURATION bounds the whole probe (default 2s)
   --servers URLS     NATS servers (env NATS_SERVERS, NATS_URL; default ${DEFAULT_SERVERS})
   --http HOST:PORT   where the daemon's HTTP listener is (env SENTINEL_HTTP; default ${DEFAULT_HTTP_LISTEN})
-  --config FILE      read servers and http.listen from the sentinel's config file (env SENTINEL_CONFIG)
+  --config FILE      read servers, http.listen, [auth] and [tls] from the sentinel's config file (env SENTINEL_CONFIG)
+
+  A secured bus: --user/--password, --token, --nkey FILE, --creds FILE, --tls-ca FILE,
+  --tls-cert FILE with --tls-key FILE (env NATS_USER, NATS_PASSWORD, NATS_TOKEN, NATS_NKEY,
+  NATS_CREDS, NATS_CA, NATS_CERT, NATS_KEY), or credentials in the URL (nats://user:pass@host).
 `;
 
 /** The probe's flags (its own, smaller set: it never loads the daemon's settings table). */
@@ -47,6 +52,14 @@ export const PROBE_OPTIONS = {
   servers: { type: 'string' },
   http: { type: 'string' },
   config: { type: 'string' },
+  user: { type: 'string' },
+  password: { type: 'string' },
+  token: { type: 'string' },
+  nkey: { type: 'string' },
+  creds: { type: 'string' },
+  'tls-ca': { type: 'string' },
+  'tls-cert': { type: 'string' },
+  'tls-key': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -66,6 +79,7 @@ function print(fd: 1 | 2, text: string): void {
 }
 
 interface ProbeOptions {
+  auth: BusAuth;
   self: boolean;
   component: string | undefined;
   strict: boolean;
@@ -127,7 +141,22 @@ async function probeOptions(argv: string[], env: NodeJS.ProcessEnv): Promise<Pro
   const httpText = values.http ?? fromEnv('SENTINEL_HTTP') ?? file.http ?? DEFAULT_HTTP_LISTEN;
   const http = checked('--http', () => parseListenAddress(httpText));
   if (values.self && http === null) throw new ProbeError('--self needs the HTTP listener, but --http is off');
+  // Flags > environment (the names NATS tooling uses) > config file, as for the daemon.
+  const pick = (flag: string | undefined, env: string, fromFile: string | undefined) => flag ?? fromEnv(env) ?? fromFile;
+  const auth: BusAuth = {
+    user: pick(values.user, 'NATS_USER', file.auth.user),
+    password: pick(values.password, 'NATS_PASSWORD', file.auth.password),
+    token: pick(values.token, 'NATS_TOKEN', file.auth.token),
+    nkey: pick(values.nkey, 'NATS_NKEY', file.auth.nkey),
+    creds: pick(values.creds, 'NATS_CREDS', file.auth.creds),
+    tlsCa: pick(values['tls-ca'], 'NATS_CA', file.auth.tlsCa),
+    tlsCert: pick(values['tls-cert'], 'NATS_CERT', file.auth.tlsCert),
+    tlsKey: pick(values['tls-key'], 'NATS_KEY', file.auth.tlsKey),
+  };
+  const problem = authProblem(auth);
+  if (problem) throw new ProbeError(problem);
   return {
+    auth,
     self: values.self ?? false,
     component: values.component,
     strict: values.strict ?? false,
@@ -147,8 +176,8 @@ function checked<T>(flag: string, parse: () => T): T {
 }
 
 /** Only what the probe needs from the config file; the TOML parser is loaded only then. */
-async function readConfig(file: string | undefined): Promise<{ servers?: string; http?: string }> {
-  if (!file) return {};
+async function readConfig(file: string | undefined): Promise<{ servers?: string; http?: string; auth: BusAuth }> {
+  if (!file) return { auth: {} };
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -164,7 +193,21 @@ async function readConfig(file: string | undefined): Promise<{ servers?: string;
   }
   const servers = Array.isArray(doc.servers) ? doc.servers.join(',') : typeof doc.servers === 'string' ? doc.servers : undefined;
   const listen = (doc.http as { listen?: unknown } | undefined)?.listen;
-  return { servers, http: typeof listen === 'string' ? listen : undefined };
+  const table = (name: string) => (doc[name] ?? {}) as Record<string, unknown>;
+  const str = (v: unknown) => (typeof v === 'string' && v !== '' ? v : undefined);
+  // Paths in the config file are relative to it, as for the daemon.
+  const filePath = (v: unknown) => (str(v) === undefined ? undefined : resolvePath(dirname(file), v as string));
+  const auth: BusAuth = {
+    user: str(table('auth').user),
+    password: str(table('auth').password),
+    token: str(table('auth').token),
+    nkey: filePath(table('auth').nkey),
+    creds: filePath(table('auth').creds),
+    tlsCa: filePath(table('tls').ca),
+    tlsCert: filePath(table('tls').cert),
+    tlsKey: filePath(table('tls').key),
+  };
+  return { servers, http: typeof listen === 'string' ? listen : undefined, auth };
 }
 
 /**
@@ -173,7 +216,7 @@ async function readConfig(file: string | undefined): Promise<{ servers?: string;
  * cache, which load in about a third of the time of the package's many
  * modules; run from source, it is the package itself.
  */
-async function natsClient(): Promise<typeof import('@nats-io/transport-node')> {
+async function natsClient(): Promise<typeof import('./nats-client.js')> {
   if (typeof __dirname === 'string') return requireWithCodeCache(`${__dirname}/nats-client.cjs`);
   return import('@nats-io/transport-node');
 }
@@ -185,15 +228,25 @@ export function writeNatsClientCache(dir: string): number {
 
 /** Asks the sentinel on the bus. */
 async function probeBus(options: ProbeOptions): Promise<number> {
-  const { connect, nuid } = await natsClient();
+  const client = await natsClient();
   let nc;
   try {
-    nc = await connect({ ...splitUrlCredentials(options.servers), name: 'nachos-sentinel-probe', reconnect: false, timeout: options.timeoutMs });
+    nc = await client.connect({
+      ...authOptions(options.servers, options.auth, client),
+      name: 'nachos-sentinel-probe',
+      reconnect: false,
+      timeout: options.timeoutMs,
+    });
   } catch (err) {
-    throw new ProbeError(`bus unreachable at ${shownServers(options.servers)}: ${(err as Error).message}`);
+    const where = shownServers(options.servers);
+    throw new ProbeError(
+      isAuthError(err)
+        ? `the bus at ${where} refused the credentials (${(err as Error).message}); check ${authMethod(options.auth, options.servers)}`
+        : `bus unreachable at ${where}: ${(err as Error).message}`,
+    );
   }
   try {
-    const view = await askStatus(nc, { ...options, id: nuid.next() });
+    const view = await askStatus(nc, { ...options, id: client.nuid.next() });
     const status = probedStatus(view, options.component);
     const ok = status === 'healthy' || (status === 'degraded' && !options.strict);
     // `status` is what was probed (the component's, with --component); the overall one stays in `overall`.

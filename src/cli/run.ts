@@ -1,3 +1,4 @@
+import { authMethod } from '../bus/auth.js';
 import { resolveConfig } from '../config/resolve.js';
 import { makeInstanceId } from '../instance.js';
 import { createLogger, redactUrl } from '../log.js';
@@ -23,6 +24,8 @@ export async function run(cli: CommandLine, env: NodeJS.ProcessEnv, cwd: string)
       policies: config.policies,
       watch: config.watch,
       configFile: config.configFile ?? null,
+      auth: authMethod(config, config.servers),
+      tls: config.tlsCa || config.tlsCert ? { ca: config.tlsCa ?? null, cert: config.tlsCert ?? null } : null,
     },
     'starting nachos-sentinel',
   );

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { connect, credsAuthenticator, nkeyAuthenticator, type NatsConnection } from '@nats-io/transport-node';
 import { pino } from 'pino';
 import { BusConnection } from '../bus/connection.js';
-import { splitUrlCredentials } from '../bus/url-credentials.js';
+import { authOptions } from '../bus/auth.js';
 import { parseDuration } from '../config/duration.js';
 import { resolveConfig } from '../config/resolve.js';
 import { ConfigError } from '../errors.js';
@@ -48,7 +48,12 @@ export async function status(cli: CommandLine, env: NodeJS.ProcessEnv, cwd: stri
   if (!cli.flags.watch) {
     let nc: NatsConnection;
     try {
-      nc = await connect({ ...splitUrlCredentials(config.servers), name: 'nachos-sentinel-status', reconnect: false, timeout: REQUEST_TIMEOUT });
+      nc = await connect({
+        ...authOptions(config.servers, config, { nkeyAuthenticator, credsAuthenticator }),
+        name: 'nachos-sentinel-status',
+        reconnect: false,
+        timeout: REQUEST_TIMEOUT,
+      });
     } catch (err) {
       process.stderr.write(`nachos-sentinel status: bus unreachable at ${shownServers(config.servers)}: ${(err as Error).message}\n`);
       return EXIT.FAILURE;
@@ -66,7 +71,7 @@ export async function status(cli: CommandLine, env: NodeJS.ProcessEnv, cwd: stri
   }
 
   // --watch: one connection kept for the whole session, reconnecting for as long as it takes.
-  const bus = new BusConnection({ servers: config.servers, name: 'nachos-sentinel-status', log: pino({ level: 'silent' }) });
+  const bus = new BusConnection({ servers: config.servers, name: 'nachos-sentinel-status', log: pino({ level: 'silent' }), auth: config });
   // Give the first frame a moment to have something to show.
   await Promise.race([bus.start(), new Promise((r) => setTimeout(r, REQUEST_TIMEOUT).unref())]);
   let stopped = false;

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { parse as parseToml, TomlError } from 'smol-toml';
+import { authProblem } from '../bus/auth.js';
 import { ConfigError, messageOf } from '../errors.js';
 import { schemaIssues } from '../schema-errors.js';
 import { keyPositions, locate, pointerToPath } from '../toml-positions.js';
@@ -35,13 +36,16 @@ export function resolveConfig(input: ResolveInput, settings: readonly Setting[] 
     } catch (err) {
       throw new ConfigError(found.where, `${found.key ?? ''}${messageOf(err)}`);
     }
-    if (s.isPath) {
+    if (s.isPath && value !== undefined) {
       const base = found.from === 'file' && file ? path.dirname(file.path) : input.cwd;
       value = Array.isArray(value) ? value.map((p: string) => path.resolve(base, p)) : path.resolve(base, value as string);
     }
     config[s.key] = value;
   }
-  return config as unknown as SentinelConfig;
+  const resolved = config as unknown as SentinelConfig;
+  const problem = authProblem(resolved);
+  if (problem) throw new ConfigError('authentication', problem);
+  return resolved;
 }
 
 interface ConfigFile {

@@ -36,6 +36,17 @@ export interface SentinelConfig {
   checks: CheckSpec[];
   /** The HTTP listener (/healthz, /readyz); null when off. */
   http: ListenAddress | null;
+  // Authentication and TLS (see bus/auth.ts); secrets are never logged.
+  user: string | undefined;
+  password: string | undefined;
+  token: string | undefined;
+  /** NKey seed file (absolute). */
+  nkey: string | undefined;
+  /** Credentials file (absolute). */
+  creds: string | undefined;
+  tlsCa: string | undefined;
+  tlsCert: string | undefined;
+  tlsKey: string | undefined;
 }
 
 /**
@@ -274,7 +285,27 @@ export const SETTINGS = [
     parse: parseListenAddress,
     help: 'HTTP listener for /healthz and /readyz: host:port, or off',
   }),
+  ...secretSettings(),
 ] as const satisfies readonly Setting[];
+
+/** Authentication and TLS: the names NATS tooling uses for flags and environment variables. */
+function secretSettings() {
+  const optional = (raw: unknown) => (raw === '' || raw === undefined ? undefined : parseNonEmpty(raw));
+  const text = (key: 'user' | 'password' | 'token', file: string, flag: string, env: string, help: string) =>
+    setting({ key, file, flag, env: [env], defaultText: '', schema: Type.String({ minLength: 1 }), flagType: 'string', parse: optional, help });
+  const path = (key: 'nkey' | 'creds' | 'tlsCa' | 'tlsCert' | 'tlsKey', file: string, flag: string, env: string, help: string) =>
+    setting({ key, file, flag, env: [env], defaultText: '', schema: Type.String({ minLength: 1 }), flagType: 'string', isPath: true, parse: optional, help });
+  return [
+    text('user', 'auth.user', 'user', 'NATS_USER', 'user name for the bus (with --password)'),
+    text('password', 'auth.password', 'password', 'NATS_PASSWORD', 'password for the bus; prefer the variable or the config file to a flag'),
+    text('token', 'auth.token', 'token', 'NATS_TOKEN', 'token for the bus'),
+    path('nkey', 'auth.nkey', 'nkey', 'NATS_NKEY', 'file holding an NKey seed'),
+    path('creds', 'auth.creds', 'creds', 'NATS_CREDS', 'credentials file (user JWT and seed)'),
+    path('tlsCa', 'tls.ca', 'tls-ca', 'NATS_CA', 'CA certificate(s) to verify the bus with'),
+    path('tlsCert', 'tls.cert', 'tls-cert', 'NATS_CERT', 'client certificate, for mutual TLS (with --tls-key)'),
+    path('tlsKey', 'tls.key', 'tls-key', 'NATS_KEY', 'client key, for mutual TLS'),
+  ];
+}
 
 function parseNonEmpty(raw: unknown): string {
   if (typeof raw !== 'string' || raw.trim() === '') throw new TypeError('must not be empty');
