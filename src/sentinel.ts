@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
@@ -7,6 +8,8 @@ import { MicroService } from './bus/micro-service.js';
 import { PolicyAnnouncer } from './bus/policy-announcer.js';
 import { systemClock, type Clock } from './clock.js';
 import type { SentinelConfig } from './config/settings.js';
+import { ConfigError, messageOf } from './errors.js';
+import { ReloadSigner } from './policy/signature.js';
 import { CheckRunner, configuredCheck, eventLoopCheck } from './health/checks.js';
 import { HeartbeatPublisher } from './health/heartbeat.js';
 import { HttpServer, sendJson } from './http/http-server.js';
@@ -18,6 +21,21 @@ import { PolicyReloader } from './reload/reloader.js';
 import { SENTINEL_QUEUE, SUBJECTS } from './topics.js';
 import { packageVersion } from './version.js';
 import { DEFAULT_DIR_CHECK_INTERVAL } from './watch/policy-watcher.js';
+
+/** Reads the signing seed file; a ConfigError (exit 2, before connecting) when it is not a seed. */
+function loadSigner(file: string): ReloadSigner {
+  let seed: string;
+  try {
+    seed = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`signing seed ${file}`, `cannot be read: ${messageOf(err)}`);
+  }
+  try {
+    return new ReloadSigner(seed);
+  } catch (err) {
+    throw new ConfigError(`signing seed ${file}`, messageOf(err));
+  }
+}
 
 /** The name standard NATS tooling lists the sentinel under (`nats micro ls`). */
 export const SERVICE_NAME = 'nachos-sentinel';
@@ -48,6 +66,8 @@ export class Sentinel {
   /** The Prometheus registry behind /metrics (with the HTTP listener). */
   readonly metrics: Registry | undefined;
   readonly instance: string;
+  /** Signs reloads, with a signing seed configured. */
+  readonly signer: ReloadSigner | undefined;
   /** Where the HTTP listener is bound, once started (undefined when off or failed). */
   httpAddress: AddressInfo | undefined;
   private readonly eventLoop = eventLoopCheck();
@@ -74,7 +94,9 @@ export class Sentinel {
       log,
     });
     this.bus = new BusConnection({ servers: config.servers, name: `${config.component}/${instance}`, log, auth: config });
-    this.announcer = new PolicyAnnouncer({ bus: this.bus, reloader: this.reloader, source: config.component, log });
+    this.signer = config.signingSeed ? loadSigner(config.signingSeed) : undefined;
+    if (this.signer) log.info({ publicKey: this.signer.publicKey }, 'reloads are signed');
+    this.announcer = new PolicyAnnouncer({ bus: this.bus, reloader: this.reloader, source: config.component, log, signer: this.signer });
     this.monitor = new HealthMonitor({
       bus: this.bus,
       clock,

@@ -10,6 +10,7 @@ import {
   type PolicyReloadPayload,
   type ReloadReason,
 } from '../policy/announcements.js';
+import type { ReloadSigner } from '../policy/signature.js';
 import type { Snapshot } from '../policy/snapshot.js';
 import type { PolicyReloader } from '../reload/reloader.js';
 import { SUBJECTS } from '../topics.js';
@@ -27,6 +28,8 @@ export interface PolicyAnnouncerOptions {
   /** The envelope `source`. */
   source: string;
   log: Logger;
+  /** Signs every reload, when configured. */
+  signer?: ReloadSigner | undefined;
 }
 
 /** One message put on the bus. */
@@ -111,12 +114,12 @@ export class PolicyAnnouncer extends EventEmitter<{ published: [announcement: An
    * message fits the server's max_payload, and without it (saying so) otherwise.
    */
   private encodeReload(announced: Announced, reason: ReloadReason, correlationId?: string): Uint8Array {
-    const { source, bus } = this.options;
+    const { source, bus, signer } = this.options;
     const maxPayload = bus.nc?.info?.max_payload ?? DEFAULT_MAX_PAYLOAD;
     const subject = reason === 'request' ? SUBJECTS.policyCurrent : SUBJECTS.policyReload;
-    const full = encodeEnvelope(makeEnvelope(subject, source, reloadPayload(announced, reason, true), { correlationId }));
+    const full = encodeEnvelope(makeEnvelope(subject, source, reloadPayload(announced, reason, true, signer), { correlationId }));
     if (full.byteLength <= maxPayload) return full;
-    const payload: PolicyReloadPayload = reloadPayload(announced, reason, false);
+    const payload: PolicyReloadPayload = reloadPayload(announced, reason, false, signer);
     payload.policiesOmitted = { reason: 'max_payload', bytes: full.byteLength, maxPayload };
     return encodeEnvelope(makeEnvelope(subject, source, payload, { correlationId }));
   }

@@ -10,6 +10,7 @@ export const COMMANDS = {
   validate: 'check a policy directory offline; exit 0 when valid, 1 when not',
   status: 'print the health view once; with --watch, redraw it in place until q',
   schema: 'print the JSON Schema of policy files or of the config file (schema policy|config)',
+  verify: 'check a reload message (JSON, from FILE or stdin) against the signing public key',
 } as const;
 export type Command = keyof typeof COMMANDS;
 
@@ -21,6 +22,7 @@ export const COMMON_FLAGS: Record<string, OptionSpec & { help: string; value?: s
   json: { type: 'boolean', help: 'validate, status: print one JSON document instead of text' },
   watch: { type: 'boolean', help: 'status: redraw in place, like nats top' },
   refresh: { type: 'string', help: 'status --watch: redraw this often (default 1s)', value: 'DURATION' },
+  'public-key': { type: 'string', help: 'verify: the public NKey reloads are signed with (env SENTINEL_PUBLIC_KEY)', value: 'KEY' },
   help: { type: 'boolean', short: 'h', help: 'show this help' },
   version: { type: 'boolean', short: 'v', help: 'print the version' },
 };
@@ -59,6 +61,7 @@ export function parseCommandLine(argv: string[], settings: readonly Setting[] = 
   }
   if (command === 'validate' && positionals.length > 1) throw new UsageError('validate takes at most one directory');
   if (command === 'schema' && positionals.length !== 1) throw new UsageError('schema takes one name: policy or config');
+  if (command === 'verify' && positionals.length > 1) throw new UsageError('verify takes at most one file');
   return { command, flags: parsed.values as CommandLine['flags'], positionals };
 }
 
@@ -102,6 +105,7 @@ export function helpText(version: string, settings: readonly Setting[] = SETTING
     '  nachos-sentinel validate [DIR] [flags]',
     '  nachos-sentinel status [--watch] [--component NAME] [--json]',
     '  nachos-sentinel schema policy|config',
+    '  nachos-sentinel verify --public-key KEY [FILE]',
     '  nachos-sentinel --once [--self] [--component NAME] [--strict] [--json] [--timeout 2s]   (see --once --help)',
     '',
     'Commands:',

@@ -25,6 +25,8 @@ async function main(argv: string[]): Promise<number> {
     switch (cli.command) {
       case 'validate':
         return await (await import('./validate.js')).validate(cli, process.env, process.cwd());
+      case 'verify':
+        return (await import('./verify.js')).verify(cli, process.env);
       case 'schema':
         return (await import('./schema.js')).schema(cli);
       case 'status':

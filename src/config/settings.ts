@@ -47,6 +47,8 @@ export interface SentinelConfig {
   tlsCa: string | undefined;
   tlsCert: string | undefined;
   tlsKey: string | undefined;
+  /** NKey seed file to sign reloads with (absolute); off when undefined. */
+  signingSeed: string | undefined;
 }
 
 /**
@@ -293,7 +295,7 @@ function secretSettings() {
   const optional = (raw: unknown) => (raw === '' || raw === undefined ? undefined : parseNonEmpty(raw));
   const text = (key: 'user' | 'password' | 'token', file: string, flag: string, env: string, help: string) =>
     setting({ key, file, flag, env: [env], defaultText: '', schema: Type.String({ minLength: 1 }), flagType: 'string', parse: optional, help });
-  const path = (key: 'nkey' | 'creds' | 'tlsCa' | 'tlsCert' | 'tlsKey', file: string, flag: string, env: string, help: string) =>
+  const path = (key: 'nkey' | 'creds' | 'tlsCa' | 'tlsCert' | 'tlsKey' | 'signingSeed', file: string, flag: string, env: string, help: string) =>
     setting({ key, file, flag, env: [env], defaultText: '', schema: Type.String({ minLength: 1 }), flagType: 'string', isPath: true, parse: optional, help });
   return [
     text('user', 'auth.user', 'user', 'NATS_USER', 'user name for the bus (with --password)'),
@@ -304,6 +306,7 @@ function secretSettings() {
     path('tlsCa', 'tls.ca', 'tls-ca', 'NATS_CA', 'CA certificate(s) to verify the bus with'),
     path('tlsCert', 'tls.cert', 'tls-cert', 'NATS_CERT', 'client certificate, for mutual TLS (with --tls-key)'),
     path('tlsKey', 'tls.key', 'tls-key', 'NATS_KEY', 'client key, for mutual TLS'),
+    path('signingSeed', 'signing_seed', 'signing-seed', 'SENTINEL_SIGNING_SEED', 'NKey seed file: sign every reload (off by default)'),
   ];
 }
 

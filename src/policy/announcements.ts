@@ -1,4 +1,5 @@
 import type { Problem } from '../errors.js';
+import type { ReloadSignature, ReloadSigner } from './signature.js';
 import { diffFiles, type FileChanges, type Rejection, type Snapshot, type SnapshotFile } from './snapshot.js';
 import type { ParsedPolicy } from './validate.js';
 
@@ -33,6 +34,8 @@ export interface PolicyReloadPayload {
   policies?: ParsedPolicy[];
   /** Why `policies` is absent. Read the files from the shared volume instead. */
   policiesOmitted?: { reason: 'max_payload'; bytes: number; maxPayload: number };
+  /** With a signing seed configured: Ed25519 over the revision and file hashes (see signature.ts). */
+  signature?: ReloadSignature;
 }
 
 /** Payload of `nachos.system.policy.rejected`. */
@@ -53,7 +56,12 @@ export interface Announced {
   previous: Snapshot | undefined;
 }
 
-export function reloadPayload(announced: Announced, reason: ReloadReason, includePolicies: boolean): PolicyReloadPayload {
+export function reloadPayload(
+  announced: Announced,
+  reason: ReloadReason,
+  includePolicies: boolean,
+  signer?: ReloadSigner,
+): PolicyReloadPayload {
   const { snapshot, previous, sequence } = announced;
   const payload: PolicyReloadPayload = {
     schemaVersion: SCHEMA_VERSION,
@@ -70,6 +78,7 @@ export function reloadPayload(announced: Announced, reason: ReloadReason, includ
     },
   };
   if (includePolicies) payload.policies = snapshot.policies;
+  if (signer) payload.signature = signer.sign(snapshot.revision, snapshot.files);
   return payload;
 }
 

@@ -330,3 +330,55 @@ describe('policy reload with a small max_payload', () => {
     }
   });
 });
+
+describe('signed reloads on the bus', () => {
+  it('signs every reload and current reply with the configured seed; `verify` checks them', async () => {
+    const { createAccount } = await import('@nats-io/nkeys');
+    const { Daemon } = await import('../helpers/daemon.js');
+    const server = await NatsServer.start();
+    const { dir: root, cleanup } = tempDir();
+    const dir = path.join(root, 'policies');
+    mkdirSync(dir);
+    writeFileSync(path.join(dir, 'a.toml'), policyText('a1'));
+    const key = createAccount();
+    const seedFile = path.join(root, 'signing.nk');
+    writeFileSync(seedFile, new TextDecoder().decode(key.getSeed()));
+    const listener = await BusListener.start(server.url, [SUBJECTS.policyReload]);
+    const running = await startSentinel({ servers: server.url, policies: dir, 'signing-seed': seedFile }, root);
+    try {
+      const [env] = await listener.waitFor(SUBJECTS.policyReload, 1);
+      expect(env?.payload.signature).toMatchObject({ alg: 'ed25519-nkey', key: key.getPublicKey() });
+      expect(running.lines.find((l) => l.msg === 'reloads are signed')).toMatchObject({ publicKey: key.getPublicKey() });
+      expect(JSON.stringify(running.lines)).not.toContain(new TextDecoder().decode(key.getSeed()));
+
+      const message = path.join(root, 'reload.json');
+      writeFileSync(message, JSON.stringify(env));
+      const ok = await Daemon.run(['verify', '--public-key', key.getPublicKey(), message]);
+      expect(ok).toMatchObject({ code: 0, stdout: `valid: revision ${String(env?.payload.revision)} signed by ${key.getPublicKey()}\n` });
+      const other = createAccount().getPublicKey();
+      expect(await Daemon.run(['verify', '--public-key', other, message])).toMatchObject({ code: 1, stdout: 'invalid: wrong key\n' });
+      writeFileSync(message, JSON.stringify({ ...env, payload: { ...env?.payload, signature: undefined } }));
+      expect(await Daemon.run(['verify', message], { SENTINEL_PUBLIC_KEY: key.getPublicKey() })).toMatchObject({ code: 1, stdout: 'invalid: unsigned\n' });
+
+      const reply = await listener.nc.request(SUBJECTS.policyCurrent, '', { timeout: 2000 });
+      const { verifyReload } = await import('../../src/index.js');
+      expect(verifyReload(reply.json<{ payload: unknown }>().payload, key.getPublicKey())).toEqual({ ok: true });
+    } finally {
+      await running.close();
+      await listener.close();
+      await server.stop();
+      cleanup();
+    }
+  });
+
+  it('refuses to start with a signing seed that is not one (exit 2, before connecting)', async () => {
+    const { Daemon } = await import('../helpers/daemon.js');
+    const { dir: root, cleanup } = tempDir();
+    writeFileSync(path.join(root, 'bad.nk'), 'SUAsecretbutbroken');
+    const r = await Daemon.run(['--signing-seed', path.join(root, 'bad.nk'), '--servers', 'nats://127.0.0.1:1']);
+    cleanup();
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('not an NKey seed');
+    expect(r.stdout + r.stderr).not.toContain('SUAsecretbutbroken');
+  });
+});
