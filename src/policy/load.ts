@@ -7,7 +7,7 @@ import type { SourceFile } from './validate.js';
 
 /** Where the files of a snapshot come from. */
 export interface LoadOptions {
-  /** The policy directory (absolute). Every `*.toml` directly inside it is a policy file. */
+  /** The policy directory (absolute). Every `*.toml`, `*.yaml` and `*.yml` directly inside it is a policy file. */
   dir: string;
   /** Other TOML files watched with the policies (absolute paths). */
   extraFiles: readonly string[];
@@ -28,11 +28,12 @@ export interface LoadResult {
 const READ_CONCURRENCY = 32;
 
 /**
- * Which directory entries are policy files: `*.toml`, but not hidden files,
- * Kubernetes' `..data`-style entries, or editors' backup and lock files.
+ * Which directory entries are policy files: `*.toml`, and `*.yaml` or `*.yml`
+ * as Nachos writes them, but not hidden files, Kubernetes' `..data`-style
+ * entries, or editors' backup and lock files.
  */
 export function isPolicyFileName(name: string): boolean {
-  return name.endsWith('.toml') && !/^[.#~]/.test(name) && name !== '.toml';
+  return /\.(toml|ya?ml)$/.test(name) && !/^[.#~]/.test(name);
 }
 
 /** The snapshot's name for a file: its path relative to the policy directory, with `/`. */

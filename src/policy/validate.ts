@@ -1,7 +1,7 @@
-import { parse as parseToml, TomlError } from 'smol-toml';
 import { ERROR_CODES, type Problem } from '../errors.js';
 import { schemaIssues } from '../schema-errors.js';
-import { keyPositions, locate, pointerToPath, type Position } from '../toml-positions.js';
+import { pointerToPath, type Position } from '../toml-positions.js';
+import { parseByFormat, type Parsed } from './formats.js';
 import { checkPolicyDocument, OPERATORS, type Operator, type PolicyDocument } from './schema.js';
 
 /** What a snapshot file holds: policies, or other configuration watched alongside them. */
@@ -30,7 +30,7 @@ export interface ValidationResult {
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /**
- * Parses and validates a whole set of files: TOML syntax everywhere, the
+ * Parses and validates a whole set of files: TOML or YAML syntax everywhere, the
  * policy schema in policy files, and what only the whole set can tell (rule
  * ids unique across files). Returns every problem found; never throws.
  */
@@ -44,11 +44,8 @@ export function validateSet(files: readonly SourceFile[]): ValidationResult {
   for (const file of [...files].sort((a, b) => compareBytes(a.path, b.path))) {
     const parsed = parseFile(file, problems);
     if (parsed === undefined || file.kind !== 'policy') continue;
-    const { value, source } = parsed;
-
-    // Positions are only needed to report a problem; most files have none.
-    let positions: Map<string, Position> | undefined;
-    const where = (path: (string | number)[]) => locate((positions ??= keyPositions(source)), path);
+    const { value } = parsed;
+    const where = (path: (string | number)[]) => parsed.locate(path);
     const valid = checkPolicyDocument.Check(value);
     if (!valid) {
       for (const issue of schemaIssues(checkPolicyDocument, value)) {
@@ -113,7 +110,8 @@ export function validateSet(files: readonly SourceFile[]): ValidationResult {
 }
 
 /** Decodes and parses one file's TOML; records a problem and returns undefined when it can't. */
-function parseFile(file: SourceFile, problems: Problem[]): { value: unknown; source: string } | undefined {
+/** Decodes and parses one file (TOML or YAML); records a problem and returns undefined when it can't. */
+function parseFile(file: SourceFile, problems: Problem[]): Extract<Parsed, { ok: true }> | undefined {
   let source: string;
   try {
     source = utf8.decode(file.content);
@@ -121,24 +119,10 @@ function parseFile(file: SourceFile, problems: Problem[]): { value: unknown; sou
     problems.push({ code: ERROR_CODES.POLICY_SYNTAX, file: file.path, message: 'not valid UTF-8 text' });
     return undefined;
   }
-  try {
-    return { value: parseToml(source), source };
-  } catch (err) {
-    if (err instanceof TomlError) {
-      const message = (err.message.split('\n')[0] ?? '').replace(/^Invalid TOML document: /, '');
-      problems.push({
-        code: ERROR_CODES.POLICY_SYNTAX,
-        file: file.path,
-        line: err.line,
-        column: err.column,
-        message: `TOML syntax: ${message}`,
-      });
-    } else {
-      // Deep nesting can exhaust the stack; that is bad input, not a crash.
-      problems.push({ code: ERROR_CODES.POLICY_SYNTAX, file: file.path, message: `TOML could not be parsed: ${String(err)}` });
-    }
-    return undefined;
-  }
+  const parsed = parseByFormat(file.path, source);
+  if (parsed.ok) return parsed;
+  problems.push({ code: ERROR_CODES.POLICY_SYNTAX, file: file.path, ...(parsed.line !== undefined ? { line: parsed.line, column: parsed.column } : {}), message: parsed.message });
+  return undefined;
 }
 
 /** What a condition's value must be for its operator; a message when it is not. */

@@ -1,4 +1,17 @@
-import { closeSync, mkdirSync, openSync, renameSync, rmSync, symlinkSync, unlinkSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  unlinkSync,
+  utimesSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ERROR_CODES } from '../../src/errors.js';
@@ -282,6 +295,20 @@ describe('policy reload, end to end', () => {
     await listener.waitFor(SUBJECTS.policyReload, 2);
     expect(lastReload()?.revision).toBe(shellRevision(dir));
     expect(running?.applies.some((a) => a.context.trigger === 'rescan' && a.outcome === 'accepted')).toBe(true);
+  });
+
+  it('works on an unmodified Nachos policies/ directory, in YAML', async () => {
+    const fixtures = path.resolve(import.meta.dirname, '../fixtures/nachos-policies');
+    for (const name of readdirSync(fixtures)) writeFileSync(path.join(dir, name), readFileSync(path.join(fixtures, name)));
+    await start();
+    const [env] = await listener.waitFor(SUBJECTS.policyReload, 1);
+    expect(env?.payload).toMatchObject({ revision: shellRevision(dir), counts: { files: 3, rules: 6 } });
+    writeFileSync(path.join(dir, 'dms.yml'), 'version: "1.0"\nrules:\n  - id: "deny-dms"\n    priority: 1\n    match:\n      resource: "dm"\n    effect: "deny"\n');
+    await listener.waitFor(SUBJECTS.policyReload, 2);
+    expect(lastReload()).toMatchObject({ changed: { modified: ['dms.yml'] }, revision: shellRevision(dir) });
+    writeFileSync(path.join(dir, 'dms.yml'), 'version: "1.0"\nrules:\n  - id: "deny-dms"\n    priority: high\n');
+    const [rejected] = await listener.waitFor(SUBJECTS.policyRejected, 1);
+    expect(rejected?.payload).toMatchObject({ errors: expect.arrayContaining([expect.objectContaining({ file: 'dms.yml', line: 4 })]) });
   });
 
   it('answers nachos.system.policy.current with the snapshot in force', async () => {

@@ -7,7 +7,7 @@ import { isPolicyFileName, loadFiles } from '../../src/policy/load.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
 describe('isPolicyFileName', () => {
-  it.each(['strict.toml', 'a-b_c.toml', '00-base.toml'])('takes %s', (name) => expect(isPolicyFileName(name)).toBe(true));
+  it.each(['strict.toml', 'a-b_c.toml', '00-base.toml', 'strict.yaml', 'custom.yml'])('takes %s', (name) => expect(isPolicyFileName(name)).toBe(true));
   it.each([
     '.hidden.toml',
     '..data',
@@ -18,7 +18,8 @@ describe('isPolicyFileName', () => {
     '.#strict.toml',
     'strict.toml.tmp',
     'strict.toml.12345',
-    'strict.yaml',
+    'strict.yaml.bak',
+    '.strict.yaml.swp',
     'README.md',
     '.toml',
   ])('ignores %s', (name) => expect(isPolicyFileName(name)).toBe(false));

@@ -140,3 +140,43 @@ describe('checkConditionValue', () => {
     else expect(message).toMatch(expected);
   });
 });
+
+describe('YAML policies, as Nachos writes them', () => {
+  const fixtures = path.resolve(import.meta.dirname, '../fixtures/nachos-policies');
+  const yaml = (name: string, text: string): SourceFile => ({ path: name, kind: 'policy', content: Buffer.from(text) });
+
+  it('accepts an unmodified Nachos-style policies/ directory', () => {
+    const files = readdirSync(fixtures).map((f) => yaml(f, readFileSync(path.join(fixtures, f), 'utf8')));
+    const result = validateSet(files);
+    expect(result.problems).toEqual([]);
+    expect(result.ruleCount).toBe(6);
+    expect(result.policies.find((p) => p.path === 'standard.yaml')?.document.metadata?.mode).toBe('standard');
+  });
+
+  it('reports YAML syntax errors and schema errors with line and column', () => {
+    const syntax = validateSet([yaml('a.yaml', 'version: "1.0"\nrules: [\n  - id: x\n')]).problems[0];
+    expect(syntax).toMatchObject({ code: ERROR_CODES.POLICY_SYNTAX, file: 'a.yaml', line: expect.any(Number) });
+    expect(syntax?.message).toMatch(/^YAML syntax: /);
+    const text = 'version: "1.0"\nrules:\n  - id: r1\n    priority: high\n    match:\n      resource: tools\n    effect: allow\n';
+    const problems = validateSet([yaml('b.yml', text)]).problems;
+    expect(problems.map((p) => [p.path, p.line, p.column, p.ruleId])).toEqual([
+      ['/rules/0/priority', 4, 5, 'r1'],
+      ['/rules/0/match/resource', 6, 7, 'r1'],
+    ]);
+  });
+
+  it('refuses duplicate keys, and alias bombs without expanding them', () => {
+    expect(validateSet([yaml('d.yaml', 'version: "1.0"\nversion: "2.0"\nrules: []\n')]).problems[0]?.message).toMatch(/YAML syntax: .*unique/i);
+    const bomb = ['a: &a [x, x, x, x, x, x, x, x, x, x]', ...'bcdefghij'.split('').map((k, i) => `${k}: &${k} [${Array(10).fill(`*${'abcdefghij'[i]}`).join(', ')}]`)].join('\n');
+    const started = performance.now();
+    const [problem] = validateSet([yaml('bomb.yaml', bomb)]).problems;
+    expect(problem?.message).toMatch(/YAML could not be parsed: .*alias/i);
+    expect(performance.now() - started).toBeLessThan(2000);
+  });
+
+  it('checks rule ids across TOML and YAML files alike', () => {
+    const toml: SourceFile = { path: 'a.toml', kind: 'policy', content: Buffer.from(`version = "1.0"\n${RULE}`) };
+    const problems = validateSet([toml, yaml('b.yaml', 'version: "1.0"\nrules:\n  - id: r1\n    priority: 1\n    match: {}\n    effect: deny\n')]).problems;
+    expect(problems).toMatchObject([{ code: ERROR_CODES.POLICY_DUPLICATE_ID, file: 'b.yaml', line: 3, message: expect.stringContaining('a.toml:4') }]);
+  });
+});

@@ -1,0 +1,75 @@
+import { parse as parseToml, TomlError } from 'smol-toml';
+import { isMap, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
+import { keyPositions, locate as locateToml, type Position, type ValuePath } from '../toml-positions.js';
+
+/**
+ * The file formats a policy (or another watched file) may be written in:
+ * TOML, as this project writes them, and YAML, as Nachos' own policy
+ * directory does. Each parses to plain data, plus a way to find where a value
+ * is written, for error positions.
+ */
+export type Parsed = { ok: true; value: unknown; locate: (path: ValuePath) => Position | undefined } | { ok: false; line?: number; column?: number; message: string };
+
+/** YAML aliases expand; a bounded count keeps a "billion laughs" file from exhausting memory. */
+const MAX_YAML_ALIASES = 100;
+
+export function isYaml(path: string): boolean {
+  return /\.ya?ml$/i.test(path);
+}
+
+export function parseByFormat(path: string, source: string): Parsed {
+  return isYaml(path) ? parseYaml(source) : parseTomlText(source);
+}
+
+function parseTomlText(source: string): Parsed {
+  try {
+    const value = parseToml(source);
+    // Positions are only needed to report a problem; most files have none, so they are found lazily.
+    let positions: ReturnType<typeof keyPositions> | undefined;
+    return { ok: true, value, locate: (path) => locateToml((positions ??= keyPositions(source)), path) };
+  } catch (err) {
+    if (err instanceof TomlError) {
+      const message = (err.message.split('\n')[0] ?? '').replace(/^Invalid TOML document: /, '');
+      return { ok: false, line: err.line, column: err.column, message: `TOML syntax: ${message}` };
+    }
+    // Deep nesting can exhaust the stack; that is bad input, not a crash.
+    return { ok: false, message: `TOML could not be parsed: ${String(err)}` };
+  }
+}
+
+function parseYaml(source: string): Parsed {
+  try {
+    const lines = new LineCounter();
+    const doc = parseDocument(source, { lineCounter: lines, uniqueKeys: true, prettyErrors: false, strict: true });
+    const error = doc.errors[0];
+    if (error) {
+      const at = lines.linePos(error.pos[0]);
+      const message = error.message.split('\n')[0] ?? error.message;
+      return { ok: false, line: at.line, column: at.col, message: `YAML syntax: ${message}` };
+    }
+    const value = doc.toJS({ maxAliasCount: MAX_YAML_ALIASES }) as unknown;
+    return { ok: true, value, locate: (path) => locateYaml(doc, lines, path) };
+  } catch (err) {
+    return { ok: false, message: `YAML could not be parsed: ${(err as Error).message.split('\n')[0] ?? String(err)}` };
+  }
+}
+
+/** The position of a map key (or a sequence item), or of the nearest ancestor that exists. */
+function locateYaml(doc: Document, lines: LineCounter, path: ValuePath): Position | undefined {
+  for (let n = path.length; n > 0; n--) {
+    const parent = n === 1 ? doc.contents : doc.getIn(path.slice(0, n - 1), true);
+    const last = path[n - 1];
+    let offset: number | undefined;
+    if (isMap(parent)) {
+      const pair = parent.items.find((p) => (p.key as { value?: unknown } | null)?.value === last);
+      offset = (pair?.key as { range?: [number, number, number] } | null)?.range?.[0];
+    } else if (isSeq(parent) && typeof last === 'number') {
+      offset = (parent.items[last] as { range?: [number, number, number] } | null)?.range?.[0];
+    }
+    if (offset !== undefined) {
+      const { line, col } = lines.linePos(offset);
+      return { line, column: col };
+    }
+  }
+  return undefined;
+}
