@@ -1,5 +1,5 @@
 import { close, constants, fstat, open, read, type Stats } from 'node:fs';
-import { readdir } from 'node:fs/promises';
+import { readdir, realpath } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import path from 'node:path';
 import { ERROR_CODES, messageOf, type Problem } from '../errors.js';
@@ -22,6 +22,8 @@ export interface LoadResult {
   dirMissing: boolean;
   /** A file changed while it was being read: the caller should read again shortly. */
   unstable: boolean;
+  /** The newest modification time among the files read (ms since the epoch; 0 with none). */
+  newestMtimeMs: number;
 }
 
 /** Files opened at once: a 1,000-file directory must not exhaust descriptors. */
@@ -51,10 +53,14 @@ export async function loadFiles(options: LoadOptions): Promise<LoadResult> {
   const targets: { abs: string; rel: string; kind: SourceFile['kind'] }[] = [];
   let dirMissing = false;
 
+  // Symlinks must stay inside the directory (Kubernetes' own `name -> ..data/name` links do).
+  const links: { abs: string; rel: string }[] = [];
   try {
-    const names = await readdir(options.dir);
-    for (const name of names.filter(isPolicyFileName)) {
-      targets.push({ abs: path.join(options.dir, name), rel: name, kind: 'policy' });
+    const entries = await readdir(options.dir, { withFileTypes: true });
+    for (const entry of entries.filter((e) => isPolicyFileName(e.name))) {
+      const abs = path.join(options.dir, entry.name);
+      if (entry.isSymbolicLink()) links.push({ abs, rel: entry.name });
+      else targets.push({ abs, rel: entry.name, kind: 'policy' });
     }
   } catch (err) {
     dirMissing = true;
@@ -70,6 +76,22 @@ export async function loadFiles(options: LoadOptions): Promise<LoadResult> {
             : `policy directory ${options.dir} cannot be read: ${messageOf(err)}`,
     });
   }
+  if (links.length > 0) {
+    const realDir = await realpath(options.dir).catch(() => options.dir);
+    await forEachLimited(links, READ_CONCURRENCY, async (link) => {
+      const target = await realpath(link.abs).catch(() => undefined);
+      // A dangling link is left to the read, which reports it as unreadable.
+      if (target !== undefined && !target.startsWith(realDir + path.sep)) {
+        problems.push({
+          code: ERROR_CODES.POLICY_OUTSIDE_DIR,
+          file: link.rel,
+          message: `is a symlink to ${target}, outside the policy directory; only links inside it are followed`,
+        });
+      } else {
+        targets.push({ ...link, kind: 'policy' });
+      }
+    });
+  }
   const seen = new Set(targets.map((t) => t.abs));
   for (const abs of options.extraFiles) {
     if (!seen.has(abs)) targets.push({ abs, rel: relativeName(options.dir, abs), kind: 'config' });
@@ -77,20 +99,22 @@ export async function loadFiles(options: LoadOptions): Promise<LoadResult> {
 
   const sources: SourceFile[] = [];
   let unstable = false;
+  let newestMtimeMs = 0;
   await forEachLimited(targets, READ_CONCURRENCY, async (target) => {
     const read = await readCapped(target.abs, options.maxFileBytes);
     if ('content' in read) {
       sources.push({ path: target.rel, kind: target.kind, content: read.content });
       unstable ||= read.changedWhileReading;
+      newestMtimeMs = Math.max(newestMtimeMs, read.mtimeMs);
     } else {
       problems.push({ file: target.rel, ...read.problem });
     }
   });
-  return { sources, problems, dirMissing, unstable };
+  return { sources, problems, dirMissing, unstable, newestMtimeMs };
 }
 
 type ReadOutcome =
-  | { content: Buffer; changedWhileReading: boolean }
+  | { content: Buffer; changedWhileReading: boolean; mtimeMs: number }
   | { problem: Pick<Problem, 'code' | 'message'> };
 
 /** Reads one file through symlinks, refusing anything but a regular file within the cap. */
@@ -124,7 +148,7 @@ async function readCapped(file: string, maxBytes: number): Promise<ReadOutcome> 
     }
     const after = await fsFstat(fd);
     const changedWhileReading = after.size !== length || after.mtimeMs !== before.mtimeMs;
-    return { content: buffer.subarray(0, length), changedWhileReading };
+    return { content: buffer.subarray(0, length), changedWhileReading, mtimeMs: after.mtimeMs };
   } catch (err) {
     return { problem: { code: ERROR_CODES.POLICY_READ, message: `cannot be read: ${describeErrno(err)}` } };
   } finally {

@@ -18,6 +18,9 @@ export interface ReloaderOptions extends LoadOptions {
   log: Logger;
 }
 
+/** How long reads at the cap wait for files still being written, in caps (maxWait): 4 s by default. */
+export const HOT_DEFER_FACTOR = 4;
+
 /** Why an apply ran. */
 export type Trigger = 'startup' | 'watch' | 'swap' | 'rescan';
 
@@ -50,6 +53,8 @@ export interface ApplyContext {
   firstEventAt?: number;
   /** Events coalesced into this apply. */
   events: number;
+  /** The quiet window was cut short by its cap: writes may still be under way. */
+  capped?: boolean;
 }
 
 /**
@@ -72,6 +77,8 @@ export class PolicyReloader extends EventEmitter<ReloaderEvents> {
   private rerun: ApplyContext | undefined;
   private burstStartedAt: number | undefined;
   private lastRejectedCandidate: string | undefined;
+  /** When reads at the cap started finding files still being written. */
+  private hotSince: number | undefined;
   private waitingLogged = false;
   private closing: Promise<void> | undefined;
 
@@ -81,7 +88,7 @@ export class PolicyReloader extends EventEmitter<ReloaderEvents> {
       quietMs: options.quietWindowMs,
       maxWaitMs: options.maxWaitMs,
       clock: options.clock,
-      onFire: ({ events }) => void this.apply({ trigger: 'watch', events, firstEventAt: this.takeBurstStart() }),
+      onFire: ({ events, capped }) => void this.apply({ trigger: 'watch', events, capped, firstEventAt: this.takeBurstStart() }),
     });
     this.watcher = new PolicyWatcher({
       dir: options.dir,
@@ -147,9 +154,19 @@ export class PolicyReloader extends EventEmitter<ReloaderEvents> {
     const loaded = await loadFiles(this.options);
     if (loaded.unstable) {
       log.debug('a policy file changed while being read; reading again after the quiet window');
-      this.window.poke();
+      this.defer(context);
       return 'unstable';
     }
+    // Read at the cap while a file was written less than a quiet window ago: it may be half-written.
+    // Wait for quiet, but not forever: a writer that never pauses is read at HOT_DEFER_LIMIT.
+    const { clock, quietWindowMs, maxWaitMs } = this.options;
+    const hot = loaded.newestMtimeMs > clock.wallNow() - quietWindowMs;
+    if (context.capped && hot && clock.now() - (this.hotSince ??= clock.now()) < HOT_DEFER_FACTOR * maxWaitMs) {
+      log.debug('a policy file is still being written; waiting for quiet before reading it');
+      this.defer(context);
+      return 'unstable';
+    }
+    this.hotSince = undefined;
     if (loaded.dirMissing && this.inForce === undefined && this.lastRejection === undefined) {
       if (!this.waitingLogged) log.warn({ dir: this.options.dir }, 'waiting for the policy directory to appear');
       this.waitingLogged = true;
@@ -199,6 +216,12 @@ export class PolicyReloader extends EventEmitter<ReloaderEvents> {
     );
     this.emit('accepted', result.snapshot, context);
     return 'accepted';
+  }
+
+  /** Reads again after the quiet window, keeping when the change started. */
+  private defer(context: ApplyContext): void {
+    if (context.firstEventAt !== undefined) this.burstStartedAt ??= context.firstEventAt;
+    this.window.poke();
   }
 
   private clearRejection(): void {

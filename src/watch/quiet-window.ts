@@ -6,7 +6,8 @@ export interface QuietWindowOptions {
   /** ...but never later than this after the burst's first event, so a steady stream still fires. */
   maxWaitMs: number;
   clock: Clock;
-  onFire: (burst: { events: number; waitedMs: number }) => void;
+  /** `capped`: the window fired at `maxWaitMs` while events were still coming, not after a quiet spell. */
+  onFire: (burst: { events: number; waitedMs: number; capped: boolean }) => void;
 }
 
 /**
@@ -18,6 +19,7 @@ export class QuietWindow {
   private timer: TimerHandle | undefined;
   private burstStart: number | undefined;
   private events = 0;
+  private capped = false;
 
   constructor(private readonly options: QuietWindowOptions) {}
 
@@ -29,6 +31,7 @@ export class QuietWindow {
     this.events++;
     if (this.timer !== undefined) clock.clearTimeout(this.timer);
     const delay = Math.max(0, Math.min(quietMs, this.burstStart + maxWaitMs - now));
+    this.capped = delay < quietMs;
     this.timer = clock.setTimeout(() => this.fire(), delay);
   }
 
@@ -38,6 +41,7 @@ export class QuietWindow {
     this.timer = undefined;
     this.burstStart = undefined;
     this.events = 0;
+    this.capped = false;
   }
 
   get pending(): boolean {
@@ -45,7 +49,7 @@ export class QuietWindow {
   }
 
   private fire(): void {
-    const burst = { events: this.events, waitedMs: this.options.clock.now() - (this.burstStart ?? 0) };
+    const burst = { events: this.events, waitedMs: this.options.clock.now() - (this.burstStart ?? 0), capped: this.capped };
     this.cancel();
     this.options.onFire(burst);
   }

@@ -24,13 +24,14 @@ export class Daemon {
   }
 
   /** Starts a long-running daemon, on an ephemeral HTTP port so that daemons side by side never collide. */
-  static start(args: string[], env: Record<string, string> = {}, cwd?: string): Daemon {
-    return Daemon.spawn(args, { SENTINEL_HTTP: '127.0.0.1:0', ...env }, cwd);
+  static start(args: string[], env: Record<string, string> = {}, cwd?: string, user?: { uid: number; gid: number }): Daemon {
+    return Daemon.spawn(args, { SENTINEL_HTTP: '127.0.0.1:0', ...env }, cwd, user);
   }
 
-  private static spawn(args: string[], env: Record<string, string>, cwd?: string): Daemon {
+  private static spawn(args: string[], env: Record<string, string>, cwd?: string, user?: { uid: number; gid: number }): Daemon {
     const child = spawn(process.execPath, [BIN, ...args], {
       cwd,
+      ...user,
       // A clean environment: nothing from the machine (NATS_URL, ...) leaks into a test.
       env: { PATH: process.env.PATH ?? '', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -284,10 +284,11 @@ describe('policy reload, end to end', () => {
   });
 
   it('catches by periodic rescan what the watcher cannot see', async () => {
-    // A link to a file outside the directory: its edits make no event in the directory.
-    const outside = path.join(root, 'outside.toml');
+    // A link to a file in a subdirectory: its edits make no event in the (watched) directory itself.
+    mkdirSync(path.join(dir, 'sub'));
+    const outside = path.join(dir, 'sub', 'o.toml');
     writeFileSync(outside, policyText('o1'));
-    symlinkSync(outside, path.join(dir, 'o.toml'));
+    symlinkSync('sub/o.toml', path.join(dir, 'o.toml'));
     await start({ 'rescan-interval': '200ms' });
     await listener.waitFor(SUBJECTS.policyReload, 1);
 

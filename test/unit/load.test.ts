@@ -37,8 +37,8 @@ describe('loadFiles', () => {
     writeFileSync(path.join(dir, 'p', 'a.toml'), 'a = 1');
     writeFileSync(path.join(dir, 'p', '.hidden.toml'), 'h = 1');
     writeFileSync(path.join(dir, 'p', 'sub', 'nested.toml'), 'n = 1');
-    writeFileSync(path.join(dir, 'target.toml'), 't = 1');
-    symlinkSync(path.join(dir, 'target.toml'), path.join(dir, 'p', 'linked.toml'));
+    writeFileSync(path.join(dir, 'p', 'sub', 'target.toml'), 't = 1');
+    symlinkSync('sub/target.toml', path.join(dir, 'p', 'linked.toml'));
     writeFileSync(path.join(dir, 'nachos.toml'), 'x = 1');
     const result = await load([path.join(dir, 'nachos.toml')]);
     expect(result.problems).toEqual([]);
@@ -47,6 +47,35 @@ describe('loadFiles', () => {
       ['a.toml', 'policy', 'a = 1'],
       ['linked.toml', 'policy', 't = 1'],
     ]);
+  });
+
+  it('refuses symlinks that lead outside the directory, devices and link loops', async () => {
+    mkdirSync(path.join(dir, 'p'));
+    writeFileSync(path.join(dir, 'secret.toml'), 'password = "x"');
+    symlinkSync(path.join(dir, 'secret.toml'), path.join(dir, 'p', 'outside.toml'));
+    symlinkSync('/dev/zero', path.join(dir, 'p', 'zero.toml'));
+    execFileSync('mknod', [path.join(dir, 'p', 'null.toml'), 'c', '1', '3']);
+    symlinkSync('loop-b.toml', path.join(dir, 'p', 'loop-a.toml'));
+    symlinkSync('loop-a.toml', path.join(dir, 'p', 'loop-b.toml'));
+    // Kubernetes' own layout stays fine: name -> ..data/name -> ..<timestamp>/name, all inside.
+    mkdirSync(path.join(dir, 'p', '..2026_11_27'));
+    writeFileSync(path.join(dir, 'p', '..2026_11_27', 'k8s.toml'), 'k = 1');
+    symlinkSync('..2026_11_27', path.join(dir, 'p', '..data'));
+    symlinkSync('..data/k8s.toml', path.join(dir, 'p', 'k8s.toml'));
+    const result = await load();
+    expect(result.sources.map((s) => s.path)).toEqual(['k8s.toml']);
+    expect(result.problems.map((p) => [p.file, p.code]).sort()).toEqual([
+      ['loop-a.toml', ERROR_CODES.POLICY_READ],
+      ['loop-b.toml', ERROR_CODES.POLICY_READ],
+      ['null.toml', ERROR_CODES.POLICY_NOT_FILE],
+      ['outside.toml', ERROR_CODES.POLICY_OUTSIDE_DIR],
+      ['zero.toml', ERROR_CODES.POLICY_OUTSIDE_DIR],
+    ]);
+    expect(result.problems.find((p) => p.file === 'outside.toml')?.message).toBe(
+      `is a symlink to ${path.join(dir, 'secret.toml')}, outside the policy directory; only links inside it are followed`,
+    );
+    expect(result.problems.find((p) => p.file === 'null.toml')?.message).toBe('is not a regular file (a device)');
+    expect(result.problems.find((p) => p.file === 'loop-a.toml')?.message).toContain('too many levels of symbolic links');
   });
 
   it('reports a missing directory', async () => {
