@@ -4,7 +4,7 @@ import { FakeClock } from '../helpers/fake-clock.js';
 
 function setup(quietMs = 50, maxWaitMs = 1000) {
   const clock = new FakeClock();
-  const fired: { at: number; events: number; waitedMs: number }[] = [];
+  const fired: { at: number; events: number; waitedMs: number; capped: boolean }[] = [];
   const window = new QuietWindow({ quietMs, maxWaitMs, clock, onFire: (b) => fired.push({ at: clock.now(), ...b }) });
   return { clock, fired, window };
 }
