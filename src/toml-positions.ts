@@ -18,6 +18,9 @@ export type ValuePath = ReadonlyArray<string | number>;
 
 type Frame = { kind: 'table'; path: ValuePath } | { kind: 'array'; path: ValuePath; index: number };
 
+/** Deeper than this, positions stop being tracked: TOML parsers refuse such nesting anyway, and paths would cost O(depth²). */
+const MAX_DEPTH = 1000;
+
 const BARE_KEY = /^[A-Za-z0-9_-]+/;
 
 /** Maps every key path in `source` to the position of its key. */
@@ -41,7 +44,7 @@ export function keyPositions(source: string): Map<string, Position> {
     return out;
   };
 
-  for (let i = 0; i < lines.length; i++) {
+  for (let i = 0; i < lines.length && stack.length <= MAX_DEPTH; i++) {
     const line = lines[i] as string;
     let col = 0;
 
@@ -74,7 +77,7 @@ export function keyPositions(source: string): Map<string, Position> {
 
     // Walk the rest of the line: keys, the start of values, strings, brackets.
     let expectKey = stack.length === 0 || stack[stack.length - 1]?.kind === 'table';
-    while (col < line.length) {
+    while (col < line.length && stack.length <= MAX_DEPTH) {
       const ch = line[col] as string;
       if (ch === ' ' || ch === '\t') {
         col++;

@@ -12,6 +12,14 @@ export type Parsed = { ok: true; value: unknown; locate: (path: ValuePath) => Po
 
 /** YAML aliases expand; a bounded count keeps a "billion laughs" file from exhausting memory. */
 const MAX_YAML_ALIASES = 100;
+/**
+ * Nesting refused before parsing. A policy nests about six levels. Deeper
+ * input makes the parsers recurse towards the stack limit, and a second deep
+ * YAML parse in one process can then abort Node outright (V8 fails to compile
+ * a regular expression that close to the limit: "RegExpCompiler Allocation
+ * failed"), so such files never reach the parsers.
+ */
+export const MAX_NESTING = 64;
 
 export function isYaml(path: string): boolean {
   return /\.ya?ml$/i.test(path);
@@ -23,7 +31,7 @@ export function parseByFormat(path: string, source: string): Parsed {
 
 function parseTomlText(source: string): Parsed {
   try {
-    const value = parseToml(source);
+    const value = parseToml(source, { maxDepth: MAX_NESTING });
     // Positions are only needed to report a problem; most files have none, so they are found lazily.
     let positions: ReturnType<typeof keyPositions> | undefined;
     return { ok: true, value, locate: (path) => locateToml((positions ??= keyPositions(source)), path) };
@@ -38,6 +46,8 @@ function parseTomlText(source: string): Parsed {
 }
 
 function parseYaml(source: string): Parsed {
+  const deep = yamlNesting(source);
+  if (deep) return { ok: false, line: deep.line, column: 1, message: `YAML nested deeper than ${MAX_NESTING} levels` };
   try {
     const lines = new LineCounter();
     const doc = parseDocument(source, { lineCounter: lines, uniqueKeys: true, prettyErrors: false, strict: true });
@@ -52,6 +62,30 @@ function parseYaml(source: string): Parsed {
   } catch (err) {
     return { ok: false, message: `YAML could not be parsed: ${(err as Error).message.split('\n')[0] ?? String(err)}` };
   }
+}
+
+/**
+ * Where a YAML text nests deeper than MAX_NESTING, if it does: by indentation
+ * and compact sequences (`- - - x`) within a line, and by flow brackets across
+ * lines. Conservative and cheap: it only has to catch what no policy does.
+ */
+function yamlNesting(source: string): { line: number } | undefined {
+  let flow = 0;
+  const lines = source.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i] as string;
+    const lead = /^[ \t-]*/.exec(line)?.[0] ?? '';
+    const block = Math.floor(lead.replace(/-/g, '  ').length / 2);
+    if (block > MAX_NESTING) return { line: i + 1 };
+    for (const ch of line) {
+      if (ch === '[' || ch === '{') {
+        if (block + ++flow > MAX_NESTING) return { line: i + 1 };
+      } else if (ch === ']' || ch === '}') {
+        flow = Math.max(0, flow - 1);
+      }
+    }
+  }
+  return undefined;
 }
 
 /** The position of a map key (or a sequence item), or of the nearest ancestor that exists. */

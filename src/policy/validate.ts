@@ -62,7 +62,8 @@ export function validateSet(files: readonly SourceFile[]): ValidationResult {
     }
 
     // What the schema cannot say; checked even in a file with schema errors, so one pass shows everything.
-    const rules = Array.isArray((value as { rules?: unknown }).rules) ? (value as { rules: unknown[] }).rules : [];
+    // An empty YAML document is null; a TOML document is always a table.
+    const rules = Array.isArray((value as { rules?: unknown } | null)?.rules) ? (value as { rules: unknown[] }).rules : [];
     rules.forEach((rule, index) => {
       const at = (...rest: (string | number)[]): Position | undefined => where(['rules', index, ...rest]);
       const id = (rule as { id?: unknown } | null)?.id;
@@ -156,7 +157,7 @@ function kindOf(value: unknown): string {
 /** The id of the rule a path points into, when the rule has a usable one. */
 function ruleIdAt(value: unknown, path: (string | number)[]): { ruleId?: string } {
   if (path[0] !== 'rules' || typeof path[1] !== 'number') return {};
-  const rules = (value as { rules?: unknown }).rules;
+  const rules = (value as { rules?: unknown } | null)?.rules;
   const rule = Array.isArray(rules) ? (rules[path[1]] as { id?: unknown } | undefined) : undefined;
   return typeof rule?.id === 'string' && rule.id !== '' ? { ruleId: rule.id } : {};
 }

@@ -180,3 +180,17 @@ describe('YAML policies, as Nachos writes them', () => {
     expect(problems).toMatchObject([{ code: ERROR_CODES.POLICY_DUPLICATE_ID, file: 'b.yaml', line: 3, message: expect.stringContaining('a.toml:4') }]);
   });
 });
+
+describe('nesting that no policy needs', () => {
+  it('is refused before it reaches a parser, however often it is read (a second deep YAML parse used to abort Node)', () => {
+    const deepYaml = `${'- '.repeat(1300)}x`;
+    for (let i = 0; i < 3; i++) {
+      const [problem] = validateSet([{ path: 'deep.yaml', kind: 'policy', content: Buffer.from(deepYaml) }]).problems;
+      expect(problem).toMatchObject({ code: ERROR_CODES.POLICY_SYNTAX, line: 1, message: 'YAML nested deeper than 64 levels' });
+    }
+    const flow = `a: ${'['.repeat(100)}1${']'.repeat(100)}`;
+    expect(validateSet([{ path: 'f.yml', kind: 'policy', content: Buffer.from(flow) }]).problems[0]?.message).toMatch(/nested deeper/);
+    const deepToml = `a = ${'['.repeat(100)}1${']'.repeat(100)}`;
+    expect(validateSet([{ path: 't.toml', kind: 'policy', content: Buffer.from(deepToml) }]).problems[0]?.code).toBe(ERROR_CODES.POLICY_SYNTAX);
+  });
+});
