@@ -1,0 +1,150 @@
+import { closeSync, existsSync, mkdirSync, openSync, renameSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sha256Hex } from '../../src/policy/snapshot.js';
+import { SUBJECTS } from '../../src/topics.js';
+import { BusListener } from '../helpers/bus-listener.js';
+import { Daemon } from '../helpers/daemon.js';
+import { NatsServer } from '../helpers/nats-server.js';
+import { shellRevision } from '../helpers/revision.js';
+import { tempDir } from '../helpers/temp-dir.js';
+import { until } from '../helpers/until.js';
+
+const EDITS = 10_000;
+const FILES = 50;
+
+/** A small deterministic PRNG (mulberry32), so a failure can be replayed from its seed. */
+function prng(seed: number) {
+  let a = seed;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * A policy of `rules` rules whose every prefix ending before a `[[rules]]`
+ * header is itself a valid policy: a chunked write cut at any of those
+ * boundaries would validate, so only timing keeps a half-written file out.
+ */
+function policyChunks(file: string, version: number, rules: number, valid: boolean): string[] {
+  const head = `version = "1.0"\n# ${file} v${version}\n\n`;
+  const rule = (i: number) =>
+    `[[rules]]\nid = "${file}-v${version}-r${i}"\npriority = ${i}\nmatch = { resource = "tool" }\neffect = "${valid || i > 0 ? 'allow' : 'sometimes'}"\n\n`;
+  return [head + rule(0), ...Array.from({ length: rules - 1 }, (_, i) => rule(i + 1))];
+}
+
+describe('torture: 10,000 random edits across 50 files', () => {
+  let server: NatsServer;
+  let listener: BusListener;
+  let daemon: Daemon;
+  let dir: string;
+  let cleanup: () => void;
+
+  beforeAll(async () => {
+    server = await NatsServer.start();
+    let root: string;
+    ({ dir: root, cleanup } = tempDir());
+    dir = path.join(root, 'policies');
+    mkdirSync(dir);
+    listener = await BusListener.start(server.url, [SUBJECTS.policyReload, SUBJECTS.policyRejected]);
+    // TORTURE_FLAGS lets one check that the test fails when the protection is off, e.g. --quiet-window 0.
+    const extra = (process.env.TORTURE_FLAGS ?? '').split(' ').filter(Boolean);
+    daemon = Daemon.start(['--servers', server.url, '--policies', dir, '--allow-empty', '--log-level', 'warn', ...extra]);
+    await until(() => listener.on(SUBJECTS.policyReload).length >= 1, 10_000, 'the startup announcement');
+  });
+  afterAll(async () => {
+    await daemon.stop();
+    await listener.close();
+    await server.stop();
+    cleanup();
+  });
+
+  it('never announces an invalid or half-written file, and ends on the final directory', async () => {
+    const seed = Number(process.env.TORTURE_SEED ?? 20261127);
+    const random = prng(seed);
+    // Every complete content ever written, by path: valid, or invalid on its own.
+    const valid = new Map<string, Set<string>>();
+    const invalid = new Map<string, Set<string>>();
+    const remember = (name: string, text: string, ok: boolean) => {
+      const map = ok ? valid : invalid;
+      if (!map.has(name)) map.set(name, new Set());
+      map.get(name)?.add(sha256Hex(text));
+    };
+    const counts = { write: 0, atomic: 0, chunked: 0, delete: 0, pauses: 0 };
+    const versions = new Array<number>(FILES).fill(0);
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+    for (let edit = 0; edit < EDITS; edit++) {
+      const index = Math.floor(random() * FILES);
+      const name = `f${String(index).padStart(2, '0')}.toml`;
+      const file = path.join(dir, name);
+      const op = random();
+      const ok = random() > 0.03;
+      const chunks = policyChunks(name, ++versions[index]!, 1 + Math.floor(random() * 4), ok);
+      const text = chunks.join('');
+      if (op < 0.15 && existsSync(file)) {
+        unlinkSync(file);
+        counts.delete++;
+      } else if (op < 0.45) {
+        remember(name, text, ok);
+        writeFileSync(file, text);
+        counts.write++;
+      } else if (op < 0.75) {
+        remember(name, text, ok);
+        const tmp = path.join(dir, `.${name}.${edit}.tmp`);
+        writeFileSync(tmp, text);
+        renameSync(tmp, file);
+        counts.atomic++;
+      } else {
+        // A writer that pauses between chunks, a few milliseconds apart.
+        remember(name, text, ok);
+        const fd = openSync(file, 'w');
+        for (const [i, chunk] of chunks.entries()) {
+          if (i > 0) await sleep(1 + Math.floor(random() * 2));
+          writeSync(fd, chunk);
+        }
+        closeSync(fd);
+        counts.chunked++;
+      }
+      // Random pauses: most edits follow each other at once; some leave the directory quiet for a while.
+      const pause = random();
+      if (pause < 0.02) {
+        counts.pauses++;
+        await sleep(60 + Math.floor(random() * 40));
+      } else if (pause < 0.06) {
+        await sleep(Math.floor(random() * 10));
+      }
+    }
+
+    // The end: every file that exists gets a final valid version.
+    for (let index = 0; index < FILES; index++) {
+      const name = `f${String(index).padStart(2, '0')}.toml`;
+      if (!existsSync(path.join(dir, name))) continue;
+      const text = policyChunks(name, ++versions[index]!, 2, true).join('');
+      remember(name, text, true);
+      writeFileSync(path.join(dir, name), text);
+    }
+    const final = shellRevision(dir);
+    await until(() => listener.on(SUBJECTS.policyReload).at(-1)?.payload.revision === final, 20_000, 'the final revision');
+
+    const reloads = listener.on(SUBJECTS.policyReload).map((e) => e.payload as { revision: string; files: { path: string; sha256: string }[] });
+    let checked = 0;
+    for (const reload of reloads) {
+      for (const f of reload.files) {
+        const state = `${f.path} (${f.sha256.slice(0, 12)}) in revision ${reload.revision.slice(0, 12)}`;
+        expect(invalid.get(f.path)?.has(f.sha256) ?? false, `an invalid file was announced: ${state}`).toBe(false);
+        expect(valid.get(f.path)?.has(f.sha256) ?? false, `a half-written file was announced: ${state}`).toBe(true);
+        checked++;
+      }
+    }
+    // It published a good many intermediate revisions (not just the last), and refused invalid ones.
+    expect(reloads.length).toBeGreaterThan(20);
+    expect(listener.on(SUBJECTS.policyRejected).length).toBeGreaterThan(5);
+    expect(checked).toBeGreaterThan(100);
+    expect(counts.chunked).toBeGreaterThan(1000);
+    expect(daemon.exit).toBeUndefined();
+  }, 180_000);
+});
