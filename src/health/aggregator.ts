@@ -138,6 +138,10 @@ interface Tracked {
   /** undefined: the instance does not report a policy at all. */
   policyRevision: string | null | undefined;
   checks: Record<string, 'ok' | 'error'>;
+  /** Live instances of its component when it was last heard, itself included. */
+  peers: number;
+  /** This instance already stands for one restarted predecessor. */
+  succeeded: boolean;
 }
 
 interface ComponentEntry {
@@ -145,6 +149,8 @@ interface ComponentEntry {
   role: Role;
   status: ComponentStatus | null;
   instances: Map<string, Tracked>;
+  /** Instances neither suspect nor stale. */
+  live: number;
 }
 
 export type IngestOutcome = 'tracked' | 'left' | 'ignored' | 'refused';
@@ -253,10 +259,15 @@ export class HealthAggregator {
         version: hb.version ?? null,
         policyRevision: hb.policy ? hb.policy.revision : undefined,
         checks: hb.checks ?? {},
+        peers: 0,
+        succeeded: false,
       };
       this.instances.set(key, tracked);
-      this.entry(hb.component, 'observed').instances.set(key, tracked);
+      const entry = this.entry(hb.component, 'observed');
+      entry.instances.set(key, tracked);
+      tracked.peers = ++entry.live;
       this.emit('instance', tracked, null, tracked.status, known ? 'restart' : 'join');
+      this.retireReplaced(tracked);
     } else {
       const before = tracked.status;
       tracked.reported = hb.status;
@@ -271,6 +282,11 @@ export class HealthAggregator {
       tracked.policyRevision = hb.policy ? hb.policy.revision : undefined;
       tracked.checks = hb.checks ?? {};
       this.staleOrder.delete(key);
+      const entry = this.components.get(hb.component);
+      if (entry) {
+        if (!isLive(before)) entry.live++;
+        tracked.peers = entry.live;
+      }
       if (before !== tracked.status) {
         this.emit('instance', tracked, before, tracked.status, before === 'suspect' || before === 'stale' ? 'heard' : 'reported');
       }
@@ -301,6 +317,7 @@ export class HealthAggregator {
       const to = silent > staleAfter ? 'stale' : 'suspect';
       const from = t.status;
       t.status = to;
+      if (isLive(from)) this.components.get(t.component)!.live--;
       if (to === 'stale') this.staleOrder.add(t.key);
       this.dirty.add(t.component);
       this.emit('instance', t, from, to, to === 'stale' ? 'stale' : 'silent');
@@ -401,13 +418,33 @@ export class HealthAggregator {
     };
   }
 
+  /**
+   * Whether a silent instance was restarted rather than lost: a newer live
+   * instance of its component has appeared since it was last heard and takes
+   * its place (see `succeeds`). Each newer instance takes one place only.
+   */
   private replacedBy(t: Tracked): boolean {
     const entry = this.components.get(t.component);
     if (!entry) return false;
-    for (const other of entry.instances.values()) {
-      if (other !== t && other.firstSeen > t.lastSeen && other.status !== 'stale' && other.status !== 'suspect') return true;
-    }
-    return false;
+    const liveOthers = entry.live - (isLive(t.status) ? 1 : 0);
+    const heir = [...entry.instances.values()]
+      .filter((o) => o !== t && !o.succeeded && o.firstSeen > t.lastSeen && isLive(o.status) && succeeds(o, t, liveOthers))
+      .sort((a, b) => a.firstSeen - b.firstSeen)[0];
+    if (!heir) return false;
+    heir.succeeded = true;
+    return true;
+  }
+
+  /** A newcomer that restarts an instance already found silent retires it at once. */
+  private retireReplaced(newcomer: Tracked): void {
+    const entry = this.components.get(newcomer.component);
+    if (!entry) return;
+    const predecessor = [...entry.instances.values()]
+      .filter((o) => o !== newcomer && !isLive(o.status) && o.lastSeen < newcomer.firstSeen && succeeds(newcomer, o, entry.live))
+      .sort((a, b) => a.lastSeen - b.lastSeen)[0];
+    if (!predecessor) return;
+    newcomer.succeeded = true;
+    this.remove(predecessor, 'restart');
   }
 
   /** Bounded memory of component names, newest last. */
@@ -430,7 +467,9 @@ export class HealthAggregator {
   private remove(t: Tracked, reason: TransitionReason): void {
     this.instances.delete(t.key);
     this.staleOrder.delete(t.key);
-    this.components.get(t.component)?.instances.delete(t.key);
+    const entry = this.components.get(t.component);
+    entry?.instances.delete(t.key);
+    if (entry && isLive(t.status)) entry.live--;
     this.dirty.add(t.component);
     this.emit('instance', t, t.status, 'gone', reason);
   }
@@ -438,7 +477,7 @@ export class HealthAggregator {
   private entry(name: string, role: Role): ComponentEntry {
     let entry = this.components.get(name);
     if (!entry) {
-      entry = { name, role, status: null, instances: new Map() };
+      entry = { name, role, status: null, instances: new Map(), live: 0 };
       this.components.set(name, entry);
       this.dirty.add(name);
     }
@@ -553,6 +592,29 @@ export class HealthAggregator {
       detectedAt: new Date(this.options.clock.wallNow()).toISOString(),
     });
   }
+}
+
+function isLive(status: InstanceStatus): boolean {
+  return status !== 'suspect' && status !== 'stale';
+}
+
+/**
+ * Whether `newer` restarts `older`: their ids share the host part (the
+ * sentinel's own ids, and any `hostname-suffix` scheme, keep the host across
+ * restarts, as Docker and Kubernetes keep the hostname), or the component runs
+ * a single instance: `older` was alone when last heard, and `newer` is the
+ * only live one now (`liveOthers`). Replicas with opaque ids are never taken
+ * for each other: a silent one goes suspect and stale.
+ */
+function succeeds(newer: Tracked, older: Tracked, liveOthers: number): boolean {
+  const host = hostOf(older.instance);
+  return (host !== undefined && hostOf(newer.instance) === host) || (older.peers === 1 && liveOthers === 1);
+}
+
+/** `host-abc123` -> `host`: the part of an instance id that survives a restart, when there is one. */
+function hostOf(instance: string): string | undefined {
+  const dash = instance.lastIndexOf('-');
+  return dash > 0 ? instance.slice(0, dash) : undefined;
 }
 
 /**
