@@ -1,7 +1,17 @@
 import { readFileSync } from 'node:fs';
 
-/** This package's version, read from its package.json (two levels up from `dist/` or `src/`). */
+/**
+ * This package's version, from its package.json: one level up from `dist/`
+ * (or `src/`), two from the bundled daemon in `dist/cli/`.
+ */
 export function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
+  for (const relative of ['../package.json', '../../package.json']) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(relative, import.meta.url), 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'nachos-sentinel' && pkg.version) return pkg.version;
+    } catch {
+      // try the next place
+    }
+  }
+  return '0.0.0-unknown';
 }

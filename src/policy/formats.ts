@@ -1,5 +1,6 @@
+import { createRequire } from 'node:module';
 import { parse as parseToml, TomlError } from 'smol-toml';
-import { isMap, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
+import type { Document } from 'yaml';
 import { keyPositions, locate as locateToml, type Position, type ValuePath } from '../toml-positions.js';
 
 /**
@@ -9,6 +10,16 @@ import { keyPositions, locate as locateToml, type Position, type ValuePath } fro
  * is written, for error positions.
  */
 export type Parsed = { ok: true; value: unknown; locate: (path: ValuePath) => Position | undefined } | { ok: false; line?: number; column?: number; message: string };
+
+/**
+ * The YAML parser, loaded on the first YAML file: most sets are TOML only, and
+ * the parser costs the daemon about 4 MB when loaded.
+ */
+let yamlModule: typeof import('yaml') | undefined;
+function yaml(): typeof import('yaml') {
+  yamlModule ??= createRequire(import.meta.url)('yaml') as typeof import('yaml');
+  return yamlModule;
+}
 
 /** YAML aliases expand; a bounded count keeps a "billion laughs" file from exhausting memory. */
 const MAX_YAML_ALIASES = 100;
@@ -49,6 +60,7 @@ function parseYaml(source: string): Parsed {
   const deep = yamlNesting(source);
   if (deep) return { ok: false, line: deep.line, column: 1, message: `YAML nested deeper than ${MAX_NESTING} levels` };
   try {
+    const { LineCounter, parseDocument } = yaml();
     const lines = new LineCounter();
     const doc = parseDocument(source, { lineCounter: lines, uniqueKeys: true, prettyErrors: false, strict: true });
     const error = doc.errors[0];
@@ -89,7 +101,8 @@ function yamlNesting(source: string): { line: number } | undefined {
 }
 
 /** The position of a map key (or a sequence item), or of the nearest ancestor that exists. */
-function locateYaml(doc: Document, lines: LineCounter, path: ValuePath): Position | undefined {
+function locateYaml(doc: Document, lines: InstanceType<typeof import('yaml').LineCounter>, path: ValuePath): Position | undefined {
+  const { isMap, isSeq } = yaml();
   for (let n = path.length; n > 0; n--) {
     const parent = n === 1 ? doc.contents : doc.getIn(path.slice(0, n - 1), true);
     const last = path[n - 1];
