@@ -6,17 +6,15 @@
  * when the bus is asked, and the TOML parser only when a config file is named.
  * Every failure exits 1, a bad flag included, never 2 (Docker reserves 2).
  */
-import { readFileSync, writeSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { dirname, resolve as resolvePath } from 'node:path';
 import { connect as tcpConnect } from 'node:net';
 import { parseArgs } from 'node:util';
 import { parseDuration } from '../config/duration.js';
 import { DEFAULT_HTTP_LISTEN, formatListenAddress, parseListenAddress, type ListenAddress } from '../config/listen-address.js';
-import { authMethod, authOptions, authProblem, isAuthError, type BusAuth } from '../bus/auth.js';
-import { askStatus, probedStatus, shownServers } from './ask-status.js';
-import { requireWithCodeCache, writeCodeCache } from './code-cache.js';
+import type { BusAuth } from '../bus/auth.js';
 import { EXIT } from './exit-codes.js';
-import { statusTable } from './status-table.js';
+import { print, ProbeError, type ProbeOptions } from './probe-output.js';
 
 export const DEFAULT_PROBE_TIMEOUT = 2000; // 2 s: under Docker's own default of 30 s, and quick for people
 const DEFAULT_SERVERS = 'nats://127.0.0.1:4222';
@@ -63,32 +61,6 @@ export const PROBE_OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-class ProbeError extends Error {}
-
-/**
- * Writes straight to the file descriptor: creating process.stdout costs the
- * probe more than its whole HTTP request. Falls back to the stream if the
- * descriptor would block.
- */
-function print(fd: 1 | 2, text: string): void {
-  try {
-    writeSync(fd, text);
-  } catch {
-    (fd === 1 ? process.stdout : process.stderr).write(text);
-  }
-}
-
-interface ProbeOptions {
-  auth: BusAuth;
-  self: boolean;
-  component: string | undefined;
-  strict: boolean;
-  json: boolean;
-  timeoutMs: number;
-  servers: string[];
-  http: ListenAddress | null;
-}
-
 /** Runs the probe; returns the exit code. Never throws. */
 export async function once(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   let options: ProbeOptions | undefined;
@@ -99,12 +71,14 @@ export async function once(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
       return EXIT.OK;
     }
     const { timeoutMs } = options;
+    const asked = options;
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new ProbeError(`no answer within ${timeoutMs} ms (--timeout)`)), timeoutMs);
     });
     try {
-      return await Promise.race([options.self ? probeSelf(options) : probeBus(options), deadline]);
+      const probe = options.self ? probeSelf(options) : busProbe().then((bus) => bus.probeBus(asked));
+      return await Promise.race([probe, deadline]);
     } finally {
       clearTimeout(timer);
     }
@@ -153,8 +127,6 @@ async function probeOptions(argv: string[], env: NodeJS.ProcessEnv): Promise<Pro
     tlsCert: pick(values['tls-cert'], 'NATS_CERT', file.auth.tlsCert),
     tlsKey: pick(values['tls-key'], 'NATS_KEY', file.auth.tlsKey),
   };
-  const problem = authProblem(auth);
-  if (problem) throw new ProbeError(problem);
   return {
     auth,
     self: values.self ?? false,
@@ -211,51 +183,13 @@ async function readConfig(file: string | undefined): Promise<{ servers?: string;
 }
 
 /**
- * The NATS client. The compiled probe is a CommonJS bundle (dist/cli/once.cjs)
- * beside a pre-bundled copy of the client (nats-client.cjs) and its V8 code
- * cache, which load in about a third of the time of the package's many
- * modules; run from source, it is the package itself.
+ * The bus half of the probe, in its own bundle (dist/cli/probe-bus.cjs) so that
+ * `--self`, which runs in every container's HEALTHCHECK, never loads it; run
+ * from source, the module itself.
  */
-async function natsClient(): Promise<typeof import('./nats-client.js')> {
-  if (typeof __dirname === 'string') return requireWithCodeCache(`${__dirname}/nats-client.cjs`);
-  return import('@nats-io/transport-node');
-}
-
-/** Build step: the code cache of the client bundle (see code-cache.ts). */
-export function writeNatsClientCache(dir: string): number {
-  return writeCodeCache(`${dir}/nats-client.cjs`);
-}
-
-/** Asks the sentinel on the bus. */
-async function probeBus(options: ProbeOptions): Promise<number> {
-  const client = await natsClient();
-  let nc;
-  try {
-    nc = await client.connect({
-      ...authOptions(options.servers, options.auth, client),
-      name: 'nachos-sentinel-probe',
-      reconnect: false,
-      timeout: options.timeoutMs,
-    });
-  } catch (err) {
-    const where = shownServers(options.servers);
-    throw new ProbeError(
-      isAuthError(err)
-        ? `the bus at ${where} refused the credentials (${(err as Error).message}); check ${authMethod(options.auth, options.servers)}`
-        : `bus unreachable at ${where}: ${(err as Error).message}`,
-    );
-  }
-  try {
-    const view = await askStatus(nc, { ...options, id: client.nuid.next() });
-    const status = probedStatus(view, options.component);
-    const ok = status === 'healthy' || (status === 'degraded' && !options.strict);
-    // `status` is what was probed (the component's, with --component); the overall one stays in `overall`.
-    if (options.json) print(1, `${JSON.stringify({ ...view, ok, probed: options.component ?? null, overall: view.status, status })}\n`);
-    else print(1, statusTable(view, { component: options.component }));
-    return ok ? EXIT.OK : EXIT.FAILURE;
-  } finally {
-    await nc.close().catch(() => undefined);
-  }
+async function busProbe(): Promise<typeof import('./probe-bus.js')> {
+  if (typeof __dirname === 'string') return require(`${__dirname}/probe-bus.cjs`) as typeof import('./probe-bus.js');
+  return import('./probe-bus.js');
 }
 
 /** Asks this container's own daemon over its HTTP listener: ready means connected and holding a valid snapshot. */

@@ -92,6 +92,12 @@ describe('the nachos-sentinel executable', () => {
     expect(JSON.parse(json.stdout)).toMatchObject({ valid: false, problems: [{ file: 'policies/b.toml', line: 3 }, { file: 'policies/c.toml' }] });
   });
 
+  it('validates an unmodified Nachos YAML directory with the built executable', async () => {
+    const fixtures = path.resolve(import.meta.dirname, '../fixtures/nachos-policies');
+    const r = await Daemon.run(['validate', fixtures]);
+    expect(r).toMatchObject({ code: 0, stdout: `ok: 3 file(s), 6 rule(s), revision ${shellRevision(fixtures)}\n` });
+  });
+
   it('runs as a daemon: announces, logs JSON lines with component and instance, stops cleanly on SIGTERM', async () => {
     const listener = await BusListener.start(server.url, [SUBJECTS.policyReload]);
     try {
