@@ -75,7 +75,7 @@ export class Sentinel {
 
   constructor(
     readonly config: SentinelConfig,
-    private readonly parts: SentinelParts,
+    parts: SentinelParts,
   ) {
     const { log, instance } = parts;
     this.instance = instance;

@@ -1,5 +1,6 @@
-import { renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { tempDir } from './temp-dir.js';
 
 /** A valid policy document with the given rule ids (ids must be unique across a directory). */
 export function policyText(...ids: string[]): string {
@@ -14,4 +15,13 @@ export function atomicWrite(file: string, text: string): void {
   const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
   writeFileSync(tmp, text);
   renameSync(tmp, file);
+}
+
+/** A fresh temporary root holding `policies/a.toml` (one valid rule, `a1`); `cleanup` removes it all. */
+export function policyDir(): { root: string; dir: string; cleanup: () => void } {
+  const { dir: root, cleanup } = tempDir();
+  const dir = path.join(root, 'policies');
+  mkdirSync(dir);
+  writeFileSync(path.join(dir, 'a.toml'), policyText('a1'));
+  return { root, dir, cleanup };
 }

@@ -1,14 +1,13 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SUBJECTS } from '../../src/topics.js';
 import { BusListener } from '../helpers/bus-listener.js';
 import { Daemon } from '../helpers/daemon.js';
 import { NatsCluster, NatsServer, freePort } from '../helpers/nats-server.js';
-import { policyText } from '../helpers/policy-files.js';
+import { policyDir, policyText } from '../helpers/policy-files.js';
 import { shellRevision } from '../helpers/revision.js';
 import { startSentinel } from '../helpers/sentinel.js';
-import { tempDir } from '../helpers/temp-dir.js';
 import { until } from '../helpers/until.js';
 
 describe('the bus comes and goes', () => {
@@ -18,10 +17,7 @@ describe('the bus comes and goes', () => {
   const stops: (() => Promise<unknown> | void)[] = [];
 
   beforeEach(() => {
-    ({ dir: root, cleanup } = tempDir());
-    dir = path.join(root, 'policies');
-    mkdirSync(dir);
-    writeFileSync(path.join(dir, 'a.toml'), policyText('a1'));
+    ({ root, dir, cleanup } = policyDir());
   });
   afterEach(async () => {
     for (const stop of stops.splice(0).reverse()) await stop();

@@ -1,13 +1,12 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { SUBJECTS } from '../../src/topics.js';
 import { BusListener } from '../helpers/bus-listener.js';
 import { Daemon } from '../helpers/daemon.js';
 import { NatsServer, freePort } from '../helpers/nats-server.js';
-import { policyText } from '../helpers/policy-files.js';
+import { policyDir } from '../helpers/policy-files.js';
 import { shellRevision } from '../helpers/revision.js';
-import { tempDir } from '../helpers/temp-dir.js';
 
 const version = (await import('../../package.json', { with: { type: 'json' } })).default.version;
 
@@ -25,10 +24,7 @@ describe('the nachos-sentinel executable', () => {
     await server.stop();
   });
   beforeEach(() => {
-    ({ dir: root, cleanup } = tempDir());
-    dir = path.join(root, 'policies');
-    mkdirSync(dir);
-    writeFileSync(path.join(dir, 'a.toml'), policyText('a1'));
+    ({ root, dir, cleanup } = policyDir());
   });
   afterEach(() => {
     for (const d of daemons.splice(0)) d.kill();

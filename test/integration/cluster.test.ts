@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Transition } from '../../src/health/aggregator.js';
@@ -6,10 +6,9 @@ import { SUBJECTS } from '../../src/topics.js';
 import { Beater } from '../helpers/beater.js';
 import { BusListener } from '../helpers/bus-listener.js';
 import { NatsCluster, type NatsServer } from '../helpers/nats-server.js';
-import { policyText } from '../helpers/policy-files.js';
+import { policyDir, policyText } from '../helpers/policy-files.js';
 import { shellRevision } from '../helpers/revision.js';
 import { startSentinel } from '../helpers/sentinel.js';
-import { tempDir } from '../helpers/temp-dir.js';
 import { quietFor, until } from '../helpers/until.js';
 
 const H = 200;
@@ -23,10 +22,7 @@ describe('a 3-node NATS cluster', () => {
 
   beforeEach(async () => {
     cluster = await NatsCluster.start(3);
-    ({ dir: root, cleanup } = tempDir());
-    dir = path.join(root, 'policies');
-    mkdirSync(dir);
-    writeFileSync(path.join(dir, 'a.toml'), policyText('a1'));
+    ({ root, dir, cleanup } = policyDir());
   });
   afterEach(async () => {
     for (const stop of stops.splice(0).reverse()) await stop();

@@ -1,5 +1,5 @@
 import { createServer, type Server } from 'node:http';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Svcm } from '@nats-io/services';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -10,9 +10,8 @@ import { SUBJECTS } from '../../src/topics.js';
 import { Beater } from '../helpers/beater.js';
 import { BusListener } from '../helpers/bus-listener.js';
 import { NatsServer, freePort } from '../helpers/nats-server.js';
-import { policyText } from '../helpers/policy-files.js';
+import { policyDir } from '../helpers/policy-files.js';
 import { startSentinel } from '../helpers/sentinel.js';
-import { tempDir } from '../helpers/temp-dir.js';
 import { quietFor, until } from '../helpers/until.js';
 
 const H = 200;
@@ -26,10 +25,7 @@ describe('health: heartbeats, aggregation, status', () => {
   const stops: (() => Promise<unknown> | unknown)[] = [];
 
   beforeEach(async () => {
-    ({ dir: root, cleanup } = tempDir());
-    dir = path.join(root, 'policies');
-    mkdirSync(dir);
-    writeFileSync(path.join(dir, 'a.toml'), policyText('a1'));
+    ({ root, dir, cleanup } = policyDir());
     server = await NatsServer.start();
     listener = await BusListener.start(server.url, [SUBJECTS.health, SUBJECTS.healthChanged]);
   });

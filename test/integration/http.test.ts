@@ -1,12 +1,9 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Daemon } from '../helpers/daemon.js';
 import { NatsServer, freePort } from '../helpers/nats-server.js';
-import { policyText } from '../helpers/policy-files.js';
+import { policyDir } from '../helpers/policy-files.js';
 import { startSentinel } from '../helpers/sentinel.js';
-import { tempDir } from '../helpers/temp-dir.js';
 import { until } from '../helpers/until.js';
 
 describe('the HTTP listener', () => {
@@ -16,10 +13,7 @@ describe('the HTTP listener', () => {
   const stops: (() => unknown)[] = [];
 
   beforeEach(() => {
-    ({ dir: root, cleanup } = tempDir());
-    dir = path.join(root, 'policies');
-    mkdirSync(dir);
-    writeFileSync(path.join(dir, 'a.toml'), policyText('a1'));
+    ({ root, dir, cleanup } = policyDir());
   });
   afterEach(async () => {
     for (const stop of stops.splice(0).reverse()) await stop();
@@ -82,10 +76,7 @@ describe('secrets on the HTTP listener', () => {
   it('shows no credential anywhere: page, script, status, events, metrics, probes, logs', async () => {
     const secret = 's3cr3t-pw-7731';
     const server = await NatsServer.start({ args: ['--user', 'alice', '--pass', secret] });
-    const { dir: root, cleanup } = tempDir();
-    const dir = path.join(root, 'policies');
-    mkdirSync(dir);
-    writeFileSync(path.join(dir, 'a.toml'), policyText('a1'));
+    const { dir, cleanup } = policyDir();
     const port = await freePort();
     const url = `nats://alice:${secret}@127.0.0.1:${server.port}`;
     const daemon = Daemon.start(['--servers', url, '--policies', dir, '--interval', '200ms', '--http', `127.0.0.1:${port}`, '--log-level', 'trace']);

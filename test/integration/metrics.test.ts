@@ -1,13 +1,12 @@
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SUBJECTS } from '../../src/topics.js';
 import { Beater } from '../helpers/beater.js';
 import { BusListener } from '../helpers/bus-listener.js';
 import { NatsServer } from '../helpers/nats-server.js';
-import { policyText } from '../helpers/policy-files.js';
+import { policyDir, policyText } from '../helpers/policy-files.js';
 import { startSentinel } from '../helpers/sentinel.js';
-import { tempDir } from '../helpers/temp-dir.js';
 import { until } from '../helpers/until.js';
 
 /** One sample's value from the exposition text, or undefined. */
@@ -19,10 +18,7 @@ function sample(text: string, series: string): number | undefined {
 describe('/metrics', () => {
   it('counts reloads, watch events, heartbeats and requests, and shows the state the daemon holds', async () => {
     const server = await NatsServer.start();
-    const { dir: root, cleanup } = tempDir();
-    const dir = path.join(root, 'policies');
-    mkdirSync(dir);
-    writeFileSync(path.join(dir, 'a.toml'), policyText('a1'));
+    const { root, dir, cleanup } = policyDir();
     const running = await startSentinel({ servers: server.url, policies: dir, interval: '200ms', require: 'gateway' }, root);
     const gateway = await Beater.start(server.url, 'gateway', 'g1', 200);
     const listener = await BusListener.start(server.url, []);

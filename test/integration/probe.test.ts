@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { connect } from '@nats-io/transport-node';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -6,8 +6,7 @@ import { SUBJECTS } from '../../src/topics.js';
 import { Beater } from '../helpers/beater.js';
 import { Daemon } from '../helpers/daemon.js';
 import { NatsServer, freePort } from '../helpers/nats-server.js';
-import { policyText } from '../helpers/policy-files.js';
-import { tempDir } from '../helpers/temp-dir.js';
+import { policyDir } from '../helpers/policy-files.js';
 import { until } from '../helpers/until.js';
 
 describe('nachos-sentinel --once', () => {
@@ -24,10 +23,7 @@ describe('nachos-sentinel --once', () => {
     await server.stop();
   });
   beforeEach(() => {
-    ({ dir: root, cleanup } = tempDir());
-    dir = path.join(root, 'policies');
-    mkdirSync(dir);
-    writeFileSync(path.join(dir, 'a.toml'), policyText('a1'));
+    ({ root, dir, cleanup } = policyDir());
   });
   afterEach(async () => {
     for (const stop of stops.splice(0).reverse()) await stop();

@@ -4,9 +4,8 @@ import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Beater } from '../helpers/beater.js';
 import { NatsServer } from '../helpers/nats-server.js';
-import { policyText } from '../helpers/policy-files.js';
+import { policyDir } from '../helpers/policy-files.js';
 import { startSentinel } from '../helpers/sentinel.js';
-import { tempDir } from '../helpers/temp-dir.js';
 
 /** Debian's chromium (installed by .ci/run); CHROMIUM_PATH points elsewhere if needed. */
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -30,10 +29,7 @@ describe('the live status page, in a real headless browser', () => {
 
   it('shows a real daemon, follows a component going stale and a rejected set, and fetches nothing from outside', async () => {
     const server = await NatsServer.start();
-    const { dir: root, cleanup } = tempDir();
-    const dir = path.join(root, 'policies');
-    mkdirSync(dir);
-    writeFileSync(path.join(dir, 'a.toml'), policyText('a1'));
+    const { root, dir, cleanup } = policyDir();
     const running = await startSentinel({ servers: server.url, policies: dir, interval: '200ms', require: 'gateway,sentinel', optional: 'slack' }, root);
     const gateway = await Beater.start(server.url, 'gateway', 'gateway-1', 200);
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });

@@ -6,23 +6,13 @@ import { SUBJECTS } from '../../src/topics.js';
 import { BusListener } from '../helpers/bus-listener.js';
 import { Daemon } from '../helpers/daemon.js';
 import { NatsServer } from '../helpers/nats-server.js';
+import { prng } from '../helpers/prng.js';
 import { shellRevision } from '../helpers/revision.js';
 import { tempDir } from '../helpers/temp-dir.js';
 import { until } from '../helpers/until.js';
 
 const EDITS = 10_000;
 const FILES = 50;
-
-/** A small deterministic PRNG (mulberry32), so a failure can be replayed from its seed. */
-function prng(seed: number) {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * A policy of `rules` rules whose every prefix ending before a `[[rules]]`

@@ -1,17 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { HealthAggregator, STALE_AFTER_INTERVALS, STALE_MARGIN, type Transition } from '../../src/health/aggregator.js';
 import { FakeClock } from '../helpers/fake-clock.js';
-
-/** mulberry32: a seeded PRNG, so a failure can be replayed. */
-function prng(seed: number) {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from '../helpers/prng.js';
 
 describe('soak: 10 simulated minutes, 1,000 publishers, jitter, loss and restarts', () => {
   it('calls stale only what really went silent past the bound, and holds memory flat', () => {
