@@ -1,18 +1,15 @@
 /**
- * The error catalogue: every error this project raises or reports has a stable
- * code here, so logs, messages on the bus and tests can rely on it (the habit
- * is fastify's `FST_ERR_*`). A test checks the catalogue's shape.
+ * The error catalogue: every error this project reports on the bus, in a
+ * problem list or as a start-up failure has a stable code here, so logs,
+ * messages and tests can rely on it (the habit is fastify's `FST_ERR_*`).
+ * Failures told only to the person at a terminal (the probe's, `status`'s)
+ * are worded for them and carry none. A test checks the catalogue's shape.
  */
 export const ERROR_CODES = {
   // Start-up and command line: exit code 2 (except in `--once` mode, which exits 1).
   USAGE: 'SENTINEL_ERR_USAGE',
   CONFIG: 'SENTINEL_ERR_CONFIG',
-  // The bus.
-  BUS_UNREACHABLE: 'SENTINEL_ERR_BUS_UNREACHABLE',
-  BUS_AUTH: 'SENTINEL_ERR_BUS_AUTH',
-  NO_RESPONDER: 'SENTINEL_ERR_NO_RESPONDER',
-  TIMEOUT: 'SENTINEL_ERR_TIMEOUT',
-  BAD_MESSAGE: 'SENTINEL_ERR_BAD_MESSAGE',
+  // Answers on the bus.
   NO_SNAPSHOT: 'SENTINEL_ERR_NO_SNAPSHOT',
   // Problems found in a policy snapshot (reported, never thrown).
   POLICY_DIR_MISSING: 'SENTINEL_ERR_POLICY_DIR_MISSING',
@@ -30,7 +27,7 @@ export const ERROR_CODES = {
 
 export type ErrorCode = (typeof ERROR_CODES)[keyof typeof ERROR_CODES];
 
-/** Base class: every error thrown by this project carries a stable `code`. */
+/** Base class of the errors with a stable `code`. */
 export class SentinelError extends Error {
   readonly code: ErrorCode;
   constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
@@ -55,9 +52,6 @@ export class ConfigError extends SentinelError {
     this.where = where;
   }
 }
-
-/** The bus could not be reached, or did not answer. */
-export class BusError extends SentinelError {}
 
 /**
  * One problem found in a policy snapshot. Validation collects all of them

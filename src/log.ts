@@ -30,7 +30,4 @@ export function createLogger(options: LoggerOptions): Logger {
   );
 }
 
-/** `nats://user:secret@host:4222` -> `nats://host:4222`: URLs may carry credentials. */
-export function redactUrl(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^@/]*@/i, '$1');
-}
+export { redactUrl } from './bus/url-credentials.js';

@@ -77,8 +77,9 @@ export class BusConnection extends EventEmitter<BusEvents> {
     const since = Date.now();
     while (!this.closing) {
       attempts++;
+      let nc: NatsConnection;
       try {
-        const nc = await connect({
+        nc = await connect({
           ...authOptions(this.options.servers, auth, { nkeyAuthenticator, credsAuthenticator }),
           name: this.options.name,
           maxReconnectAttempts: -1,
@@ -86,24 +87,6 @@ export class BusConnection extends EventEmitter<BusEvents> {
           reconnectJitter: 100,
           pingInterval: PING_INTERVAL,
         });
-        if (this.closing) {
-          await nc.close();
-          return undefined;
-        }
-        this.nc = nc;
-        this.connected = true;
-        this.lastError = undefined;
-        this.watchStatus(nc);
-        const server = nc.getServer();
-        log.info({ server: redactUrl(server), attempts, auth: authMethod(auth, this.options.servers) }, 'connected to the bus');
-        if (this.everConnected) {
-          this.reconnects++;
-          this.emit('reconnect', server);
-        } else {
-          this.everConnected = true;
-          this.emit('connect', server);
-        }
-        return nc;
       } catch (err) {
         const now = Date.now();
         const refused = isAuthError(err);
@@ -126,9 +109,40 @@ export class BusConnection extends EventEmitter<BusEvents> {
           setTimeout(resolve, refused ? AUTH_RETRY_WAIT : wait).unref();
         });
         wait = Math.min(wait * 2, MAX_RETRY_WAIT);
+        continue;
       }
+      if (this.closing) {
+        await nc.close();
+        return undefined;
+      }
+      this.nc = nc;
+      this.connected = true;
+      this.lastError = undefined;
+      this.watchStatus(nc);
+      const server = nc.getServer();
+      log.info({ server: redactUrl(server), attempts, auth: authMethod(auth, this.options.servers) }, 'connected to the bus');
+      if (this.everConnected) {
+        this.reconnects++;
+        this.notify('reconnect', server);
+      } else {
+        this.everConnected = true;
+        this.notify('connect', server);
+      }
+      return nc;
     }
     return undefined;
+  }
+
+  /**
+   * Tells the listeners. One that throws (a subscribe racing a closing
+   * connection, say) is logged; it does not cost the connection, nor start a second one.
+   */
+  private notify(event: 'connect' | 'reconnect' | 'disconnect', server: string): void {
+    try {
+      this.emit(event, server);
+    } catch (err) {
+      this.options.log.error({ err, event }, 'handling a bus event failed');
+    }
   }
 
   private watchStatus(nc: NatsConnection): void {
@@ -139,13 +153,13 @@ export class BusConnection extends EventEmitter<BusEvents> {
           case 'disconnect':
             this.connected = false;
             log.warn({ server: redactUrl(s.server) }, 'disconnected from the bus; reconnecting');
-            this.emit('disconnect', s.server);
+            this.notify('disconnect', s.server);
             break;
           case 'reconnect':
             this.connected = true;
             this.reconnects++;
             log.info({ server: redactUrl(s.server) }, 'reconnected to the bus');
-            this.emit('reconnect', s.server);
+            this.notify('reconnect', s.server);
             break;
           case 'error':
             if (isAuthError(s.error)) {
@@ -169,10 +183,10 @@ export class BusConnection extends EventEmitter<BusEvents> {
       if (!this.closing && this.nc === nc) {
         this.connected = false;
         log.error({ error: this.lastError ?? null }, 'the bus connection closed; connecting again');
-        this.emit('disconnect', nc.getServer());
+        this.notify('disconnect', nc.getServer());
         this.started = this.connectLoop();
       }
-    })();
+    })().catch((err: unknown) => log.error({ err }, 'bus status handling failed'));
   }
 
   /** Drains (finishing what is in flight) within `timeoutMs`, then closes. Idempotent. */

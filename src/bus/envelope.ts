@@ -59,6 +59,11 @@ export function encodeEnvelope(env: Envelope): Uint8Array {
 export type Decoded<T> = { ok: true; value: T } | { ok: false; reason: DecodeFailure; detail: string };
 export type DecodeFailure = 'oversized' | 'encoding' | 'json' | 'envelope' | 'payload';
 
+/** Whether an already-parsed value has the envelope's shape. */
+export function isEnvelope(value: unknown): value is Envelope {
+  return checkEnvelope.Check(value);
+}
+
 /**
  * Decodes an envelope from the wire without trusting it: the size is checked
  * before parsing, invalid UTF-8 and JSON are failures, not exceptions, and the

@@ -8,7 +8,7 @@ import { HealthAggregator, type StatusView, type Transition } from '../health/ag
 import { HeartbeatSchema } from '../health/heartbeat-payload.js';
 import { SUBJECTS } from '../topics.js';
 import type { BusConnection } from './connection.js';
-import { decodeEnvelope, encodeEnvelope, makeEnvelope, type DecodeFailure } from './envelope.js';
+import { decodeEnvelope, encodeEnvelope, isEnvelope, makeEnvelope, type DecodeFailure } from './envelope.js';
 
 /** Heartbeats are small; anything larger is refused unread. */
 export const MAX_HEARTBEAT_BYTES = 64 * 1024;
@@ -129,9 +129,7 @@ export class HealthMonitor extends EventEmitter<{ transition: [transition: Trans
 
   /** The reply to a status request (the endpoint handler). */
   statusReply(msg: Msg): Uint8Array {
-    const component = requestedComponent(msg.data);
-    const request = msg.data.byteLength > 0 ? decodeEnvelope(msg.data, MAX_REQUEST_BYTES) : undefined;
-    const correlationId = request?.ok ? request.value.id : undefined;
+    const { component, correlationId } = readStatusRequest(msg.data);
     const maxPayload = this.options.bus.nc?.info?.max_payload ?? DEFAULT_MAX_PAYLOAD;
     let payload = this.statusPayload(component);
     let data = this.encodeStatus(payload, correlationId);
@@ -191,16 +189,26 @@ export class HealthMonitor extends EventEmitter<{ transition: [transition: Trans
   }
 }
 
-/** The component a status request asks about: from an envelope's payload, bare JSON, or none. */
-export function requestedComponent(data: Uint8Array): string | undefined {
-  if (data.byteLength === 0 || data.byteLength > MAX_REQUEST_BYTES) return undefined;
+const requestDecoder = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * What a status request asks, read once and never trusted: the component
+ * named in its payload (or in a bare `{"component": ...}`), and the id to
+ * answer to when it is an envelope. Anything else asks for everything. Never throws.
+ */
+export function readStatusRequest(data: Uint8Array): { component: string | undefined; correlationId: string | undefined } {
+  const none = { component: undefined, correlationId: undefined };
+  if (data.byteLength === 0 || data.byteLength > MAX_REQUEST_BYTES) return none;
   let value: unknown;
   try {
-    value = JSON.parse(new TextDecoder().decode(data));
+    value = JSON.parse(requestDecoder.decode(data));
   } catch {
-    return undefined;
+    return none;
   }
   const body = (value as { payload?: unknown } | null)?.payload ?? value;
   const component = (body as { component?: unknown } | null)?.component;
-  return typeof component === 'string' && component.length > 0 && component.length <= 64 ? component : undefined;
+  return {
+    component: typeof component === 'string' && component.length > 0 && component.length <= 64 ? component : undefined,
+    correlationId: isEnvelope(value) ? value.id : undefined,
+  };
 }

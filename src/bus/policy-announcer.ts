@@ -117,11 +117,13 @@ export class PolicyAnnouncer extends EventEmitter<{ published: [announcement: An
     const { source, bus, signer } = this.options;
     const maxPayload = bus.nc?.info?.max_payload ?? DEFAULT_MAX_PAYLOAD;
     const subject = reason === 'request' ? SUBJECTS.policyCurrent : SUBJECTS.policyReload;
-    const full = encodeEnvelope(makeEnvelope(subject, source, reloadPayload(announced, reason, true, signer), { correlationId }));
+    const payload = reloadPayload(announced, reason, signer);
+    const full = encodeEnvelope(makeEnvelope(subject, source, payload, { correlationId }));
     if (full.byteLength <= maxPayload) return full;
-    const payload: PolicyReloadPayload = reloadPayload(announced, reason, false, signer);
-    payload.policiesOmitted = { reason: 'max_payload', bytes: full.byteLength, maxPayload };
-    return encodeEnvelope(makeEnvelope(subject, source, payload, { correlationId }));
+    // The signature covers the revision and the file hashes, not the set itself: it stays valid without it.
+    const { policies: _omitted, ...rest } = payload;
+    const omitted: PolicyReloadPayload = { ...rest, policiesOmitted: { reason: 'max_payload', bytes: full.byteLength, maxPayload } };
+    return encodeEnvelope(makeEnvelope(subject, source, omitted, { correlationId }));
   }
 
   /** The reply to a `nachos.system.policy.current` request (the endpoint handler). */

@@ -1,5 +1,6 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { HealthStatusPayload } from '../bus/health-monitor.js';
+import { redactUrl } from '../bus/url-credentials.js';
 import { SUBJECTS, envelopeType } from '../topics.js';
 
 /** A failure to get the health view, worded for the person who asked. */
@@ -7,7 +8,7 @@ export class StatusRequestError extends Error {}
 
 /** `nats://user:secret@host` -> `nats://host`, for messages. */
 export function shownServers(servers: readonly string[]): string {
-  return servers.map((s) => s.replace(/^([a-z]+:\/\/)[^@/]*@/i, '$1')).join(',');
+  return servers.map(redactUrl).join(',');
 }
 
 /**

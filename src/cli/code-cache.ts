@@ -11,29 +11,26 @@ import { Script } from 'node:vm';
  * this Node is ignored by V8, and the bundle compiles as usual.
  */
 
-function wrap(source: string): string {
-  return `(function (exports, require, module, __filename, __dirname) {${source}\n})`;
+/** Compiles a CommonJS file (with `cachedData` when given) and runs it as `require` would. */
+function load(file: string, cachedData?: Buffer): { script: Script; exports: unknown } {
+  const source = `(function (exports, require, module, __filename, __dirname) {${readFileSync(file, 'utf8')}\n})`;
+  const script = new Script(source, { filename: file, cachedData });
+  const module = { exports: {} };
+  const run = script.runInThisContext() as (e: unknown, r: NodeJS.Require, m: unknown, f: string, d: string) => void;
+  run(module.exports, createRequire(file), module, file, path.dirname(file));
+  return { script, exports: module.exports };
 }
 
 /** Loads a CommonJS file with its code cache, when there is one. */
 export function requireWithCodeCache<T>(file: string): T {
   const cacheFile = `${file}.cache`;
-  const cachedData = existsSync(cacheFile) ? readFileSync(cacheFile) : undefined;
-  const script = new Script(wrap(readFileSync(file, 'utf8')), { filename: file, cachedData });
-  const module = { exports: {} as T };
-  const run = script.runInThisContext() as (e: unknown, r: NodeJS.Require, m: unknown, f: string, d: string) => void;
-  run(module.exports, createRequire(file), module, file, path.dirname(file));
-  return module.exports;
+  return load(file, existsSync(cacheFile) ? readFileSync(cacheFile) : undefined).exports as T;
 }
 
 /** Writes `<file>.cache` after loading the file once (so lazily compiled functions are in it too). */
 export function writeCodeCache(relativeFile: string): number {
   const file = path.resolve(relativeFile);
-  const script = new Script(wrap(readFileSync(file, 'utf8')), { filename: file });
-  const module = { exports: {} };
-  const run = script.runInThisContext() as (e: unknown, r: NodeJS.Require, m: unknown, f: string, d: string) => void;
-  run(module.exports, createRequire(file), module, file, path.dirname(file));
-  const data = script.createCachedData();
+  const data = load(file).script.createCachedData();
   writeFileSync(`${file}.cache`, data);
   return data.byteLength;
 }

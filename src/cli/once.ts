@@ -11,13 +11,12 @@ import { dirname, resolve as resolvePath } from 'node:path';
 import { connect as tcpConnect } from 'node:net';
 import { parseArgs } from 'node:util';
 import { parseDuration } from '../config/duration.js';
-import { DEFAULT_HTTP_LISTEN, formatListenAddress, parseListenAddress, type ListenAddress } from '../config/listen-address.js';
+import { DEFAULT_HTTP_LISTEN, DEFAULT_SERVERS, formatListenAddress, parseListenAddress, type ListenAddress } from '../config/listen-address.js';
 import type { BusAuth } from '../bus/auth.js';
 import { EXIT } from './exit-codes.js';
 import { print, ProbeError, type ProbeOptions } from './probe-output.js';
 
 export const DEFAULT_PROBE_TIMEOUT = 2000; // 2 s: under Docker's own default of 30 s, and quick for people
-const DEFAULT_SERVERS = 'nats://127.0.0.1:4222';
 
 export const PROBE_HELP = `nachos-sentinel --once: is the system healthy? Exit 0 when healthy (or degraded, unless --strict), 1 otherwise.
 
@@ -101,7 +100,7 @@ async function probeOptions(argv: string[], env: NodeJS.ProcessEnv): Promise<Pro
       options: PROBE_OPTIONS,
     }));
   } catch (err) {
-    throw new ProbeError(`${(err as Error).message.split('.')[0]}; see --once --help`);
+    throw new ProbeError(`${(err as Error).message.split('. ')[0]}; see --once --help`);
   }
   if (values.help) return undefined;
   // An empty variable is an unset one, as for the daemon.

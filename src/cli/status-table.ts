@@ -1,4 +1,5 @@
 import type { HealthStatusPayload } from '../bus/health-monitor.js';
+import { probedStatus } from './ask-status.js';
 
 /**
  * The health view as a table for people: one line per component with its
@@ -12,8 +13,7 @@ export function statusTable(
   const paint = options.paint ?? ((_status: string, text: string) => text);
   const lines: string[] = [];
   const subject = options.component ? `component ${options.component}` : 'nachos';
-  const component = options.component ? view.components.find((c) => c.name === options.component) : undefined;
-  const status = options.component ? (component?.status ?? 'missing') : view.status;
+  const status = probedStatus(view, options.component);
   lines.push(`${subject}: ${paint(status, status)}${options.component ? '' : ` (${view.reason})`}`);
   lines.push(`policy: ${view.policy.summary}${view.policy.lastConvergence ? `; last convergence took ${formatMs(view.policy.lastConvergence.tookMs)}` : ''}`);
   if (view.missing.length > 0 && !options.component) lines.push(`missing: ${view.missing.join(', ')}`);
@@ -44,9 +44,12 @@ export function statusTable(
   return `${lines.join('\n')}\n`;
 }
 
+/** A duration for people: 850ms, 12.3s, 4m5s, 2h10m. Rounds before it splits, so never 1m60s. */
 export function formatMs(ms: number): string {
-  if (ms < 1000) return `${Math.round(ms)}ms`;
-  if (ms < 60_000) return `${(ms / 1000).toFixed(1)}s`;
-  if (ms < 3_600_000) return `${Math.floor(ms / 60_000)}m${Math.round((ms % 60_000) / 1000)}s`;
-  return `${Math.floor(ms / 3_600_000)}h${Math.round((ms % 3_600_000) / 60_000)}m`;
+  if (ms < 999.5) return `${Math.round(ms)}ms`;
+  if (ms < 59_950) return `${(ms / 1000).toFixed(1)}s`;
+  const seconds = Math.round(ms / 1000);
+  if (seconds < 3600) return `${Math.floor(seconds / 60)}m${seconds % 60}s`;
+  const minutes = Math.round(ms / 60_000);
+  return `${Math.floor(minutes / 60)}h${minutes % 60}m`;
 }

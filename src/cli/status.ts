@@ -3,12 +3,12 @@ import { connect, credsAuthenticator, nkeyAuthenticator, type NatsConnection } f
 import { pino } from 'pino';
 import { BusConnection } from '../bus/connection.js';
 import { authOptions } from '../bus/auth.js';
-import { parseDuration } from '../config/duration.js';
+import { formatDuration, parseDuration } from '../config/duration.js';
 import { resolveConfig } from '../config/resolve.js';
 import { ConfigError } from '../errors.js';
 import { askStatus, shownServers } from './ask-status.js';
 import { EXIT, type CommandLine } from './command-line.js';
-import { formatMs, statusTable } from './status-table.js';
+import { statusTable } from './status-table.js';
 
 /** How often `status --watch` redraws, unless `--refresh` says otherwise. */
 export const DEFAULT_REFRESH = 1000; // 1 s
@@ -71,17 +71,29 @@ export async function status(cli: CommandLine, env: NodeJS.ProcessEnv, cwd: stri
   }
 
   // --watch: one connection kept for the whole session, reconnecting for as long as it takes.
-  const bus = new BusConnection({ servers: config.servers, name: 'nachos-sentinel-status', log: pino({ level: 'silent' }), auth: config });
-  // Give the first frame a moment to have something to show.
-  await Promise.race([bus.start(), new Promise((r) => setTimeout(r, REQUEST_TIMEOUT).unref())]);
+  // The pauses are what keep the process alive while the bus is away: their timers stay referenced.
   let stopped = false;
   let wake: (() => void) | undefined;
+  const pause = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        wake = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      wake = done;
+    });
   const stop = () => {
     stopped = true;
     wake?.();
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+  const bus = new BusConnection({ servers: config.servers, name: 'nachos-sentinel-status', log: pino({ level: 'silent' }), auth: config });
+  // Give the first frame a moment to have something to show.
+  await Promise.race([bus.start(), pause(REQUEST_TIMEOUT)]);
+  wake?.();
   const stdin = process.stdin;
   if (stdin.isTTY) {
     stdin.setRawMode(true);
@@ -95,7 +107,7 @@ export async function status(cli: CommandLine, env: NodeJS.ProcessEnv, cwd: stri
   try {
     while (!stopped) {
       const now = new Date().toISOString().slice(11, 19);
-      const header = `nachos-sentinel status · ${shownServers(config.servers)} · every ${formatMs(refreshMs)} · ${now} · q to quit\n\n`;
+      const header = `nachos-sentinel status · ${shownServers(config.servers)} · every ${formatDuration(refreshMs)} · ${now} · q to quit\n\n`;
       let body: string;
       if (!bus.nc || !bus.connected) {
         body = `waiting for the bus at ${shownServers(config.servers)}…\n`;
@@ -108,10 +120,7 @@ export async function status(cli: CommandLine, env: NodeJS.ProcessEnv, cwd: stri
         }
       }
       out.write(HOME_CLEAR + header + body);
-      await new Promise<void>((resolve) => {
-        wake = resolve;
-        setTimeout(resolve, refreshMs).unref();
-      });
+      if (!stopped) await pause(refreshMs);
     }
   } finally {
     out.write(CURSOR_SHOW + ALT_SCREEN_OFF);

@@ -7,6 +7,9 @@ export interface ListenAddress {
 /** The documented default: loopback only, so nothing is exposed unless asked for. */
 export const DEFAULT_HTTP_LISTEN = '127.0.0.1:9470';
 
+/** The bus when none is named, as in NATS tooling; here because the probe shares it with the daemon. */
+export const DEFAULT_SERVERS = 'nats://127.0.0.1:4222';
+
 /**
  * `host:port`, `[v6]:port`, `:port` (loopback) or `off`. Port 0 asks the OS
  * for a free port (tests use it). Throws a TypeError naming the expected form.

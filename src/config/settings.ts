@@ -2,7 +2,7 @@ import { Type, type TSchema } from '@sinclair/typebox';
 import { CheckSpecSchema, DEFAULT_CHECK_TIMEOUT, OWN_CHECKS, type CheckSpec, type CheckSpecInput } from '../health/check-specs.js';
 import { parseByteSize } from './byte-size.js';
 import { parseDuration } from './duration.js';
-import { DEFAULT_HTTP_LISTEN, parseListenAddress, type ListenAddress } from './listen-address.js';
+import { DEFAULT_HTTP_LISTEN, DEFAULT_SERVERS, parseListenAddress, type ListenAddress } from './listen-address.js';
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -84,12 +84,6 @@ const SIZE = Type.Union([Type.String({ pattern: '^\\s*\\d+(\\.\\d+)?\\s*([kKmMgG
   errorMessage: 'must be a size such as "512KiB" or "1MiB", or a number of bytes',
 });
 
-export const DEFAULT_SERVERS = ['nats://127.0.0.1:4222'];
-export const DEFAULT_QUIET_WINDOW = 50; // ms
-export const DEFAULT_MAX_WAIT = 1000; // 1 s
-export const DEFAULT_RESCAN_INTERVAL = 60_000; // 1 minute
-export const DEFAULT_MAX_FILE_SIZE = 1024 * 1024; // 1 MiB
-export const DEFAULT_HEALTH_INTERVAL = 5000; // 5 s
 export const MIN_HEALTH_INTERVAL = 50; // ms
 export const DEFAULT_MAX_INSTANCES = 10_000;
 
@@ -103,7 +97,7 @@ export const SETTINGS = [
     file: 'servers',
     flag: 'servers',
     env: ['NATS_SERVERS', 'NATS_URL'],
-    defaultText: DEFAULT_SERVERS.join(','),
+    defaultText: DEFAULT_SERVERS,
     schema: Type.Union([Type.String({ minLength: 1 }), Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })], {
       errorMessage: 'must be a server URL or an array of them',
     }),
@@ -121,7 +115,7 @@ export const SETTINGS = [
     flagType: 'string',
     isPath: true,
     parse: parseNonEmpty,
-    help: 'the policy directory; every *.toml directly inside it is a policy file',
+    help: 'the policy directory; every *.toml, *.yaml and *.yml directly inside it is a policy file',
   }),
   setting({
     key: 'watch',

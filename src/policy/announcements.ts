@@ -56,12 +56,8 @@ export interface Announced {
   previous: Snapshot | undefined;
 }
 
-export function reloadPayload(
-  announced: Announced,
-  reason: ReloadReason,
-  includePolicies: boolean,
-  signer?: ReloadSigner,
-): PolicyReloadPayload {
+/** The reload payload, the policy set included (the announcer leaves it out when the message would be too big). */
+export function reloadPayload(announced: Announced, reason: ReloadReason, signer?: ReloadSigner): PolicyReloadPayload {
   const { snapshot, previous, sequence } = announced;
   const payload: PolicyReloadPayload = {
     schemaVersion: SCHEMA_VERSION,
@@ -76,8 +72,8 @@ export function reloadPayload(
       policyFiles: snapshot.policies.length,
       rules: snapshot.ruleCount,
     },
+    policies: snapshot.policies,
   };
-  if (includePolicies) payload.policies = snapshot.policies;
   if (signer) payload.signature = signer.sign(snapshot.revision, snapshot.files);
   return payload;
 }

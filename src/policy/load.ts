@@ -4,6 +4,7 @@ import { promisify } from 'node:util';
 import path from 'node:path';
 import { ERROR_CODES, messageOf, type Problem } from '../errors.js';
 import type { SourceFile } from './validate.js';
+import { compareBytes } from './sha256sum.js';
 
 /** Where the files of a snapshot come from. */
 export interface LoadOptions {
@@ -110,6 +111,8 @@ export async function loadFiles(options: LoadOptions): Promise<LoadResult> {
       problems.push({ file: target.rel, ...read.problem });
     }
   });
+  // Reads finish in any order; problems are reported in the order of the files, run after run.
+  problems.sort((a, b) => compareBytes(a.file, b.file));
   return { sources, problems, dirMissing, unstable, newestMtimeMs };
 }
 

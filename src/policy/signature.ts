@@ -1,4 +1,5 @@
 import { fromPublic, fromSeed } from '@nats-io/nkeys';
+import { sha256sumLines } from './sha256sum.js';
 import { computeRevision, type SnapshotFile } from './snapshot.js';
 
 /**
@@ -32,9 +33,7 @@ export interface SignedFields {
 }
 
 export function signedBytes(revision: string, files: SignedFields['files']): Uint8Array {
-  const sorted = [...files].sort((a, b) => Buffer.compare(Buffer.from(a.path), Buffer.from(b.path)));
-  const text = `nachos-sentinel reload v1\nrevision ${revision}\n${sorted.map((f) => `${f.sha256}  ${f.path}\n`).join('')}`;
-  return new TextEncoder().encode(text);
+  return new TextEncoder().encode(`nachos-sentinel reload v1\nrevision ${revision}\n${sha256sumLines(files)}`);
 }
 
 /** Signs reloads with an NKey seed (`S...`). Throws a TypeError when the seed is not one. */

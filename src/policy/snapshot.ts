@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { ERROR_CODES, type Problem } from '../errors.js';
-import { compareBytes, validateSet, type FileKind, type ParsedPolicy, type SourceFile } from './validate.js';
+import { compareBytes, sha256sumLines } from './sha256sum.js';
+import { validateSet, type FileKind, type ParsedPolicy, type SourceFile } from './validate.js';
 
 /** One file of a snapshot, as announced on the bus. */
 export interface SnapshotFile {
@@ -44,12 +45,10 @@ export function digestFiles(sources: readonly SourceFile[]): SnapshotFile[] {
  * The revision of a set of files: the SHA-256 of the lines `<sha256>  <path>\n`
  * in byte order of path, which is exactly what `sha256sum` prints. So anyone
  * can recompute it from the announced `files`, or from the directory itself:
- * `cd policies && sha256sum *.toml | LC_ALL=C sort -k2 | sha256sum`.
+ * `cd policies && sha256sum $(ls *.toml *.yaml *.yml 2>/dev/null) | LC_ALL=C sort -k2 | sha256sum`.
  */
 export function computeRevision(files: readonly Pick<SnapshotFile, 'path' | 'sha256'>[]): string {
-  const hash = createHash('sha256');
-  for (const f of [...files].sort((a, b) => compareBytes(a.path, b.path))) hash.update(`${f.sha256}  ${f.path}\n`);
-  return hash.digest('hex');
+  return createHash('sha256').update(sha256sumLines(files)).digest('hex');
 }
 
 /**
@@ -71,7 +70,7 @@ export function buildSnapshot(
     all.push({
       code: ERROR_CODES.POLICY_EMPTY,
       file: '',
-      message: 'no policy files (*.toml) in the policy directory; set allow_empty = true to allow an empty set',
+      message: 'no policy files (*.toml, *.yaml, *.yml) in the policy directory; set allow_empty = true to allow an empty set',
     });
   }
   if (all.length > 0) return { ok: false, rejection: { revision, files, problems: all } };

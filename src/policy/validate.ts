@@ -3,6 +3,7 @@ import { schemaIssues } from '../schema-errors.js';
 import { pointerToPath, type Position } from '../toml-positions.js';
 import { parseByFormat, type Parsed } from './formats.js';
 import { checkPolicyDocument, OPERATORS, type Operator, type PolicyDocument } from './schema.js';
+import { compareBytes } from './sha256sum.js';
 
 /** What a snapshot file holds: policies, or other configuration watched alongside them. */
 export type FileKind = 'policy' | 'config';
@@ -110,7 +111,6 @@ export function validateSet(files: readonly SourceFile[]): ValidationResult {
   return { policies, ruleCount, problems };
 }
 
-/** Decodes and parses one file's TOML; records a problem and returns undefined when it can't. */
 /** Decodes and parses one file (TOML or YAML); records a problem and returns undefined when it can't. */
 function parseFile(file: SourceFile, problems: Problem[]): Extract<Parsed, { ok: true }> | undefined {
   let source: string;
@@ -171,9 +171,4 @@ function withContext(path: (string | number)[], message: string): string {
 /** `rules[2].match.action`, the way the value is addressed in prose. */
 function describePath(path: (string | number)[]): string {
   return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? p : `.${p}`)).join('');
-}
-
-/** Byte order, so the order (and so the revision) never depends on the locale. */
-export function compareBytes(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a), Buffer.from(b));
 }

@@ -47,13 +47,16 @@ describe('the nachos-sentinel executable', () => {
   });
 
   it('exits 2 on a bad flag or command, saying what is wrong', async () => {
-    expect(await Daemon.run(['--polices', 'x'])).toMatchObject({
+    // A closed port, so that a flag parsed wrongly never starts a daemon against a real bus.
+    const nowhere = ['--servers', 'nats://127.0.0.1:1'];
+    expect(await Daemon.run([...nowhere, '--polices', 'x'])).toMatchObject({
       code: 2,
       stderr: 'nachos-sentinel: unknown flag --polices (did you mean --policies?); see --help\n',
     });
-    expect(await Daemon.run(['--policies'])).toMatchObject({ code: 2, stderr: 'nachos-sentinel: flag --policies needs a value\n' });
-    expect(await Daemon.run(['frobnicate'])).toMatchObject({ code: 2 });
-    expect((await Daemon.run(['frobnicate'])).stderr).toContain('unknown command "frobnicate"');
+    expect(await Daemon.run([...nowhere, '--policies'])).toMatchObject({ code: 2, stderr: 'nachos-sentinel: flag --policies needs a value\n' });
+    const unknown = await Daemon.run(['frobnicate', ...nowhere]);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('unknown command "frobnicate"');
   });
 
   it('exits 2 on a bad config value, naming the key and the file, before connecting to anything', async () => {

@@ -128,10 +128,17 @@ describe('nachos-sentinel --once', () => {
   });
 
   it('exits 1, never 2, on a bad flag or value', async () => {
-    for (const args of [['--bogus'], ['--timeout', 'soon'], ['--http', 'nowhere', '--self'], ['extra']]) {
-      const result = await probe(args);
+    // --servers to a closed port: were a flag ignored, the probe would fail on the bus, with another message.
+    const cases: [string[], string][] = [
+      [['--bogus'], "Unknown option '--bogus'; see --once --help"],
+      [['--timeout', 'soon'], '--timeout: "soon" is not a duration'],
+      [['--http', 'nowhere', '--self'], '--http: "nowhere" is not a listen address'],
+      [['extra.toml'], "Unexpected argument 'extra.toml'; see --once --help"],
+    ];
+    for (const [args, message] of cases) {
+      const result = await probe(['--servers', 'nats://127.0.0.1:1', ...args]);
       expect(result.code, args.join(' ')).toBe(1);
-      expect(result.stderr).toMatch(/^nachos-sentinel --once: /);
+      expect(result.stderr).toContain(`nachos-sentinel --once: ${message}`);
     }
     expect((await probe(['--help'])).code).toBe(0);
   });

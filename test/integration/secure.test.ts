@@ -178,7 +178,7 @@ describe('a secured bus', () => {
   });
 
   it('refuses two ways of authenticating at once, naming them', async () => {
-    const r = await Daemon.run(['--token', 't', '--user', 'u', '--password', 'p', '--policies', dir]);
+    const r = await Daemon.run(['--token', 't', '--user', 'u', '--password', 'p', '--policies', dir, '--servers', 'nats://127.0.0.1:1']);
     expect(r.code).toBe(2);
     expect(r.stderr).toBe(
       'nachos-sentinel: authentication: use one way to authenticate, not user/password (--user, --password) and token (--token)\n',

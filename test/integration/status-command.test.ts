@@ -61,6 +61,23 @@ describe('nachos-sentinel status', () => {
     expect(frames.at(-2)).toMatch(/gateway\s+required\s+healthy/);
   });
 
+  it('--watch waits out a bus that is away, and shows it once it comes', async () => {
+    const port = await freePort();
+    const watcher = Daemon.start(['status', '--watch', '--refresh', '200ms', '--servers', `nats://127.0.0.1:${port}`]);
+    let late: NatsServer | undefined;
+    try {
+      await until(() => (watcher.stdout.match(/waiting for the bus at nats:\/\/127\.0\.0\.1:\d+/g) ?? []).length >= 2, 10_000, 'two waiting frames');
+      expect(watcher.exit).toBeUndefined();
+      late = await NatsServer.start({ port });
+      // A bus with no sentinel on it: the frame now says so instead of waiting.
+      await until(() => watcher.stdout.split('\x1b[H\x1b[2J').at(-1)?.includes('no sentinel answered'), 10_000, 'a frame from the bus');
+      expect((await watcher.stop('SIGINT')).code).toBe(0);
+    } finally {
+      watcher.kill();
+      await late?.stop();
+    }
+  });
+
   it('--watch in a real terminal quits on q', async () => {
     const session = `sentinel-${process.pid}`;
     const tmux = (...args: string[]) => execFileSync('tmux', args, { encoding: 'utf8' });

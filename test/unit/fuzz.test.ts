@@ -6,7 +6,7 @@ import { pino } from 'pino';
 import { stringify as stringifyToml } from 'smol-toml';
 import { describe, expect, it } from 'vitest';
 import { BusConnection } from '../../src/bus/connection.js';
-import { HealthMonitor, requestedComponent } from '../../src/bus/health-monitor.js';
+import { HealthMonitor, readStatusRequest } from '../../src/bus/health-monitor.js';
 import { resolveConfig } from '../../src/config/resolve.js';
 import { ConfigError, ERROR_CODES } from '../../src/errors.js';
 import { loadFiles } from '../../src/policy/load.js';
@@ -97,8 +97,9 @@ describe('fuzz: the status-request decoder', () => {
   it('never throws, and names at most one sane component', () => {
     fc.assert(
       fc.property(fc.oneof(hostileBytes, fc.anything().map((v) => utf8(JSON.stringify({ payload: { component: v } }) ?? ''))), (data) => {
-        const component = requestedComponent(data);
+        const { component, correlationId } = readStatusRequest(data);
         expect(component === undefined || (typeof component === 'string' && component.length <= 64)).toBe(true);
+        expect(correlationId === undefined || typeof correlationId === 'string').toBe(true);
       }),
       { numRuns: 5000 },
     );

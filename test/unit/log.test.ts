@@ -23,6 +23,9 @@ describe('logger', () => {
     expect(redactUrl('tls://token@host:4443')).toBe('tls://host:4443');
     expect(redactUrl('nats://host:4222')).toBe('nats://host:4222');
     expect(redactUrl('host:4222')).toBe('host:4222');
+    // Unencoded `/`, `?`, `#` and `@` in a secret (base64 tokens have `/`): all of it goes.
+    expect(redactUrl('nats://tok/en+x=@host:4222')).toBe('nats://host:4222');
+    expect(redactUrl('nats://user:se/c?r#e@t@host:4222')).toBe('nats://host:4222');
   });
 });
 
@@ -36,5 +39,8 @@ describe('credentials in server URLs', () => {
     });
     expect(splitUrlCredentials(['tls://s3cr3t@a:4222'])).toEqual({ servers: ['tls://a:4222'], token: 's3cr3t' });
     expect(splitUrlCredentials(['a:4222'])).toEqual({ servers: ['a:4222'] });
+    expect(splitUrlCredentials(['nats://tok/en+x=@a:4222'])).toEqual({ servers: ['nats://a:4222'], token: 'tok/en+x=' });
+    // A malformed escape is taken literally, not a crash.
+    expect(splitUrlCredentials(['nats://u:p%zz@a:4222'])).toEqual({ servers: ['nats://a:4222'], user: 'u', pass: 'p%zz' });
   });
 });

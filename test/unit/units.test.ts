@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseByteSize } from '../../src/config/byte-size.js';
 import { formatDuration, parseDuration } from '../../src/config/duration.js';
+import { formatMs } from '../../src/cli/status-table.js';
 
 describe('parseDuration', () => {
   it.each([
@@ -48,5 +49,22 @@ describe('parseByteSize', () => {
 
   it.each(['', '0', 'lots', '1XB', -1, 0, 1.5])('rejects %j', (input) => {
     expect(() => parseByteSize(input)).toThrow(/not a size/);
+  });
+});
+
+describe('formatMs (durations shown to people)', () => {
+  it.each([
+    [0, '0ms'],
+    [999.4, '999ms'],
+    [999.6, '1.0s'],
+    [12_345, '12.3s'],
+    [59_960, '1m0s'],
+    [119_600, '2m0s'],
+    [245_000, '4m5s'],
+    [3_599_600, '1h0m'],
+    [7_199_000, '2h0m'],
+    [7_800_000, '2h10m'],
+  ])('%s ms is %s', (ms, text) => {
+    expect(formatMs(ms)).toBe(text);
   });
 });
