@@ -1,7 +1,8 @@
 /**
- * Time as an argument: everything that waits (the quiet window, the rescan,
- * heartbeats, silence detection) takes a Clock, so unit tests drive it with a
- * fake and never sleep.
+ * Time as an argument: what waits or judges time (the quiet window, the
+ * rescan, heartbeats, the judgement of silence) takes a Clock, so unit tests
+ * drive it with a fake and never sleep. Plain periodic triggers (the silence
+ * sweep, the directory check, the status feed's push) use timers directly.
  */
 export interface Clock {
   /** Monotonic milliseconds, for measuring intervals (never goes back). */

@@ -16,7 +16,6 @@ import { HttpServer, sendJson } from './http/http-server.js';
 import { createMetrics } from './http/metrics.js';
 import { StatusFeed } from './http/status-feed.js';
 import { CONTENT_SECURITY_POLICY, STATUS_PAGE_HTML, STATUS_PAGE_SCRIPT } from './http/status-page.js';
-import { redactUrl } from './log.js';
 import { PolicyReloader } from './reload/reloader.js';
 import { SENTINEL_QUEUE, SUBJECTS } from './topics.js';
 import { packageVersion } from './version.js';
@@ -188,7 +187,7 @@ export class Sentinel {
           const ready = this.ready;
           sendJson(res, ready ? 200 : 503, {
             status: ready ? 'ready' : 'not ready',
-            bus: { connected: this.bus.connected, server: this.bus.nc && this.bus.connected ? redactUrl(this.bus.nc.getServer()) : null },
+            bus: { connected: this.bus.connected, server: this.bus.server },
             policy: {
               revision: this.reloader.inForce?.revision ?? null,
               rejected: this.reloader.lastRejection !== undefined,
@@ -203,21 +202,25 @@ export class Sentinel {
     return this.bus.connected && this.reloader.inForce !== undefined;
   }
 
+  /** On every (re)connection: the micro service on the new connection, and a heartbeat at once. */
+  private readonly onConnect = () => {
+    const nc = this.bus.nc;
+    if (nc) this.service.start(nc);
+    this.heartbeat.onReconnect();
+  };
+
   /** Reads the policy set, starts the loops and the HTTP listener; connects to the bus in the background. */
   async start(): Promise<void> {
-    const onConnect = () => {
-      const nc = this.bus.nc;
-      if (nc) this.service.start(nc);
-      this.heartbeat.onReconnect();
-    };
     // Order matters: the monitor subscribes (in its own start) before our first heartbeat goes out.
     this.announcer.start();
     this.monitor.start();
-    this.bus.on('connect', onConnect);
-    this.bus.on('reconnect', onConnect);
+    this.bus.on('connect', this.onConnect);
+    this.bus.on('reconnect', this.onConnect);
     this.announcer.on('published', (a) => {
       if (a.subject === SUBJECTS.policyReload) this.monitor.aggregator.setPolicy(a.revision);
     });
+    // A new revision in force, or a set rejected, is news in our own heartbeat too: say it now, not an interval later.
+    this.reloader.on('applied', () => this.heartbeat.publishIfChanged());
     await this.reloader.start();
     this.heartbeat.start();
     this.httpAddress = await this.http?.start();
@@ -230,6 +233,8 @@ export class Sentinel {
    */
   close(timeoutMs = 1500): Promise<void> {
     this.closing ??= (async () => {
+      this.bus.off('connect', this.onConnect);
+      this.bus.off('reconnect', this.onConnect);
       await this.heartbeat.stop();
       this.service.stop();
       this.monitor.stop();

@@ -62,6 +62,11 @@ export class BusConnection extends EventEmitter<BusEvents> {
     return this.options.servers.map(redactUrl);
   }
 
+  /** The server connected to now, without credentials; null while disconnected. */
+  get server(): string | null {
+    return this.nc && this.connected ? redactUrl(this.nc.getServer()) : null;
+  }
+
   /** Connects, retrying until the bus answers. Resolves undefined if closed first. */
   start(): Promise<NatsConnection | undefined> {
     this.started ??= this.connectLoop();

@@ -1,5 +1,6 @@
 import { Type, type TSchema } from '@sinclair/typebox';
 import { CheckSpecSchema, DEFAULT_CHECK_TIMEOUT, OWN_CHECKS, type CheckSpec, type CheckSpecInput } from '../health/check-specs.js';
+import { MAX_CHECKS, MAX_INTERVAL_MS } from '../health/heartbeat-payload.js';
 import { parseByteSize } from './byte-size.js';
 import { parseDuration } from './duration.js';
 import { DEFAULT_HTTP_LISTEN, DEFAULT_SERVERS, parseListenAddress, type ListenAddress } from './listen-address.js';
@@ -219,8 +220,10 @@ export const SETTINGS = [
     schema: DURATION,
     flagType: 'string',
     parse: (raw) => {
-      const ms = parseDuration(raw);
+      // Whole milliseconds within what every heartbeat receiver accepts (the heartbeat schema's bounds).
+      const ms = Math.round(parseDuration(raw));
       if (ms < MIN_HEALTH_INTERVAL) throw new TypeError(`must be at least ${MIN_HEALTH_INTERVAL}ms`);
+      if (ms > MAX_INTERVAL_MS) throw new TypeError('must be at most 1h');
       return ms;
     },
     help: 'heartbeat interval H (jittered by about 10%)',
@@ -337,6 +340,10 @@ function parsePositiveInteger(raw: unknown): number {
 /** Resolves `[[health.checks]]` tables (already checked against their schema) into specs. */
 function parseChecks(raw: unknown): CheckSpec[] {
   if (raw === '' || raw === undefined) return [];
+  const room = MAX_CHECKS - OWN_CHECKS.length;
+  if ((raw as unknown[]).length > room) {
+    throw new TypeError(`at most ${room} checks: a heartbeat carries ${MAX_CHECKS}, ${OWN_CHECKS.length} of them the sentinel's own`);
+  }
   const specs = (raw as CheckSpecInput[]).map((c, i): CheckSpec => {
     const base = {
       name: c.name,

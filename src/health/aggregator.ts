@@ -292,7 +292,8 @@ export class HealthAggregator {
       }
     }
     this.dirty.add(hb.component);
-    this.reconcile(tracked.policyRevision !== undefined);
+    // Convergence is a scan of every instance: judged on the next tick (or view), not per heartbeat.
+    this.reconcile(false);
     return 'tracked';
   }
 
@@ -327,6 +328,7 @@ export class HealthAggregator {
 
   /** The view for a status reply; one component's when `component` is given. */
   view(component?: string): StatusView {
+    this.checkConvergence();
     const now = this.options.clock.now();
     const names = component !== undefined ? [component] : [...this.components.keys()].sort();
     const components: ComponentView[] = names.map((name) => {
@@ -348,6 +350,26 @@ export class HealthAggregator {
       policy: this.convergenceView(now),
       tracked: this.instances.size,
     };
+  }
+
+  /** Each component's status and role in name order, as `view()` lists them, without building instance views (for metrics). */
+  componentStatuses(): { name: string; role: ComponentView['role']; status: ComponentView['status'] }[] {
+    return [...this.components.keys()].sort().map((name) => {
+      const entry = this.components.get(name)!;
+      return { name, role: entry.role, status: entry.status ?? 'unknown' };
+    });
+  }
+
+  /** Live instances that report a policy revision, and how many run the one in force (for metrics). */
+  policyCounts(): { reporting: number; onRevision: number } {
+    let reporting = 0;
+    let onRevision = 0;
+    for (const t of this.instances.values()) {
+      if (t.policyRevision === undefined || t.status === 'stale') continue;
+      reporting++;
+      if (t.policyRevision === this.policy.revision) onRevision++;
+    }
+    return { reporting, onRevision };
   }
 
   private instanceView(t: Tracked, now: number): InstanceView {

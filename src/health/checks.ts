@@ -23,6 +23,11 @@ export interface Check {
 /** Event-loop lag above this makes the `event_loop` check fail (optional: degraded). */
 export const EVENT_LOOP_LAG_LIMIT = 500; // ms
 
+/** A failing check's effect on a status: a required one makes it unhealthy, an optional one at least degraded. */
+export function withFailure(status: ReportedStatus, required: boolean): ReportedStatus {
+  return required ? 'unhealthy' : status === 'healthy' ? 'degraded' : status;
+}
+
 /**
  * Runs checks and keeps their latest results. Each run is cut off at its
  * timeout, and a check still running is not started again, so one stuck
@@ -32,6 +37,8 @@ export const EVENT_LOOP_LAG_LIMIT = 500; // ms
 export class CheckRunner {
   private readonly results = new Map<string, CheckResult & { required: boolean }>();
   private readonly running = new Set<string>();
+  private readonly inFlight = new Set<AbortController>();
+  private stopped = false;
 
   constructor(
     private readonly checks: readonly Check[],
@@ -41,7 +48,14 @@ export class CheckRunner {
 
   /** Starts every check that is not already running; resolves when those finish (each within its timeout). */
   async runAll(): Promise<void> {
+    if (this.stopped) return;
     await Promise.all(this.checks.filter((c) => !this.running.has(c.name)).map((c) => this.runOne(c)));
+  }
+
+  /** Cuts off the checks in flight (a command is killed) and runs no more. */
+  stop(): void {
+    this.stopped = true;
+    for (const controller of this.inFlight) controller.abort();
   }
 
   /** True once every check has a result. */
@@ -57,7 +71,7 @@ export class CheckRunner {
     for (const [name, r] of this.results) {
       checks[name] = r.ok ? 'ok' : 'error';
       details[name] = { required: r.required, latencyMs: r.latencyMs, ...(r.message ? { message: r.message } : {}) };
-      if (!r.ok) status = r.required ? 'unhealthy' : status === 'healthy' ? 'degraded' : status;
+      if (!r.ok) status = withFailure(status, r.required);
     }
     return { checks, details, status };
   }
@@ -66,6 +80,7 @@ export class CheckRunner {
     this.running.add(check.name);
     const started = performance.now();
     const controller = new AbortController();
+    this.inFlight.add(controller);
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<{ ok: boolean; message: string }>((resolve) => {
       timer = setTimeout(() => {
@@ -82,7 +97,9 @@ export class CheckRunner {
     } finally {
       clearTimeout(timer);
       this.running.delete(check.name);
+      this.inFlight.delete(controller);
     }
+    if (this.stopped) return;
     const previous = this.results.get(check.name);
     this.results.set(check.name, {
       ok: outcome.ok,
@@ -128,8 +145,18 @@ export function configuredCheck(spec: CheckSpec): Check {
         run: (signal) =>
           new Promise((resolve) => {
             const [file, ...args] = spec.argv as [string, ...string[]];
-            // Killed (the whole process) when the check is cut off.
-            const child = spawn(file, args, { signal, stdio: 'ignore', killSignal: 'SIGKILL' });
+            // In a process group of its own, killed whole when the check is cut off: `sh -c` leaves
+            // its children running when only the shell is killed.
+            const child = spawn(file, args, { stdio: 'ignore', detached: true });
+            const killGroup = () => {
+              try {
+                if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+              } catch {
+                // already gone
+              }
+            };
+            signal.addEventListener('abort', killGroup, { once: true });
+            child.once('exit', () => signal.removeEventListener('abort', killGroup));
             child.once('error', (err) => resolve({ ok: false, message: messageOf(err) }));
             child.once('exit', (code, sig) => {
               if (code === spec.expectExit) resolve({ ok: true });
@@ -138,11 +165,6 @@ export function configuredCheck(spec: CheckSpec): Check {
           }),
       };
   }
-}
-
-/** A check computed in-process from the daemon's own state. */
-export function ownCheck(name: string, required: boolean, test: () => { ok: boolean; message?: string }): Check {
-  return { name, required, timeoutMs: 1000, run: async () => test() };
 }
 
 /**

@@ -20,6 +20,8 @@ export type LifecycleState = (typeof LIFECYCLE_STATES)[number];
 export const MAX_NAME = 64;
 export const MAX_INSTANCE = 128;
 export const MAX_CHECKS = 64;
+/** The longest heartbeat interval a sender may declare. */
+export const MAX_INTERVAL_MS = 3_600_000; // 1 h
 
 export const HeartbeatSchema = Type.Object(
   {
@@ -36,7 +38,7 @@ export const HeartbeatSchema = Type.Object(
     instance: Type.Optional(Type.String({ minLength: 1, maxLength: MAX_INSTANCE, pattern: '^[A-Za-z0-9_.:/-]+$' })),
     seq: Type.Optional(Type.Integer({ minimum: 0 })),
     /** The sender's heartbeat interval: silence is judged against it. */
-    intervalMs: Type.Optional(Type.Integer({ minimum: 10, maximum: 3_600_000 })),
+    intervalMs: Type.Optional(Type.Integer({ minimum: 10, maximum: MAX_INTERVAL_MS })),
     state: Type.Optional(oneOf(LIFECYCLE_STATES)),
     policy: Type.Optional(Type.Object({ revision: Type.Union([Type.String({ maxLength: 128 }), Type.Null()]) })),
     /** Optional details per check; not tracked by the aggregator. */

@@ -4,7 +4,7 @@ import { encodeEnvelope, makeEnvelope } from '../bus/envelope.js';
 import type { Clock, TimerHandle } from '../clock.js';
 import { messageOf } from '../errors.js';
 import { SUBJECTS } from '../topics.js';
-import type { CheckRunner } from './checks.js';
+import { withFailure, type CheckRunner } from './checks.js';
 import type { CheckDetail, LifecycleState, ReportedStatus, SentinelHeartbeat } from './heartbeat-payload.js';
 
 /** Heartbeats go out every interval, give or take this fraction, so replicas do not beat in step. */
@@ -43,6 +43,7 @@ export class HeartbeatPublisher {
   private seq = 0;
   private state: LifecycleState = 'starting';
   private lastStatus: ReportedStatus | undefined;
+  private lastRevision: string | null | undefined;
   private timer: TimerHandle | undefined;
   private readonly startedAt: number;
   /** Monotonic time of the last loop turn: /healthz says the loop is alive while it is recent. */
@@ -60,9 +61,9 @@ export class HeartbeatPublisher {
     this.turn();
   }
 
-  /** Publishes now (after a reconnect, or when a check's outcome changed and so maybe the status). */
+  /** Publishes now if the status or the policy revision differs from the last heartbeat's (after a check or a reload). */
   publishIfChanged(): void {
-    if (this.evaluate().status !== this.lastStatus) this.publish();
+    if (this.evaluate().status !== this.lastStatus || this.options.policyRevision() !== this.lastRevision) this.publish();
   }
 
   /** The bus is back: whoever listens lost our heartbeats meanwhile. */
@@ -79,6 +80,7 @@ export class HeartbeatPublisher {
   async stop(flushTimeoutMs = 500): Promise<void> {
     if (this.timer) this.options.clock.clearTimeout(this.timer);
     this.timer = undefined;
+    this.options.runner.stop();
     this.state = 'stopping';
     this.publish();
     const nc = this.options.bus.nc;
@@ -116,7 +118,7 @@ export class HeartbeatPublisher {
       const result = check.test();
       checks[check.name] = result.ok ? 'ok' : 'error';
       details[check.name] = { required: check.required, ...(result.message ? { message: result.message } : {}) };
-      if (!result.ok) status = check.required ? 'unhealthy' : status === 'healthy' ? 'degraded' : status;
+      if (!result.ok) status = withFailure(status, check.required);
     }
     return { status, checks, details };
   }
@@ -151,6 +153,7 @@ export class HeartbeatPublisher {
         log.info({ status: payload.status, checks: payload.checks, previous: this.lastStatus ?? null }, 'own health status');
       }
       this.lastStatus = payload.status;
+      this.lastRevision = payload.policy.revision;
     } catch (err) {
       log.warn({ error: messageOf(err) }, 'could not publish a heartbeat');
     }

@@ -41,15 +41,19 @@ export class HttpServer {
     server.requestTimeout = 10_000;
     this.server = server;
     return new Promise((resolve) => {
-      server.once('error', (err) => {
+      const failedToStart = (err: Error) => {
         this.log.error(
           { listen: formatListenAddress(this.address), error: messageOf(err) },
           'HTTP listener could not start; /healthz and /readyz are unavailable (see --http)',
         );
         this.server = undefined;
         resolve(undefined);
-      });
+      };
+      server.once('error', failedToStart);
       server.listen(this.address.port, this.address.host, () => {
+        // Once listening, an error (EMFILE on accept, say) is logged; the listener stays up, and closable.
+        server.off('error', failedToStart);
+        server.on('error', (err) => this.log.error({ error: messageOf(err) }, 'HTTP listener error'));
         const bound = server.address() as AddressInfo;
         this.log.info({ listen: formatListenAddress({ host: bound.address, port: bound.port }) }, 'HTTP listener ready');
         resolve(bound);

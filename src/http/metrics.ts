@@ -77,7 +77,7 @@ export function createMetrics(sentinel: Sentinel, clock: Clock): Registry {
   const watchErrors = new Counter({ name: `${PREFIX}watch_errors_total`, help: 'Errors from the file watcher.', registers: [register] });
   const bursts = new Counter({
     name: `${PREFIX}watch_bursts_total`,
-    help: 'Reads triggered by file events after the quiet window.',
+    help: 'Reads of the policy set triggered by file events (one put off while a file was still written counts once).',
     registers: [register],
   });
   const coalesced = new Counter({
@@ -104,7 +104,8 @@ export function createMetrics(sentinel: Sentinel, clock: Clock): Registry {
     } else if (outcome === 'unchanged' || outcome === 'waiting') {
       reloads.inc({ outcome: 'unchanged' });
     }
-    if (context.trigger === 'watch' || context.trigger === 'swap') {
+    // A read put off (`unstable`) is counted with the read that follows it, which carries its events.
+    if ((context.trigger === 'watch' || context.trigger === 'swap') && outcome !== 'unstable') {
       bursts.inc();
       if (context.events > 1) coalesced.inc(context.events - 1);
     }
@@ -174,7 +175,7 @@ export function createMetrics(sentinel: Sentinel, clock: Clock): Registry {
     collect() {
       this.reset();
       let observed = 0;
-      for (const c of monitor.aggregator.view().components) {
+      for (const c of monitor.aggregator.componentStatuses()) {
         if (c.role === 'observed' && ++observed > MAX_OBSERVED_COMPONENT_SERIES) continue;
         for (const status of COMPONENT_STATUSES) this.set({ component: c.name, role: c.role, status }, status === c.status ? 1 : 0);
       }
@@ -185,7 +186,7 @@ export function createMetrics(sentinel: Sentinel, clock: Clock): Registry {
     help: 'Share of live instances that report a policy revision and run the one in force (1 when none report).',
     registers: [register],
     collect() {
-      const { reporting, onRevision } = monitor.aggregator.view().policy;
+      const { reporting, onRevision } = monitor.aggregator.policyCounts();
       this.set(reporting === 0 ? 1 : onRevision / reporting);
     },
   });

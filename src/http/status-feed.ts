@@ -2,7 +2,6 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Clock } from '../clock.js';
 import type { Problem } from '../errors.js';
 import type { StatusView, Transition } from '../health/aggregator.js';
-import { redactUrl } from '../log.js';
 import type { Sentinel } from '../sentinel.js';
 
 /** Transitions kept for the status page. */
@@ -10,6 +9,10 @@ export const RECENT_TRANSITIONS = 50;
 /** Live pages get the whole document this often (so ages move), and at once on any change. */
 export const PUSH_INTERVAL = 1000; // ms
 const CHANGE_DEBOUNCE = 100; // ms
+/** Open status pages at once; more get 503 (each costs a document a second). */
+export const MAX_STREAM_CLIENTS = 32;
+/** A page that has this much unsent is not reading: it is dropped (its browser reconnects by itself). */
+export const MAX_UNSENT_BYTES = 4 * 1024 * 1024;
 
 /** Everything the status page shows, as `/status.json` serves it. Never holds a secret. */
 export interface StatusDocument {
@@ -78,7 +81,7 @@ export class StatusFeed {
         version: this.version,
         uptimeSeconds: Math.round((clock.now() - this.startedAt) / 1000),
         connected: bus.connected,
-        server: bus.nc && bus.connected ? redactUrl(bus.nc.getServer()) : null,
+        server: bus.server,
       },
       health: sentinel.monitor.aggregator.view(),
       transitions: this.transitions,
@@ -99,13 +102,17 @@ export class StatusFeed {
 
   /** GET /events: the document now, then on every change and every second. */
   stream(req: IncomingMessage, res: ServerResponse): void {
+    if (req.method !== 'HEAD' && this.clients.size >= MAX_STREAM_CLIENTS) {
+      res.writeHead(503, { 'content-type': 'text/plain; charset=utf-8', 'retry-after': '10' }).end('too many open status pages\n');
+      return;
+    }
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive' });
     if (req.method === 'HEAD') {
       res.end();
       return;
     }
     this.clients.add(res);
-    req.on('close', () => this.clients.delete(res));
+    res.on('close', () => this.clients.delete(res));
     this.send(res);
     this.timer ??= setInterval(() => this.push(), PUSH_INTERVAL).unref();
   }
@@ -128,7 +135,14 @@ export class StatusFeed {
   private push(): void {
     if (this.clients.size === 0) return;
     const data = `data: ${JSON.stringify(this.document())}\n\n`;
-    for (const res of this.clients) res.write(data);
+    for (const res of this.clients) {
+      if (res.writableLength > MAX_UNSENT_BYTES) {
+        this.clients.delete(res);
+        res.destroy();
+      } else {
+        res.write(data);
+      }
+    }
   }
 
   private send(res: ServerResponse): void {

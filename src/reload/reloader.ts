@@ -71,6 +71,8 @@ export class PolicyReloader extends EventEmitter<ReloaderEvents> {
   lastRejection: Rejection | undefined;
 
   private readonly window: QuietWindow;
+  /** A read put off (a file changing or still being written), to be folded into the next one. */
+  private deferred: ApplyContext | undefined;
   private readonly watcher: PolicyWatcher;
   private rescanTimer: TimerHandle | undefined;
   private running: Promise<ApplyOutcome> | undefined;
@@ -88,7 +90,7 @@ export class PolicyReloader extends EventEmitter<ReloaderEvents> {
       quietMs: options.quietWindowMs,
       maxWaitMs: options.maxWaitMs,
       clock: options.clock,
-      onFire: ({ events, capped }) => void this.apply({ trigger: 'watch', events, capped, firstEventAt: this.takeBurstStart() }),
+      onFire: ({ events, capped }) => void this.apply(this.fired(events, capped)),
     });
     this.watcher = new PolicyWatcher({
       dir: options.dir,
@@ -158,7 +160,7 @@ export class PolicyReloader extends EventEmitter<ReloaderEvents> {
       return 'unstable';
     }
     // Read at the cap while a file was written less than a quiet window ago: it may be half-written.
-    // Wait for quiet, but not forever: a writer that never pauses is read at HOT_DEFER_LIMIT.
+    // Wait for quiet, but not forever: a writer that never pauses is read after HOT_DEFER_FACTOR x max_wait.
     const { clock, quietWindowMs, maxWaitMs } = this.options;
     const hot = loaded.newestMtimeMs > clock.wallNow() - quietWindowMs;
     if (context.capped && hot && clock.now() - (this.hotSince ??= clock.now()) < HOT_DEFER_FACTOR * maxWaitMs) {
@@ -218,10 +220,21 @@ export class PolicyReloader extends EventEmitter<ReloaderEvents> {
     return 'accepted';
   }
 
-  /** Reads again after the quiet window, keeping when the change started. */
+  /** Reads again after the quiet window, keeping when the change started, what triggered it and its events. */
   private defer(context: ApplyContext): void {
+    if (this.closing) return;
     if (context.firstEventAt !== undefined) this.burstStartedAt ??= context.firstEventAt;
-    this.window.poke();
+    this.deferred = mergeContexts(this.deferred, { trigger: context.trigger, events: context.events });
+    this.window.poke(0);
+  }
+
+  /** The read the quiet window calls for: its file events, plus a read put off, if any. */
+  private fired(events: number, capped: boolean): ApplyContext {
+    const deferred = this.deferred;
+    this.deferred = undefined;
+    const firstEventAt = this.takeBurstStart();
+    if (deferred && events === 0) return { ...deferred, capped, firstEventAt };
+    return { ...mergeContexts(deferred, { trigger: 'watch', events }), capped, firstEventAt };
   }
 
   private clearRejection(): void {
@@ -237,7 +250,9 @@ export class PolicyReloader extends EventEmitter<ReloaderEvents> {
     if (kind === 'swap') {
       // A ConfigMap swap is complete by construction: no need to wait for quiet.
       this.window.cancel();
-      void this.apply({ trigger: 'swap', events: 1, firstEventAt: this.takeBurstStart() });
+      const deferred = this.deferred;
+      this.deferred = undefined;
+      void this.apply({ ...mergeContexts(deferred, { trigger: 'swap', events: 1 }), trigger: 'swap', firstEventAt: this.takeBurstStart() });
     } else {
       this.window.poke();
     }
@@ -264,6 +279,8 @@ function mergeContexts(a: ApplyContext | undefined, b: ApplyContext): ApplyConte
     trigger: a.trigger === 'rescan' ? b.trigger : a.trigger,
     firstEventAt: a.firstEventAt ?? b.firstEventAt,
     events: a.events + b.events,
+    // Either cut short by the cap: writes may still be under way.
+    capped: a.capped === true || b.capped === true,
   };
 }
 

@@ -76,35 +76,42 @@ export class PolicyWatcher extends EventEmitter<PolicyWatcherEvents> {
     this.timer.unref();
   }
 
-  /** Stops every watcher. Idempotent: later calls return the same promise. */
+  /** Stops every watcher, waiting out a rebuild in flight. Idempotent: later calls return the same promise. */
   close(): Promise<void> {
     this.closing ??= (async () => {
       if (this.timer) clearInterval(this.timer);
+      await Promise.all(this.dirs.map((d) => d.checking));
       await Promise.all(this.dirs.map((d) => d.watcher?.close()));
       for (const d of this.dirs) d.watcher = undefined;
     })();
     return this.closing;
   }
 
-  /** (Re)builds a directory's watcher when the directory is not the one watched. */
-  private async check(d: WatchedDir): Promise<void> {
-    if (d.checking || this.closing) return;
-    d.checking = true;
-    try {
-      const identity = await stat(d.dir).then(
-        (s) => (s.isDirectory() ? `${s.dev}:${s.ino}` : undefined),
-        () => undefined,
-      );
-      const firstCheck = !d.checked;
-      d.checked = true;
-      if ((identity === d.identity && !firstCheck) || this.closing) return;
-      d.identity = identity;
-      await d.watcher?.close();
-      d.watcher = identity === undefined ? undefined : await this.watchDir(d);
-      if (!firstCheck) this.emit('dirty', 'directory', d.dir);
-    } finally {
-      d.checking = false;
-    }
+  /** (Re)builds a directory's watcher when the directory is not the one watched. One at a time per directory. */
+  private check(d: WatchedDir): Promise<void> {
+    if (d.checking || this.closing) return d.checking ?? Promise.resolve();
+    d.checking = this.rebuild(d)
+      .catch((err: unknown) => {
+        this.emit('error', err instanceof Error ? err : new Error(String(err)));
+      })
+      .finally(() => {
+        d.checking = undefined;
+      });
+    return d.checking;
+  }
+
+  private async rebuild(d: WatchedDir): Promise<void> {
+    const identity = await stat(d.dir).then(
+      (s) => (s.isDirectory() ? `${s.dev}:${s.ino}` : undefined),
+      () => undefined,
+    );
+    const firstCheck = !d.checked;
+    d.checked = true;
+    if ((identity === d.identity && !firstCheck) || this.closing) return;
+    d.identity = identity;
+    await d.watcher?.close();
+    d.watcher = identity === undefined ? undefined : await this.watchDir(d);
+    if (!firstCheck) this.emit('dirty', 'directory', d.dir);
   }
 
   private watchDir(d: WatchedDir): Promise<FSWatcher> {
@@ -144,5 +151,6 @@ interface WatchedDir {
   watcher?: FSWatcher | undefined;
   /** Checked at least once: later identity changes are reported as dirty. */
   checked?: boolean;
-  checking?: boolean;
+  /** The rebuild in flight, if any. */
+  checking?: Promise<void> | undefined;
 }

@@ -23,12 +23,12 @@ export class QuietWindow {
 
   constructor(private readonly options: QuietWindowOptions) {}
 
-  /** Something happened: (re)start the quiet window. */
-  poke(): void {
+  /** `events` things happened (0: a read put off, no new event): (re)start the quiet window. */
+  poke(events = 1): void {
     const { clock, quietMs, maxWaitMs } = this.options;
     const now = clock.now();
     this.burstStart ??= now;
-    this.events++;
+    this.events += events;
     if (this.timer !== undefined) clock.clearTimeout(this.timer);
     const delay = Math.max(0, Math.min(quietMs, this.burstStart + maxWaitMs - now));
     this.capped = delay < quietMs;

@@ -10,7 +10,8 @@ import { SUBJECTS } from '../../src/topics.js';
 import { Beater } from '../helpers/beater.js';
 import { BusListener } from '../helpers/bus-listener.js';
 import { NatsServer, freePort } from '../helpers/nats-server.js';
-import { policyDir } from '../helpers/policy-files.js';
+import { policyDir, policyText } from '../helpers/policy-files.js';
+import { shellRevision } from '../helpers/revision.js';
 import { startSentinel } from '../helpers/sentinel.js';
 import { quietFor, until } from '../helpers/until.js';
 
@@ -304,6 +305,31 @@ required = false
     await listener.nc.request(SUBJECTS.healthStatus, '', { timeout: 1000 });
     const [counted] = await collect(await client.stats('nachos-sentinel', id));
     expect(counted?.endpoints?.find((e) => e.name === 'health-status')?.num_requests).toBeGreaterThanOrEqual(1);
+  });
+
+  it('says a new policy revision, or a rejected set, in its own heartbeat at once', async () => {
+    const running = await start({ interval: '5s' });
+    await until(() => heartbeats().at(-1)?.state === 'running', 5000, 'the first round of checks');
+    // With H = 5 s, a heartbeat within a second of the change was sent because of it.
+    writeFileSync(path.join(dir, 'b.toml'), policyText('b1'));
+    const changedAt = performance.now();
+    await until(() => running.sentinel.reloader.inForce?.revision === shellRevision(dir), 3000, 'the change in force');
+    const revised = await until(
+      () => listener.messages.find((m) => m.subject === SUBJECTS.health && (m.envelope.payload as unknown as SentinelHeartbeat).policy.revision === shellRevision(dir)),
+      3000,
+      'a heartbeat with the new revision',
+    );
+    expect(revised.at - changedAt).toBeLessThan(1000);
+
+    writeFileSync(path.join(dir, 'c.toml'), 'not = [valid');
+    const brokenAt = performance.now();
+    const degraded = await until(
+      () => listener.messages.find((m) => m.subject === SUBJECTS.health && m.at > brokenAt && (m.envelope.payload as unknown as SentinelHeartbeat).status === 'degraded'),
+      3000,
+      'a degraded heartbeat',
+    );
+    expect(degraded.at - brokenAt).toBeLessThan(1000);
+    expect(degraded.envelope.payload).toMatchObject({ checks: { policy_files: 'error' } });
   });
 
   it('shows policy convergence: who runs the revision in force and who lags', async () => {

@@ -1,5 +1,6 @@
 import { createServer } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { MAX_STREAM_CLIENTS } from '../../src/http/status-feed.js';
 import { Daemon } from '../helpers/daemon.js';
 import { NatsServer, freePort } from '../helpers/nats-server.js';
 import { policyDir } from '../helpers/policy-files.js';
@@ -51,6 +52,26 @@ describe('the HTTP listener', () => {
     await server.kill();
     await until(async () => (await fetch(url(running, '/readyz'))).status === 503, 5000, 'not ready');
     expect((await fetch(url(running, '/healthz'))).status).toBe(200);
+  });
+
+  it('keeps at most MAX_STREAM_CLIENTS status pages open; the next one is told to come back', async () => {
+    const running = await startSentinel({ servers: `nats://127.0.0.1:${await freePort()}`, policies: dir }, root);
+    stops.push(() => running.close());
+    const pages: AbortController[] = [];
+    stops.push(() => pages.forEach((p) => p.abort()));
+    const open = async () => {
+      const page = new AbortController();
+      const res = await fetch(url(running, '/events'), { signal: page.signal });
+      pages.push(page);
+      return res;
+    };
+    for (let i = 0; i < MAX_STREAM_CLIENTS; i++) expect((await open()).status).toBe(200);
+    const refused = await open();
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get('retry-after')).toBe('10');
+    // A page closed makes room for another.
+    pages[0]?.abort();
+    await until(async () => (await open()).status === 200, 5000, 'room for a new page');
   });
 
   it('binds loopback by default, and runs on (saying so) when its port is taken', async () => {

@@ -104,6 +104,14 @@ listen = "off"
     const bad = writeConfig('[[health.checks]]\nname = "a"\ntype = "smoke"\n', 'bad.toml');
     expect(errorOf(() => resolve({ config: bad })).message).toMatch(/bad.toml:1:1: key "health.checks.0": must be a check table/);
     expect(errorOf(() => resolve({ interval: '10ms' })).message).toBe('--interval: must be at least 50ms');
+    // Every interval accepted is one every heartbeat receiver accepts: whole ms, at most 1 h.
+    expect(errorOf(() => resolve({ interval: '2h' })).message).toBe('--interval: must be at most 1h');
+    expect(resolve({ interval: '1.001s' }).healthIntervalMs).toBe(1001);
+    const many = writeConfig(
+      Array.from({ length: 61 }, (_, i) => `[[health.checks]]\nname = "c${i}"\ntype = "tcp"\naddress = "x:${i + 1}"\n`).join(''),
+      'many.toml',
+    );
+    expect(errorOf(() => resolve({ config: many })).message).toMatch(/at most 60 checks: a heartbeat carries 64, 4 of them the sentinel's own/);
     expect(errorOf(() => resolve({ http: 'localhost' })).message).toMatch(/^--http: "localhost" is not a listen address/);
   });
 

@@ -49,6 +49,13 @@ describe('QuietWindow', () => {
     expect(clock.pendingTimers).toBe(0);
   });
 
+  it('can be restarted without counting an event (a read put off)', () => {
+    const { clock, fired, window } = setup();
+    window.poke(0);
+    clock.advance(50);
+    expect(fired).toEqual([{ at: 50, events: 0, waitedMs: 50, capped: false }]);
+  });
+
   it('fires at once when the quiet window is zero', () => {
     const { clock, fired, window } = setup(0, 1000);
     window.poke();
