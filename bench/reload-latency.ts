@@ -22,7 +22,7 @@ import { buildSnapshot } from '../src/policy/snapshot.js';
 import { SUBJECTS } from '../src/topics.js';
 import { Daemon } from '../test/helpers/daemon.js';
 import { NatsServer } from '../test/helpers/nats-server.js';
-import { policyText } from '../test/helpers/policy-files.js';
+import { atomicWrite, policyText } from '../test/helpers/policy-files.js';
 import { tempDir } from '../test/helpers/temp-dir.js';
 import { until } from '../test/helpers/until.js';
 
@@ -46,12 +46,6 @@ function stats(samples: number[]): Stats {
 
 const ms = (x: number) => `${x.toFixed(1)} ms`;
 const sleep = (t: number) => new Promise((r) => setTimeout(r, t));
-
-function atomicWrite(file: string, text: string): void {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.tmp`);
-  writeFileSync(tmp, text);
-  renameSync(tmp, file);
-}
 
 /** (a) write -> chokidar raw event -> NATS request/reply. */
 async function floor(server: NatsServer): Promise<Stats> {

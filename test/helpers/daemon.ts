@@ -58,11 +58,16 @@ export class Daemon {
     return until(() => this.logs.find(predicate), timeoutMs, what);
   }
 
-  /** Sends `signal` and waits for the exit; returns the exit and how long it took. */
+  /**
+   * Sends `signal` and waits for the exit; returns the exit and how long it took.
+   * A process still there after 10 s is killed (and its exit then says SIGKILL).
+   */
   async stop(signal: NodeJS.Signals = 'SIGTERM') {
     const started = performance.now();
     if (!this.exit) this.child.kill(signal);
+    const killer = setTimeout(() => this.kill(), 10_000);
     await this.exited;
+    clearTimeout(killer);
     return { ...this.exit, elapsedMs: performance.now() - started };
   }
 

@@ -61,7 +61,12 @@ export class NatsServer {
 
   static async start(options: NatsServerOptions = {}): Promise<NatsServer> {
     const server = new NatsServer(options.port ?? (await freePort()), options);
-    await server.spawn();
+    try {
+      await server.spawn();
+    } catch (err) {
+      await server.stop();
+      throw err;
+    }
     return server;
   }
 
@@ -128,7 +133,7 @@ export class NatsCluster {
     const clusterPorts = await Promise.all(Array.from({ length: size }, () => freePort()));
     const monitorPorts = await Promise.all(Array.from({ length: size }, () => freePort()));
     const routes = clusterPorts.map((p) => `nats://127.0.0.1:${p}`).join(',');
-    const servers = await Promise.all(
+    const started = await Promise.allSettled(
       clusterPorts.map((clusterPort, i) =>
         NatsServer.start({
           args: [
@@ -144,8 +149,16 @@ export class NatsCluster {
         }),
       ),
     );
+    const servers = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
     const cluster = new NatsCluster(servers, monitorPorts);
-    await cluster.routed();
+    try {
+      const failed = started.find((r) => r.status === 'rejected');
+      if (failed) throw failed.reason;
+      await cluster.routed();
+    } catch (err) {
+      await cluster.stop();
+      throw err;
+    }
     return cluster;
   }
 

@@ -21,9 +21,9 @@ export function makeTlsFiles(dir: string) {
   return { ca: f('ca.pem'), serverCert: f('server.pem'), serverKey: f('server.key'), clientCert: f('client.pem'), clientKey: f('client.key') };
 }
 
-export function makeNkeyUser(dir: string) {
+export function makeNkeyUser(dir: string, file = 'user.nk') {
   const user = createUser();
-  const seedFile = path.join(dir, 'user.nk');
+  const seedFile = path.join(dir, file);
   writeFileSync(seedFile, `${new TextDecoder().decode(user.getSeed())}\n`);
   return { publicKey: user.getPublicKey(), seed: new TextDecoder().decode(user.getSeed()), seedFile };
 }

@@ -47,9 +47,14 @@ describe('a 3-node NATS cluster', () => {
     const before = listener.messages.length;
 
     const killedAt = performance.now();
+    const killedWall = Date.now();
     await mine.kill();
+    // A heartbeat sent after the kill (one already on its way before it would prove nothing).
     const heardAgain = await until(
-      () => listener.messages.slice(before).find((m) => m.subject === SUBJECTS.health && m.envelope.source === 'sentinel'),
+      () =>
+        listener.messages
+          .slice(before)
+          .find((m) => m.subject === SUBJECTS.health && m.envelope.source === 'sentinel' && Date.parse(m.envelope.timestamp) >= killedWall),
       5000,
       'a heartbeat from the new node',
     );

@@ -45,15 +45,20 @@ describe('a secured bus', () => {
     }
   }
 
-  /** The probe over the bus, configured by `env` only (the names NATS tooling uses). */
+  /**
+   * The probe over the bus, configured by `env` only (the names NATS tooling uses).
+   * After `daemonConnects` the daemon is gone: "no sentinel answered" then proves the
+   * probe connected and was let in, and got as far as asking.
+   */
   const probe = (server: NatsServer, env: Record<string, string>, args: string[] = []) =>
     Daemon.run(['--once', '--servers', server.url, '--timeout', '3s', ...args], env);
 
   it('user and password, from the environment', async () => {
     const server = await NatsServer.start({ config: 'authorization { user: alice, password: "pw-0451" }\n' });
+    let running: Awaited<ReturnType<typeof startSentinel>> | undefined;
     try {
       const env = { NATS_USER: 'alice', NATS_PASSWORD: 'pw-0451' };
-      const running = await startSentinel({ servers: server.url, policies: dir, interval: '200ms', user: 'alice', password: 'pw-0451' }, root);
+      running = await startSentinel({ servers: server.url, policies: dir, interval: '200ms', user: 'alice', password: 'pw-0451' }, root);
       await running.connected();
       // The probe, as another container would run it: components answered, status printed.
       const ok = await until(async () => {
@@ -69,6 +74,7 @@ describe('a secured bus', () => {
       expect(wrong.stderr).toMatch(/refused the credentials \(.*Authorization Violation.*\); check user\/password/i);
       expect(wrong.stderr).not.toContain('nope-9');
     } finally {
+      await running?.close();
       await server.stop();
     }
   });
@@ -79,7 +85,10 @@ describe('a secured bus', () => {
       const lines = await daemonConnects(server, { token: 'tok-8812' });
       expect(lines.find((l) => l.msg === 'connected to the bus')).toMatchObject({ auth: 'token' });
       expect(JSON.stringify(lines)).not.toContain('tok-8812');
-      expect((await probe(server, {}, ['--token', 'tok-8812'])).stderr).not.toMatch(/refused|unreachable/);
+      expect((await probe(server, {}, ['--token', 'tok-8812'])).stderr).toMatch(/no sentinel answered/);
+      const wrong = await probe(server, {}, ['--token', 'tok-0000']);
+      expect(wrong.stderr).toMatch(/refused the credentials \(.*Authorization Violation.*\); check token/i);
+      expect(wrong.stderr).not.toContain('tok-');
     } finally {
       await server.stop();
     }
@@ -95,8 +104,13 @@ describe('a secured bus', () => {
       expect(lines.find((l) => l.msg === 'connected to the bus')).toMatchObject({ auth: 'nkey' });
       expect(JSON.stringify(lines)).not.toContain(user.seed);
       const r = await probe(server, { SENTINEL_CONFIG: config });
-      expect(r.stderr).not.toMatch(/refused|unreachable/);
+      expect(r.stderr).toMatch(/no sentinel answered/);
       expect(r.stdout + r.stderr).not.toContain(user.seed);
+      // A key the server does not know: refused, and said so.
+      const stranger = makeNkeyUser(keys, 'stranger.nk');
+      const wrong = await probe(server, { NATS_NKEY: stranger.seedFile });
+      expect(wrong.stderr).toMatch(/refused the credentials \(.*Authorization Violation.*\); check nkey/i);
+      expect(wrong.stderr).not.toContain(stranger.seed);
     } finally {
       await server.stop();
     }
@@ -105,8 +119,9 @@ describe('a secured bus', () => {
   it('a credentials file with a JWT, from NATS_CREDS', async () => {
     const chain = await makeJwtChain(keys);
     const server = await NatsServer.start({ config: chain.serverConfig });
+    let running: Awaited<ReturnType<typeof startSentinel>> | undefined;
     try {
-      const running = await startSentinel({ servers: server.url, policies: dir, interval: '200ms', creds: chain.credsFile }, root);
+      running = await startSentinel({ servers: server.url, policies: dir, interval: '200ms', creds: chain.credsFile }, root);
       await running.connected();
       const r = await until(async () => {
         const out = await probe(server, { NATS_CREDS: chain.credsFile }, ['--component', 'sentinel']);
@@ -117,6 +132,7 @@ describe('a secured bus', () => {
       expect(printed).not.toContain(chain.userSeed);
       expect(printed).not.toContain(chain.userJwt);
     } finally {
+      await running?.close();
       await server.stop();
     }
   });
@@ -132,7 +148,7 @@ describe('a secured bus', () => {
       const untrusted = await probe(server, {});
       expect(untrusted.code).toBe(1);
       expect(untrusted.stderr).toMatch(/bus unreachable at .*(certificate|self-signed|issuer)/i);
-      expect((await probe(server, { NATS_CA: tls.ca })).stderr).not.toMatch(/unreachable/);
+      expect((await probe(server, { NATS_CA: tls.ca })).stderr).toMatch(/no sentinel answered/);
     } finally {
       await server.stop();
     }

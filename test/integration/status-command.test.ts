@@ -1,12 +1,9 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Beater } from '../helpers/beater.js';
 import { BIN, Daemon } from '../helpers/daemon.js';
 import { NatsServer, freePort } from '../helpers/nats-server.js';
-import { policyText } from '../helpers/policy-files.js';
-import { tempDir } from '../helpers/temp-dir.js';
+import { policyDir } from '../helpers/policy-files.js';
 import { until } from '../helpers/until.js';
 
 describe('nachos-sentinel status', () => {
@@ -14,22 +11,22 @@ describe('nachos-sentinel status', () => {
   let daemon: Daemon;
   let gateway: Beater;
   let cleanup: () => void;
+  const stops: (() => unknown)[] = [];
 
   beforeAll(async () => {
+    let dir: string;
+    ({ dir, cleanup } = policyDir());
     server = await NatsServer.start();
-    const tmp = tempDir();
-    cleanup = tmp.cleanup;
-    mkdirSync(path.join(tmp.dir, 'policies'));
-    writeFileSync(path.join(tmp.dir, 'policies', 'a.toml'), policyText('a1'));
-    daemon = Daemon.start(['--servers', server.url, '--policies', path.join(tmp.dir, 'policies'), '--interval', '200ms', '--require', 'gateway']);
+    daemon = Daemon.start(['--servers', server.url, '--policies', dir, '--interval', '200ms', '--require', 'gateway']);
     gateway = await Beater.start(server.url, 'gateway', 'gw-1', 200);
     await daemon.waitForLog((l) => l.msg === 'connected to the bus');
   });
   afterAll(async () => {
-    await gateway.crash();
-    await daemon.stop();
-    await server.stop();
-    cleanup();
+    for (const stop of stops) await stop();
+    await gateway?.crash();
+    await daemon?.stop();
+    await server?.stop();
+    cleanup?.();
   });
 
   it('prints the view once, and exits 1 when no sentinel answers', async () => {
@@ -52,6 +49,7 @@ describe('nachos-sentinel status', () => {
 
   it('--watch redraws in place until interrupted, then restores the screen', async () => {
     const watcher = Daemon.start(['status', '--watch', '--refresh', '200ms', '--servers', server.url]);
+    stops.push(() => watcher.kill());
     await until(() => (watcher.stdout.match(/\x1b\[H\x1b\[2J/g) ?? []).length >= 3, 10_000, 'three frames');
     const stopped = await watcher.stop('SIGINT');
     expect(stopped.code).toBe(0);

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -60,6 +60,7 @@ describe('the live status page, in a real headless browser', () => {
       expect(await page.locator('#transitions').textContent()).toContain('gateway/gateway-1');
 
       mkdirSync(path.dirname(SCREENSHOT), { recursive: true });
+      rmSync(SCREENSHOT, { force: true });
       await page.screenshot({ path: SCREENSHOT, fullPage: true });
       expect(existsSync(SCREENSHOT)).toBe(true);
       expect(requests.length).toBeGreaterThan(0);

@@ -282,7 +282,9 @@ describe('HealthAggregator', () => {
       if (round % 5 === 0) hb('b', 'b1');
       run(700);
     }
-    // No transition repeats its predecessor for the same subject, and none is a no-op.
+    // Something happened (a0..a2 come and go, degrade, b1 goes silent between beats)...
+    expect(transitions.length).toBeGreaterThan(10);
+    // ...and no transition repeats its predecessor for the same subject, and none is a no-op.
     const last = new Map<string, string>();
     for (const t of transitions) {
       const subject = `${t.scope}/${t.component}/${t.instance}`;

@@ -71,14 +71,32 @@ describe('fuzz: the heartbeat decoder', () => {
       },
       { requiredKeys: [] },
     );
-    const message = fc.oneof(hostileBytes, heartbeatish.map(envelope), fc.anything().map(envelope));
+    // Valid heartbeats from ever new instances, so that the cap is reached and must hold.
+    const valid = fc
+      .record({
+        component: fc.constantFrom('gateway', 'llm', 'slack'),
+        instance: fc.stringMatching(/^[a-z0-9]{1,16}$/),
+        state: fc.constantFrom('running', 'running', 'running', 'stopping'),
+      })
+      .map((h) => envelope({ status: 'healthy', intervalMs: 1000, ...h }));
+    const message = fc.oneof(hostileBytes, heartbeatish.map(envelope), fc.anything().map(envelope), valid);
     const started = performance.now();
     let sent = 0;
+    let stoppingUnknown = 0;
+    let mostTracked = 0;
     fc.assert(
       fc.property(message, (data) => {
+        const before = monitor.counters.accepted + monitor.counters.left + monitor.counters.refused;
+        const rejectedBefore = Object.values(monitor.counters.rejected).reduce((a, b) => a + b, 0);
         monitor.ingest(data);
         sent++;
-        clock.advance(7);
+        const after = monitor.counters.accepted + monitor.counters.left + monitor.counters.refused;
+        const rejectedAfter = Object.values(monitor.counters.rejected).reduce((a, b) => a + b, 0);
+        // Exactly one outcome per message; none counted is a `stopping` beat of an instance never tracked.
+        expect(after - before + rejectedAfter - rejectedBefore).toBeLessThanOrEqual(1);
+        if (after === before && rejectedAfter === rejectedBefore) stoppingUnknown++;
+        mostTracked = Math.max(mostTracked, monitor.aggregator.trackedCount);
+        clock.advance(1); // 5 s in all: hundreds of instances live at once, against a cap of 200
         monitor.aggregator.tick();
       }),
       { numRuns: 5000 },
@@ -86,9 +104,13 @@ describe('fuzz: the heartbeat decoder', () => {
     const c = monitor.counters;
     const rejected = Object.values(c.rejected).reduce((a, b) => a + b, 0);
     expect(c.received).toBe(sent);
-    // Everything is accounted for: taken, left, refused, rejected, or a `stopping` beat of an unknown instance.
-    expect(c.accepted + c.left + c.refused + rejected).toBeLessThanOrEqual(sent);
+    expect(c.accepted + c.left + c.refused + rejected + stoppingUnknown).toBe(sent);
+    // The cap was reached, held, and made refusals.
+    expect(mostTracked).toBe(200);
     expect(monitor.aggregator.trackedCount).toBeLessThanOrEqual(200);
+    expect(c.refused).toBeGreaterThan(0);
+    expect(c.accepted).toBeGreaterThan(200);
+    expect(rejected).toBeGreaterThan(0);
     expect(performance.now() - started).toBeLessThan(60_000);
   });
 });
@@ -102,6 +124,17 @@ describe('fuzz: the status-request decoder', () => {
         expect(correlationId === undefined || typeof correlationId === 'string').toBe(true);
       }),
       { numRuns: 5000 },
+    );
+  });
+
+  it('reads back what a well-formed request asks, enveloped or bare', () => {
+    fc.assert(
+      fc.property(fc.string({ minLength: 1, maxLength: 64 }), fc.uuid(), (name, id) => {
+        const enveloped = utf8(JSON.stringify({ id, timestamp: 't', source: 's', type: 'system.health.status', payload: { component: name } }));
+        expect(readStatusRequest(enveloped)).toEqual({ component: name, correlationId: id });
+        expect(readStatusRequest(utf8(JSON.stringify({ component: name })))).toEqual({ component: name, correlationId: undefined });
+      }),
+      { numRuns: 1000 },
     );
   });
 });

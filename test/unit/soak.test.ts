@@ -20,6 +20,7 @@ describe('soak: 10 simulated minutes, 1,000 publishers, jitter, loss and restart
     const staleBound = STALE_AFTER_INTERVALS * H + STALE_MARGIN;
     // Per instance, whether the heartbeats that do arrive ever leave a gap past the bound (then stale is right).
     const reallySilent = new Set<string>();
+    const mustGoStale = new Set<string>();
     let restarts = 0;
     let lost = 0;
     for (let p = 0; p < PUBLISHERS; p++) {
@@ -55,7 +56,11 @@ describe('soak: 10 simulated minutes, 1,000 publishers, jitter, loss and restart
           lost++;
         } else {
           events.push({ at: arrival, component, instance, state: 'running', seq: ++seq });
-          if (seq > 1 && arrival - lastArrival > staleBound) reallySilent.add(instance);
+          if (seq > 1 && arrival - lastArrival > staleBound) {
+            reallySilent.add(instance);
+            // Past the bound by more than the 0.1 s sweep: it must have been called stale.
+            if (arrival - lastArrival > staleBound + 200) mustGoStale.add(instance);
+          }
           if (predecessor && arrival - predecessor.lastArrival > staleBound) reallySilent.add(predecessor.instance);
           predecessor = undefined;
           lastArrival = arrival;
@@ -81,6 +86,10 @@ describe('soak: 10 simulated minutes, 1,000 publishers, jitter, loss and restart
     const falseStale = stale.filter((t) => !reallySilent.has(t.instance ?? ''));
     // A false stale names a publisher that was never silent past the bound; SOAK_SEED replays a run.
     expect(falseStale).toEqual([]);
+    // And silence is not missed: every heartbeat gap well past the bound was called stale.
+    expect(mustGoStale.size).toBeGreaterThan(0); // two heartbeats lost in a row happen, at 1,000 publishers
+    const calledStale = new Set(stale.map((t) => t.instance));
+    expect([...mustGoStale].filter((i) => !calledStale.has(i))).toEqual([]);
     // Restarts end as restarts or leaves, never failures; only what was really silent is forgotten as expired;
     // and nothing retired as restarted is heard again (a replica taken for a restarted one would be).
     const gone = transitions.filter((t) => t.to === 'gone');
