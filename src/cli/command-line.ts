@@ -8,7 +8,7 @@ export { EXIT } from './exit-codes.js';
 export const COMMANDS = {
   run: 'run the daemon (the default)',
   validate: 'check a policy directory offline; exit 0 when valid, 1 when not',
-  status: 'print the health view once; with --watch, redraw it in place until q',
+  status: 'print the health view once (--component NAME: that component only); with --watch, redraw it in place until q',
   schema: 'print the JSON Schema of policy files or of the config file (schema policy|config)',
   verify: 'check a reload message (JSON, from FILE or stdin) against the signing public key',
 } as const;
