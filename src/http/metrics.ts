@@ -24,6 +24,27 @@ export function createMetrics(sentinel: Sentinel, clock: Clock): Registry {
   const register = new Registry();
   collectDefaultMetrics({ register });
   const { reloader, monitor, bus, announcer, service, heartbeat } = sentinel;
+  /** A single-value gauge read at scrape time. */
+  const gaugeOf = (name: string, help: string, read: () => number) =>
+    new Gauge({
+      name,
+      help,
+      registers: [register],
+      collect() {
+        this.set(read());
+      },
+    });
+  /** A single-value counter whose count the daemon keeps, read at scrape time. */
+  const counterOf = (name: string, help: string, read: () => number) =>
+    new Counter({
+      name,
+      help,
+      registers: [register],
+      collect() {
+        this.reset();
+        this.inc(read());
+      },
+    });
 
   const reloads = new Counter({
     name: `${PREFIX}reloads_total`,
@@ -33,22 +54,14 @@ export function createMetrics(sentinel: Sentinel, clock: Clock): Registry {
   });
   for (const outcome of ['published', 'rejected', 'unchanged']) reloads.inc({ outcome }, 0);
   let lastSuccess = 0;
-  new Gauge({
-    name: 'reloader_last_reload_successful',
-    help: 'Whether the last policy set read was valid (1) or rejected (0).',
-    registers: [register],
-    collect() {
-      this.set(reloader.inForce !== undefined && reloader.lastRejection === undefined ? 1 : 0);
-    },
-  });
-  new Gauge({
-    name: 'reloader_last_reload_success_timestamp_seconds',
-    help: 'When the last valid policy set was accepted (Unix seconds; 0 before the first).',
-    registers: [register],
-    collect() {
-      this.set(lastSuccess);
-    },
-  });
+  gaugeOf('reloader_last_reload_successful', 'Whether the last policy set read was valid (1) or rejected (0).', () =>
+    reloader.inForce !== undefined && reloader.lastRejection === undefined ? 1 : 0,
+  );
+  gaugeOf(
+    'reloader_last_reload_success_timestamp_seconds',
+    'When the last valid policy set was accepted (Unix seconds; 0 before the first).',
+    () => lastSuccess,
+  );
   new Gauge({
     name: `${PREFIX}policy_revision_info`,
     help: 'The policy revision in force (always 1; the revision is the label).',
@@ -59,14 +72,7 @@ export function createMetrics(sentinel: Sentinel, clock: Clock): Registry {
       if (reloader.inForce) this.set({ revision: reloader.inForce.revision }, 1);
     },
   });
-  new Gauge({
-    name: `${PREFIX}policy_rules`,
-    help: 'Rules in the policy set in force.',
-    registers: [register],
-    collect() {
-      this.set(reloader.inForce?.ruleCount ?? 0);
-    },
-  });
+  gaugeOf(`${PREFIX}policy_rules`, 'Rules in the policy set in force.', () => reloader.inForce?.ruleCount ?? 0);
   const watchEvents = new Counter({
     name: `${PREFIX}watch_events_total`,
     help: 'File events seen by the watcher, by kind (change, swap, directory).',
@@ -120,15 +126,7 @@ export function createMetrics(sentinel: Sentinel, clock: Clock): Registry {
   announcer.on('published', (a) => announcements.inc({ subject: a.subject, reason: a.reason ?? (a.subject === SUBJECTS.policyRejected ? 'rejected' : '') }));
 
   // Heartbeats heard, and why some were not taken.
-  new Counter({
-    name: `${PREFIX}heartbeats_received_total`,
-    help: 'Messages heard on nachos.system.health.',
-    registers: [register],
-    collect() {
-      this.reset();
-      this.inc(monitor.counters.received);
-    },
-  });
+  counterOf(`${PREFIX}heartbeats_received_total`, 'Messages heard on nachos.system.health.', () => monitor.counters.received);
   new Counter({
     name: `${PREFIX}heartbeats_rejected_total`,
     help: 'Heartbeats ignored, by reason: oversized, encoding, json, envelope, payload, or capacity (over the instance cap).',
@@ -140,23 +138,8 @@ export function createMetrics(sentinel: Sentinel, clock: Clock): Registry {
       this.inc({ reason: 'capacity' }, monitor.counters.refused);
     },
   });
-  new Counter({
-    name: `${PREFIX}heartbeats_published_total`,
-    help: 'Heartbeats this sentinel published.',
-    registers: [register],
-    collect() {
-      this.reset();
-      this.inc(heartbeat.published);
-    },
-  });
-  new Gauge({
-    name: `${PREFIX}tracked_instances`,
-    help: '(component, instance) pairs the aggregator tracks.',
-    registers: [register],
-    collect() {
-      this.set(monitor.aggregator.trackedCount);
-    },
-  });
+  counterOf(`${PREFIX}heartbeats_published_total`, 'Heartbeats this sentinel published.', () => heartbeat.published);
+  gaugeOf(`${PREFIX}tracked_instances`, '(component, instance) pairs the aggregator tracks.', () => monitor.aggregator.trackedCount);
   new Gauge({
     name: `${PREFIX}health_status`,
     help: 'The overall health status (1 for the current state).',
@@ -181,32 +164,16 @@ export function createMetrics(sentinel: Sentinel, clock: Clock): Registry {
       }
     },
   });
-  new Gauge({
-    name: `${PREFIX}policy_convergence_ratio`,
-    help: 'Share of live instances that report a policy revision and run the one in force (1 when none report).',
-    registers: [register],
-    collect() {
+  gaugeOf(
+    `${PREFIX}policy_convergence_ratio`,
+    'Share of live instances that report a policy revision and run the one in force (1 when none report).',
+    () => {
       const { reporting, onRevision } = monitor.aggregator.policyCounts();
-      this.set(reporting === 0 ? 1 : onRevision / reporting);
+      return reporting === 0 ? 1 : onRevision / reporting;
     },
-  });
-  new Gauge({
-    name: `${PREFIX}bus_connected`,
-    help: 'Whether the sentinel is connected to the bus.',
-    registers: [register],
-    collect() {
-      this.set(bus.connected ? 1 : 0);
-    },
-  });
-  new Counter({
-    name: `${PREFIX}bus_reconnects_total`,
-    help: 'Reconnections to the bus since start.',
-    registers: [register],
-    collect() {
-      this.reset();
-      this.inc(bus.reconnects);
-    },
-  });
+  );
+  gaugeOf(`${PREFIX}bus_connected`, 'Whether the sentinel is connected to the bus.', () => (bus.connected ? 1 : 0));
+  counterOf(`${PREFIX}bus_reconnects_total`, 'Reconnections to the bus since start.', () => bus.reconnects);
   new Counter({
     name: `${PREFIX}requests_total`,
     help: 'Requests answered, by endpoint (health-status, policy-current).',
