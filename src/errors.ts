@@ -23,6 +23,8 @@ export const ERROR_CODES = {
   POLICY_DUPLICATE_ID: 'SENTINEL_ERR_POLICY_DUPLICATE_ID',
   POLICY_BAD_REGEX: 'SENTINEL_ERR_POLICY_BAD_REGEX',
   POLICY_BAD_VALUE: 'SENTINEL_ERR_POLICY_BAD_VALUE',
+  /** A key the policy schema does not know: a warning, or an error with strict_keys. */
+  POLICY_UNKNOWN_KEY: 'SENTINEL_ERR_POLICY_UNKNOWN_KEY',
 } as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[keyof typeof ERROR_CODES];
@@ -71,15 +73,15 @@ export interface Problem {
   message: string;
 }
 
-/** `file:line:col: message [rule id]`, the form editors and CI logs understand. */
-export function formatProblem(problem: Problem): string {
+/** `file:line:col: [warning: ]message [rule id]`, the form editors and CI logs understand. */
+export function formatProblem(problem: Problem, severity: 'error' | 'warning' = 'error'): string {
   let where = problem.file || '.';
   if (problem.line !== undefined) {
     where += `:${problem.line}`;
     if (problem.column !== undefined) where += `:${problem.column}`;
   }
   const rule = problem.ruleId !== undefined ? ` (rule "${problem.ruleId}")` : '';
-  return `${where}: ${problem.message}${rule}`;
+  return `${where}: ${severity === 'warning' ? 'warning: ' : ''}${problem.message}${rule}`;
 }
 
 /** The message of any thrown value, without assuming it is an Error. */

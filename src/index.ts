@@ -4,10 +4,12 @@
  */
 export { SUBJECTS, SENTINEL_QUEUE, channelInbound, channelOutbound, toolCall, toolResult, envelopeType } from './topics.js';
 export type { Envelope } from './bus/envelope.js';
-export type { PolicyReloadPayload, PolicyRejectedPayload, ReloadReason } from './policy/announcements.js';
+export type { AnnouncedFile, PolicyReloadPayload, PolicyRejectedPayload, ReloadBody, ReloadReason, ReloadTransfer } from './policy/announcements.js';
+export { contentBytes } from './policy/announcements.js';
 export type { HealthStatusPayload } from './bus/health-monitor.js';
 export type { Transition } from './health/aggregator.js';
 export type { Heartbeat, SentinelHeartbeat } from './health/heartbeat-payload.js';
 export { computeRevision } from './policy/snapshot.js';
-export { verifyReload, signedBytes, type ReloadSignature, type VerifyResult } from './policy/signature.js';
-export { ReloadFilter } from './subscriber.js';
+export { signedBytes, SIGNED_PREFIX, type ReloadSignature } from './policy/signature.js';
+export { canonicalJson } from './policy/canonical-json.js';
+export { ReloadFilter, verifyReload, fetchReloadBody, type FilterVerdict, type Requester, type VerifyResult } from './subscriber.js';

@@ -85,6 +85,8 @@ export class Sentinel {
       extraFiles: config.watch,
       maxFileBytes: config.maxFileBytes,
       allowEmpty: config.allowEmpty,
+      strictKeys: config.strictKeys,
+      invalidFiles: config.invalidFiles,
       quietWindowMs: config.quietWindowMs,
       maxWaitMs: config.maxWaitMs,
       rescanIntervalMs: config.rescanIntervalMs,
@@ -95,7 +97,16 @@ export class Sentinel {
     this.bus = new BusConnection({ servers: config.servers, name: `${config.component}/${instance}`, log, auth: config });
     this.signer = config.signingSeed ? loadSigner(config.signingSeed) : undefined;
     if (this.signer) log.info({ publicKey: this.signer.publicKey }, 'reloads are signed');
-    this.announcer = new PolicyAnnouncer({ bus: this.bus, reloader: this.reloader, source: config.component, log, signer: this.signer });
+    this.announcer = new PolicyAnnouncer({
+      bus: this.bus,
+      reloader: this.reloader,
+      source: config.component,
+      instance,
+      invalidFiles: config.invalidFiles,
+      log,
+      signer: this.signer,
+      now: () => clock.wallNow(),
+    });
     this.monitor = new HealthMonitor({
       bus: this.bus,
       clock,
@@ -128,10 +139,23 @@ export class Sentinel {
         {
           name: 'policy_files',
           required: false,
-          test: () =>
-            this.reloader.lastRejection
-              ? { ok: false, message: `the files on disk were rejected (${this.reloader.lastRejection.problems.length} problem(s))` }
-              : { ok: true },
+          test: () => {
+            const { lastRejection, inForce } = this.reloader;
+            if (lastRejection) return { ok: false, message: `the files on disk were rejected (${lastRejection.problems.length} problem(s))` };
+            const skipped = inForce?.skipped ?? [];
+            if (skipped.length > 0) {
+              return { ok: false, message: `invalid file(s) left out of the set in force (invalid_files = skip-file): ${skipped.map((f) => f.path).join(', ')}` };
+            }
+            return { ok: true };
+          },
+        },
+        {
+          name: 'announce',
+          required: false,
+          test: () => {
+            const failure = this.announcer.publishFailure;
+            return failure ? { ok: false, message: `could not publish on ${failure.subject}: ${failure.error}` } : { ok: true };
+          },
         },
       ],
       policyRevision: () => this.reloader.inForce?.revision ?? null,
@@ -154,6 +178,13 @@ export class Sentinel {
       subject: SUBJECTS.policyCurrent,
       queue: SENTINEL_QUEUE,
       handler: (msg) => this.announcer.currentReply(msg),
+    });
+    // Per instance: the parts of a body too large for one message, from the sentinel that announced it.
+    this.service.addEndpoint({
+      name: 'policy-transfer',
+      subject: this.announcer.transferSubject,
+      queue: SENTINEL_QUEUE,
+      handler: (msg) => this.announcer.transferReply(msg),
     });
     if (config.http) {
       const feed = new StatusFeed(this, clock, version);
@@ -221,6 +252,7 @@ export class Sentinel {
     });
     // A new revision in force, or a set rejected, is news in our own heartbeat too: say it now, not an interval later.
     this.reloader.on('applied', () => this.heartbeat.publishIfChanged());
+    this.announcer.on('publishFailed', () => this.heartbeat.publishIfChanged());
     await this.reloader.start();
     this.heartbeat.start();
     this.httpAddress = await this.http?.start();

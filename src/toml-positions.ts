@@ -162,6 +162,11 @@ export function pointerToPath(pointer: string): (string | number)[] {
     .map((s) => (/^\d+$/.test(s) ? Number(s) : s));
 }
 
+/** The reverse: segments to a JSON pointer ("/rules/2/match"). */
+export function pathToPointer(path: ValuePath): string {
+  return path.map((s) => `/${String(s).replace(/~/g, '~0').replace(/\//g, '~1')}`).join('');
+}
+
 function pathKey(path: ValuePath): string {
   return JSON.stringify(path);
 }

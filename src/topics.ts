@@ -42,6 +42,12 @@ export function subjectToken(name: string, what = 'name'): string {
   return name;
 }
 
+/**
+ * Request/reply: the parts of a reload body too large for one message, from
+ * the sentinel instance that announced it (its instance id is the last token).
+ */
+export const policyTransfer = (instance: string) => `nachos.system.policy.transfer.${subjectToken(instance, 'instance id')}`;
+
 export const channelInbound = (name: string) => `nachos.channel.${subjectToken(name, 'channel name')}.inbound`;
 export const channelOutbound = (name: string) => `nachos.channel.${subjectToken(name, 'channel name')}.outbound`;
 export const toolCall = (name: string) => `nachos.tool.${subjectToken(name, 'tool name')}.call`;

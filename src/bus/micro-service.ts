@@ -15,6 +15,17 @@ import { messageOf } from '../errors.js';
  * https://github.com/nats-io/nats-architecture-and-design/blob/main/adr/ADR-32.md
  */
 
+/** A handler's refusal with the ADR-32 error code to answer with (400 for a bad request, and so on); anything else thrown is a 500. */
+export class ServiceError extends Error {
+  constructor(
+    readonly code: number,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ServiceError';
+  }
+}
+
 export interface EndpointConfig {
   name: string;
   subject: string;
@@ -110,7 +121,7 @@ export class MicroService {
       ep.lastError = messageOf(err);
       // ADR-32: errors travel in the Nats-Service-Error headers; the body stays empty.
       try {
-        msg.respond(new Uint8Array(0), { headers: serviceErrorHeaders(ep.lastError, 500) });
+        msg.respond(new Uint8Array(0), { headers: serviceErrorHeaders(ep.lastError, err instanceof ServiceError ? err.code : 500) });
       } catch {
         // The requester is gone; nothing to answer.
       }

@@ -1,35 +1,50 @@
+import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Msg } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import { ERROR_CODES, messageOf } from '../errors.js';
+import { SKIP_FILE_HINT, type InvalidFileMode } from '../policy/invalid-files.js';
 import {
   SCHEMA_VERSION,
   rejectedPayload,
-  reloadPayload,
+  reloadBody,
+  reloadHead,
   type Announced,
+  type PolicyRejectedPayload,
   type PolicyReloadPayload,
   type ReloadReason,
 } from '../policy/announcements.js';
 import type { ReloadSigner } from '../policy/signature.js';
 import type { Snapshot } from '../policy/snapshot.js';
 import type { PolicyReloader } from '../reload/reloader.js';
-import { SUBJECTS } from '../topics.js';
+import { policyTransfer, SUBJECTS } from '../topics.js';
 import type { BusConnection } from './connection.js';
 import { decodeEnvelope, encodeEnvelope, makeEnvelope } from './envelope.js';
+import { ServiceError } from './micro-service.js';
 
 /** The server's limit when it has not told us yet (nats-server's default). */
-const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
+export const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
 /** Requests are small; anything bigger is not read. */
 const MAX_REQUEST_BYTES = 64 * 1024;
+/** Room left in each transfer part for the reply's own framing. */
+const PART_HEADROOM = 512;
+/** Bodies kept for transfer: the one announced last, and a few before it for subscribers still fetching. */
+const KEPT_BODIES = 4;
 
 export interface PolicyAnnouncerOptions {
   bus: BusConnection;
   reloader: PolicyReloader;
   /** The envelope `source`. */
   source: string;
+  /** This sentinel's instance id: its transfer subject ends with it. */
+  instance: string;
+  /** What an invalid file does (a rejection's hint names the other way). */
+  invalidFiles: InvalidFileMode;
   log: Logger;
   /** Signs every reload, when configured. */
   signer?: ReloadSigner | undefined;
+  /** Wall-clock milliseconds (injectable for tests). */
+  now?: () => number;
 }
 
 /** One message put on the bus. */
@@ -38,28 +53,68 @@ export interface Announcement {
   reason?: ReloadReason;
   revision: string;
   bytes: number;
+  /** The body did not fit: subscribers fetch it from the transfer subject. */
+  transfer?: boolean;
+}
+
+/** A publish that failed: the bus refused it or the connection broke under it. */
+export interface PublishFailure {
+  subject: string;
+  revision: string;
+  error: string;
+  /** Wall-clock ms. */
+  at: number;
+}
+
+interface StoredBody {
+  bytes: Uint8Array;
+  sha256: string;
+}
+
+interface KeptBody extends StoredBody {
+  /** The part size its last transfer announced. */
+  partBytes: number;
 }
 
 /**
  * Puts the reloader's decisions on the bus: a reload for each new snapshot,
- * a rejection for each refused set, both again after every reconnect (the bus
+ * a rejection for each refused set, a `recovered` reload when the files come
+ * back to the revision in force, all again after every reconnect (the bus
  * keeps nothing for subscribers that were cut off), and the replies on
  * `nachos.system.policy.current`. While the bus is away nothing is queued:
  * the announcement on reconnect carries whatever is in force by then.
+ *
+ * Every reload reaches subscribers whatever the set's size: when the whole
+ * message would exceed the server's max_payload, it carries a `transfer`
+ * instead of the body, and the body is served in parts on this instance's
+ * transfer subject (`transferReply`).
  */
-export class PolicyAnnouncer extends EventEmitter<{ published: [announcement: Announcement] }> {
+export class PolicyAnnouncer extends EventEmitter<{ published: [announcement: Announcement]; publishFailed: [failure: PublishFailure] }> {
   /** The last revision announced, with its sequence number. */
   announced: Announced | undefined;
+  /** The last publish that failed, until one succeeds again. */
+  publishFailure: PublishFailure | undefined;
+  /** Publishes that failed since start. */
+  publishFailures = 0;
   private readonly unsubscribers: (() => void)[] = [];
+  /** Bodies by their SHA-256, newest last; `announced`'s is built once. */
+  private readonly bodies = new Map<string, KeptBody>();
+  private body: { for: Announced; stored: StoredBody; object: ReturnType<typeof reloadBody> } | undefined;
 
   constructor(private readonly options: PolicyAnnouncerOptions) {
     super();
+  }
+
+  /** Where subscribers fetch bodies that did not fit. */
+  get transferSubject(): string {
+    return policyTransfer(this.options.instance);
   }
 
   start(): void {
     const { bus, reloader } = this.options;
     this.listen(reloader, 'accepted', (snapshot: Snapshot) => this.announce(snapshot, this.announced ? 'change' : 'startup'));
     this.listen(reloader, 'rejected', () => this.announceRejection());
+    this.listen(reloader, 'recovered', (snapshot: Snapshot) => this.announce(snapshot, 'recovered'));
     this.listen(bus, 'connect', () => this.onConnect('startup'));
     this.listen(bus, 'reconnect', () => this.onConnect('reconnect'));
     if (bus.connected) this.onConnect('startup');
@@ -77,53 +132,94 @@ export class PolicyAnnouncer extends EventEmitter<{ published: [announcement: An
 
   /** Announces `snapshot` (a new revision gets the next sequence number). */
   private announce(snapshot: Snapshot, reason: ReloadReason): void {
-    const nc = this.options.bus.nc;
-    if (!nc || !this.options.bus.connected) return; // announced on (re)connect instead
+    const { bus } = this.options;
+    if (!bus.nc || !bus.connected) return; // announced on (re)connect instead
     if (this.announced?.snapshot.revision !== snapshot.revision) {
-      this.announced = {
-        snapshot,
-        previous: this.announced?.snapshot,
-        sequence: (this.announced?.sequence ?? 0) + 1,
-      };
+      this.announced = { snapshot, previous: this.announced?.snapshot, sequence: (this.announced?.sequence ?? 0) + 1 };
+    } else if (this.announced.snapshot !== snapshot) {
+      // The same files in force, told anew (what was skipped may differ).
+      this.announced = { ...this.announced, snapshot };
     }
-    const data = this.encodeReload(this.announced, reason);
-    this.publish(SUBJECTS.policyReload, data, { reason, revision: snapshot.revision });
+    const { data, transfer } = this.encodeReload(this.announced, reason);
+    this.publish(SUBJECTS.policyReload, data, { reason, revision: snapshot.revision, transfer });
   }
 
   private announceRejection(): void {
-    const { reloader, bus, source } = this.options;
+    const { reloader, bus, source, invalidFiles } = this.options;
     const rejection = reloader.lastRejection;
     if (!rejection || !bus.nc || !bus.connected) return;
-    const data = encodeEnvelope(makeEnvelope(SUBJECTS.policyRejected, source, rejectedPayload(rejection, reloader.inForce)));
+    const hint = invalidFiles === 'reject-set' && rejection.problems.some((p) => p.file !== '') ? SKIP_FILE_HINT : undefined;
+    const data = fitRejection(rejectedPayload(rejection, reloader.inForce, hint), this.maxPayload, (payload) =>
+      encodeEnvelope(makeEnvelope(SUBJECTS.policyRejected, source, payload, { now: this.now() })),
+    );
     this.publish(SUBJECTS.policyRejected, data, { revision: rejection.revision });
   }
 
-  private publish(subject: string, data: Uint8Array, meta: { reason?: ReloadReason; revision: string }): void {
+  private publish(subject: string, data: Uint8Array, meta: { reason?: ReloadReason; revision: string; transfer?: boolean }): void {
     const { bus, log } = this.options;
     try {
-      bus.nc?.publish(subject, data);
+      if (!bus.nc) throw new Error('not connected');
+      bus.nc.publish(subject, data);
+      this.publishFailure = undefined;
       log.info({ subject, ...meta, bytes: data.byteLength }, 'announced');
       this.emit('published', { subject, ...meta, bytes: data.byteLength });
     } catch (err) {
-      log.error({ subject, revision: meta.revision, error: messageOf(err) }, 'could not publish; will announce again on reconnect');
+      this.publishFailures++;
+      this.publishFailure = { subject, revision: meta.revision, error: messageOf(err), at: this.now() };
+      log.error({ subject, revision: meta.revision, bytes: data.byteLength, error: messageOf(err) }, 'could not publish; will announce again on reconnect');
+      this.emit('publishFailed', this.publishFailure);
     }
   }
 
+  private get maxPayload(): number {
+    return this.options.bus.nc?.info?.max_payload ?? DEFAULT_MAX_PAYLOAD;
+  }
+
+  private now(): number {
+    return (this.options.now ?? Date.now)();
+  }
+
   /**
-   * The envelope for a reload, with the policy set inside when the whole
-   * message fits the server's max_payload, and without it (saying so) otherwise.
+   * The envelope for a reload: the whole of it when it fits the server's
+   * max_payload; else its head, with a `transfer` that says where to fetch
+   * the body. Signed last, over exactly what is sent.
    */
-  private encodeReload(announced: Announced, reason: ReloadReason, correlationId?: string): Uint8Array {
-    const { source, bus, signer } = this.options;
-    const maxPayload = bus.nc?.info?.max_payload ?? DEFAULT_MAX_PAYLOAD;
+  private encodeReload(announced: Announced, reason: ReloadReason, correlationId?: string): { data: Uint8Array; transfer: boolean } {
+    const { source, signer } = this.options;
     const subject = reason === 'request' ? SUBJECTS.policyCurrent : SUBJECTS.policyReload;
-    const payload = reloadPayload(announced, reason, signer);
-    const full = encodeEnvelope(makeEnvelope(subject, source, payload, { correlationId }));
-    if (full.byteLength <= maxPayload) return full;
-    // The signature covers the revision and the file hashes, not the set itself: it stays valid without it.
-    const { policies: _omitted, ...rest } = payload;
-    const omitted: PolicyReloadPayload = { ...rest, policiesOmitted: { reason: 'max_payload', bytes: full.byteLength, maxPayload } };
-    return encodeEnvelope(makeEnvelope(subject, source, omitted, { correlationId }));
+    const issuedAt = this.now();
+    const head = reloadHead(announced, reason, issuedAt);
+    const body = this.bodyOf(announced);
+    const envelope = (payload: PolicyReloadPayload): Uint8Array => {
+      const message = makeEnvelope(subject, source, payload, { correlationId, now: issuedAt });
+      return encodeEnvelope(signer ? signer.sign(message) : message);
+    };
+    // A whole message is at least as big as its body: skip building one that cannot fit.
+    if (body.stored.bytes.byteLength < this.maxPayload) {
+      const whole = envelope({ ...head, ...body.object });
+      if (whole.byteLength <= this.maxPayload) return { data: whole, transfer: false };
+    }
+    const partBytes = Math.max(1, this.maxPayload - PART_HEADROOM);
+    this.keep({ ...body.stored, partBytes });
+    const { bytes, sha256 } = body.stored;
+    const transfer = { subject: this.transferSubject, sha256, bytes: bytes.byteLength, parts: Math.ceil(bytes.byteLength / partBytes), partBytes };
+    return { data: envelope({ ...head, transfer }), transfer: true };
+  }
+
+  /** The body of what is announced, built and hashed once per announcement. */
+  private bodyOf(announced: Announced) {
+    if (this.body?.for !== announced) {
+      const object = reloadBody(announced);
+      const bytes = new TextEncoder().encode(JSON.stringify(object));
+      this.body = { for: announced, object, stored: { bytes, sha256: createHash('sha256').update(bytes).digest('hex') } };
+    }
+    return this.body;
+  }
+
+  private keep(stored: KeptBody): void {
+    this.bodies.delete(stored.sha256);
+    this.bodies.set(stored.sha256, stored);
+    while (this.bodies.size > KEPT_BODIES) this.bodies.delete(this.bodies.keys().next().value as string);
   }
 
   /** The reply to a `nachos.system.policy.current` request (the endpoint handler). */
@@ -132,7 +228,7 @@ export class PolicyAnnouncer extends EventEmitter<{ published: [announcement: An
     // The request body is optional; when it is an envelope, its id correlates the reply.
     const request = msg.data.byteLength > 0 ? decodeEnvelope(msg.data, MAX_REQUEST_BYTES) : undefined;
     const correlationId = request?.ok ? request.value.id : undefined;
-    if (this.announced) return this.encodeReload(this.announced, 'request', correlationId);
+    if (this.announced) return this.encodeReload(this.announced, 'request', correlationId).data;
     const payload = {
       schemaVersion: SCHEMA_VERSION,
       error: { code: ERROR_CODES.NO_SNAPSHOT, message: 'no valid policy snapshot is in force yet' },
@@ -140,9 +236,64 @@ export class PolicyAnnouncer extends EventEmitter<{ published: [announcement: An
     return encodeEnvelope(makeEnvelope(SUBJECTS.policyCurrent, source, payload, { correlationId }));
   }
 
+  /**
+   * One part of a body that did not fit (the transfer endpoint's handler):
+   * the request is `{ "sha256": ..., "part": n }` (bare, or as an envelope's
+   * payload); the reply is the part's raw bytes.
+   */
+  transferReply(msg: Msg): Uint8Array {
+    const request = readTransferRequest(msg.data);
+    if (!request) throw new ServiceError(400, 'a transfer request is {"sha256": "<hex>", "part": <n>}');
+    const stored = this.bodies.get(request.sha256);
+    if (!stored) throw new ServiceError(404, `no body ${request.sha256.slice(0, 12)} here any more; ask ${SUBJECTS.policyCurrent} again`);
+    const start = request.part * stored.partBytes;
+    if (start >= stored.bytes.byteLength) throw new ServiceError(400, `part ${request.part} is past the end`);
+    return stored.bytes.subarray(start, start + stored.partBytes);
+  }
+
   private listen<E extends NodeJS.EventEmitter>(emitter: E, event: string, fn: (...args: never[]) => void): void {
     const handler = fn as (...args: unknown[]) => void;
     emitter.on(event, handler);
     this.unsubscribers.push(() => emitter.off(event, handler));
   }
+}
+
+function readTransferRequest(data: Uint8Array): { sha256: string; part: number } | undefined {
+  const decoded = data.byteLength > 0 && data.byteLength <= MAX_REQUEST_BYTES ? safeJson(data) : undefined;
+  const body = ((decoded as { payload?: unknown } | null)?.payload ?? decoded) as { sha256?: unknown; part?: unknown } | null | undefined;
+  if (typeof body?.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(body.sha256)) return undefined;
+  if (typeof body.part !== 'number' || !Number.isSafeInteger(body.part) || body.part < 0) return undefined;
+  return { sha256: body.sha256, part: body.part };
+}
+
+function safeJson(data: Uint8Array): unknown {
+  try {
+    return JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(data));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A rejection that fits the server's max_payload: every list whole when it
+ * fits, else cut (errors last), saying how much was left out.
+ */
+function fitRejection(payload: PolicyRejectedPayload, maxPayload: number, encode: (p: PolicyRejectedPayload) => Uint8Array): Uint8Array {
+  let data = encode(payload);
+  for (const keep of [100, 10, 1, 0]) {
+    if (data.byteLength <= maxPayload) break;
+    const cut = {
+      ...payload,
+      errors: payload.errors.slice(0, Math.max(keep, 1)),
+      warnings: payload.warnings.slice(0, keep),
+      files: payload.files.slice(0, keep),
+    };
+    cut.truncated = {
+      errors: payload.errors.length - cut.errors.length,
+      warnings: payload.warnings.length - cut.warnings.length,
+      files: payload.files.length - cut.files.length,
+    };
+    data = encode(cut);
+  }
+  return data;
 }

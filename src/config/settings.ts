@@ -1,6 +1,7 @@
 import { Type, type TSchema } from '@sinclair/typebox';
 import { CheckSpecSchema, DEFAULT_CHECK_TIMEOUT, OWN_CHECKS, type CheckSpec, type CheckSpecInput } from '../health/check-specs.js';
 import { MAX_CHECKS, MAX_INTERVAL_MS } from '../health/heartbeat-payload.js';
+import { INVALID_FILE_MODES, type InvalidFileMode } from '../policy/invalid-files.js';
 import { parseByteSize } from './byte-size.js';
 import { parseDuration } from './duration.js';
 import { DEFAULT_HTTP_LISTEN, DEFAULT_SERVERS, parseListenAddress, type ListenAddress } from './listen-address.js';
@@ -18,6 +19,10 @@ export interface SentinelConfig {
   /** Absolute paths of other TOML files watched with the policies. */
   watch: string[];
   allowEmpty: boolean;
+  /** Unknown keys in policy files are errors, not warnings. */
+  strictKeys: boolean;
+  /** What an invalid file does to the set. */
+  invalidFiles: InvalidFileMode;
   quietWindowMs: number;
   maxWaitMs: number;
   rescanIntervalMs: number;
@@ -141,6 +146,31 @@ export const SETTINGS = [
     flagType: 'boolean',
     parse: parseBoolean,
     help: 'accept a policy directory with no policy files',
+  }),
+  setting({
+    key: 'strictKeys',
+    file: 'policy.strict_keys',
+    flag: 'strict-keys',
+    env: ['SENTINEL_STRICT_KEYS'],
+    defaultText: 'false',
+    schema: Type.Boolean(),
+    flagType: 'boolean',
+    parse: parseBoolean,
+    help: 'unknown keys in policy files are errors, not warnings',
+  }),
+  setting({
+    key: 'invalidFiles',
+    file: 'policy.invalid_files',
+    flag: 'invalid-files',
+    env: ['SENTINEL_INVALID_FILES'],
+    defaultText: 'reject-set',
+    schema: Type.Union(
+      INVALID_FILE_MODES.map((m) => Type.Literal(m)),
+      {},
+    ),
+    flagType: 'string',
+    parse: parseInvalidFiles,
+    help: 'what an invalid policy file does: reject-set (the whole new set is refused) or skip-file (it is left out, as Nachos does)',
   }),
   setting({
     key: 'quietWindowMs',
@@ -385,6 +415,12 @@ function parseBoolean(raw: unknown): boolean {
   if (['true', '1', 'yes', 'on'].includes(text)) return true;
   if (['false', '0', 'no', 'off', ''].includes(text)) return false;
   throw new TypeError(`"${raw}" is not true or false`);
+}
+
+function parseInvalidFiles(raw: unknown): InvalidFileMode {
+  const text = String(raw).trim().toLowerCase();
+  if ((INVALID_FILE_MODES as readonly string[]).includes(text)) return text as InvalidFileMode;
+  throw new TypeError(`"${raw}" is not a mode; use ${INVALID_FILE_MODES.join(' or ')}`);
 }
 
 function parseLogLevel(raw: unknown): LogLevel {

@@ -7,7 +7,7 @@ import { Type, type Static } from '@sinclair/typebox';
  */
 
 /** Names the sentinel uses for its own checks; configured checks cannot take them. */
-export const OWN_CHECKS = ['bus', 'policy', 'policy_files', 'event_loop'] as const;
+export const OWN_CHECKS = ['bus', 'policy', 'policy_files', 'announce', 'event_loop'] as const;
 
 export const DEFAULT_CHECK_TIMEOUT = 2000; // 2 s
 

@@ -48,11 +48,11 @@ export function createMetrics(sentinel: Sentinel, clock: Clock): Registry {
 
   const reloads = new Counter({
     name: `${PREFIX}reloads_total`,
-    help: 'Policy sets read, by outcome: published (a new valid set), rejected, unchanged.',
+    help: 'Policy sets read, by outcome: published (a new valid set), rejected, recovered (back to the set in force after a rejection), unchanged.',
     labelNames: ['outcome'],
     registers: [register],
   });
-  for (const outcome of ['published', 'rejected', 'unchanged']) reloads.inc({ outcome }, 0);
+  for (const outcome of ['published', 'rejected', 'recovered', 'unchanged']) reloads.inc({ outcome }, 0);
   let lastSuccess = 0;
   gaugeOf('reloader_last_reload_successful', 'Whether the last policy set read was valid (1) or rejected (0).', () =>
     reloader.inForce !== undefined && reloader.lastRejection === undefined ? 1 : 0,
@@ -73,6 +73,16 @@ export function createMetrics(sentinel: Sentinel, clock: Clock): Registry {
     },
   });
   gaugeOf(`${PREFIX}policy_rules`, 'Rules in the policy set in force.', () => reloader.inForce?.ruleCount ?? 0);
+  gaugeOf(
+    `${PREFIX}policy_warnings`,
+    'Warnings (unknown keys) in the policy files read last: the set in force, or the set just rejected.',
+    () => (reloader.lastRejection ?? reloader.inForce)?.warnings.length ?? 0,
+  );
+  gaugeOf(
+    `${PREFIX}policy_skipped_files`,
+    'Invalid files left out of the set in force (invalid_files = skip-file).',
+    () => reloader.inForce?.skipped.length ?? 0,
+  );
   const watchEvents = new Counter({
     name: `${PREFIX}watch_events_total`,
     help: 'File events seen by the watcher, by kind (change, swap, directory).',
@@ -105,8 +115,8 @@ export function createMetrics(sentinel: Sentinel, clock: Clock): Registry {
       reloads.inc({ outcome: 'published' });
       lastSuccess = clock.wallNow() / 1000;
       if (context.firstEventAt !== undefined) latency.observe((clock.now() - context.firstEventAt) / 1000);
-    } else if (outcome === 'rejected') {
-      reloads.inc({ outcome: 'rejected' });
+    } else if (outcome === 'rejected' || outcome === 'recovered') {
+      reloads.inc({ outcome });
     } else if (outcome === 'unchanged' || outcome === 'waiting') {
       reloads.inc({ outcome: 'unchanged' });
     }
@@ -124,6 +134,14 @@ export function createMetrics(sentinel: Sentinel, clock: Clock): Registry {
     registers: [register],
   });
   announcer.on('published', (a) => announcements.inc({ subject: a.subject, reason: a.reason ?? (a.subject === SUBJECTS.policyRejected ? 'rejected' : '') }));
+  const publishFailures = new Counter({
+    name: `${PREFIX}publish_failures_total`,
+    help: 'Announcements the bus did not take (too large, connection lost), by subject.',
+    labelNames: ['subject'],
+    registers: [register],
+  });
+  for (const subject of [SUBJECTS.policyReload, SUBJECTS.policyRejected]) publishFailures.inc({ subject }, 0);
+  announcer.on('publishFailed', (f) => publishFailures.inc({ subject: f.subject }));
 
   // Heartbeats heard, and why some were not taken.
   counterOf(`${PREFIX}heartbeats_received_total`, 'Messages heard on nachos.system.health.', () => monitor.counters.received);

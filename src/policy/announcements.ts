@@ -1,10 +1,11 @@
+import { createHash } from 'node:crypto';
 import type { Problem } from '../errors.js';
-import type { ReloadSignature, ReloadSigner } from './signature.js';
-import { diffFiles, type FileChanges, type Rejection, type Snapshot, type SnapshotFile } from './snapshot.js';
+import type { ReloadSignature } from './signature.js';
+import { computeRevision, diffFiles, type FileChanges, type Rejection, type SkippedFile, type Snapshot, type SnapshotFile } from './snapshot.js';
 import type { ParsedPolicy } from './validate.js';
 
-/** Bumped on any incompatible change to these payloads. */
-export const SCHEMA_VERSION = 1;
+/** Bumped on any incompatible change to these payloads (2: files carry their bytes; signatures cover the whole message). */
+export const SCHEMA_VERSION = 2;
 
 /**
  * Why a reload was announced:
@@ -12,12 +13,50 @@ export const SCHEMA_VERSION = 1;
  * - `change`: a new valid snapshot;
  * - `reconnect`: the sentinel is back on the bus, and announces again what
  *   is in force, since the bus keeps nothing for subscribers that were cut off;
+ * - `recovered`: after a rejection, the files are back to the revision in
+ *   force (nothing changes for subscribers; a rejection they were told of is over);
  * - `request`: an answer on `nachos.system.policy.current`.
  */
-export type ReloadReason = 'startup' | 'change' | 'reconnect' | 'request';
+export type ReloadReason = 'startup' | 'change' | 'reconnect' | 'recovered' | 'request';
+
+/** A file as announced: its digest, and for a policy file its exact bytes. */
+export interface AnnouncedFile extends SnapshotFile {
+  /**
+   * The file's bytes: the text itself when it is valid UTF-8, else base64
+   * (`encoding: "base64"`). Absent for other watched files (`kind: "config"`),
+   * whose contents never leave the daemon: configuration holds secrets.
+   */
+  content?: string;
+  encoding?: 'base64';
+}
+
+/** What a reload carries about the set itself: in the message, or fetched apart when too large (see `transfer`). */
+export interface ReloadBody {
+  files: AnnouncedFile[];
+  /** Changes since `previous`. */
+  changed: FileChanges;
+  /** The validated policy documents, in path order. */
+  policies: ParsedPolicy[];
+  /** Keys the schema does not know, and the like: the set is valid with them. */
+  warnings: Problem[];
+  /** Files left out as invalid (invalid_files = "skip-file"), each with its problems. */
+  skipped: SkippedFile[];
+}
+
+/** Where to fetch a body that did not fit in the message (see fetchReloadBody). */
+export interface ReloadTransfer {
+  /** Request subject of the sentinel instance that announced it. */
+  subject: string;
+  /** Hex SHA-256 of the body's bytes (JSON, UTF-8): signed with the rest of the message. */
+  sha256: string;
+  bytes: number;
+  /** Ask for parts 0 to parts - 1, each `partBytes` long (the last may be shorter). */
+  parts: number;
+  partBytes: number;
+}
 
 /** Payload of `nachos.system.policy.reload` (and of replies on `nachos.system.policy.current`). */
-export interface PolicyReloadPayload {
+export interface PolicyReloadPayload extends Partial<ReloadBody> {
   schemaVersion: typeof SCHEMA_VERSION;
   /** SHA-256 over the set (see computeRevision). Subscribers can drop duplicates by revision. */
   revision: string;
@@ -26,15 +65,12 @@ export interface PolicyReloadPayload {
   /** 1 for the first revision this instance announces, +1 for each new one (repeats keep theirs). */
   sequence: number;
   reason: ReloadReason;
-  files: SnapshotFile[];
-  /** Changes since `previous`. */
-  changed: FileChanges;
-  counts: { files: number; policyFiles: number; rules: number };
-  /** The validated policy documents, in path order; absent when too large for the bus. */
-  policies?: ParsedPolicy[];
-  /** Why `policies` is absent. Read the files from the shared volume instead. */
-  policiesOmitted?: { reason: 'max_payload'; bytes: number; maxPayload: number };
-  /** With a signing seed configured: Ed25519 over the revision and file hashes (see signature.ts). */
+  /** When this message was made (ISO 8601, UTC, milliseconds); with a signature, it orders reloads across restarts. */
+  issuedAt: string;
+  counts: { files: number; policyFiles: number; rules: number; warnings: number; skipped: number };
+  /** Present instead of the body when the body would not fit the server's max_payload. */
+  transfer?: ReloadTransfer;
+  /** With a signing seed configured: Ed25519 over the whole message (see signature.ts). */
   signature?: ReloadSignature;
 }
 
@@ -46,7 +82,12 @@ export interface PolicyRejectedPayload {
   /** The revision still in force, or null when none has been valid yet. */
   inForce: string | null;
   errors: Problem[];
+  warnings: Problem[];
   files: SnapshotFile[];
+  /** What else could be done (reject-set mode: that skip-file exists). */
+  hint?: string;
+  /** Lists cut to fit the server's max_payload: how many of each were left out. */
+  truncated?: { errors: number; warnings: number; files: number };
 }
 
 /** What a reload announcement is built from. */
@@ -56,34 +97,92 @@ export interface Announced {
   previous: Snapshot | undefined;
 }
 
-/** The reload payload, the policy set included (the announcer leaves it out when the message would be too big). */
-export function reloadPayload(announced: Announced, reason: ReloadReason, signer?: ReloadSigner): PolicyReloadPayload {
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** A file's bytes as the announcement carries them: text as is, base64 otherwise. */
+export function fileContent(bytes: Buffer): Pick<AnnouncedFile, 'content' | 'encoding'> {
+  try {
+    return { content: utf8.decode(bytes) };
+  } catch {
+    return { content: bytes.toString('base64'), encoding: 'base64' };
+  }
+}
+
+/** The bytes of an announced file's content, or undefined when it carries none. */
+export function contentBytes(file: Pick<AnnouncedFile, 'content' | 'encoding'>): Buffer | undefined {
+  if (typeof file.content !== 'string') return undefined;
+  return file.encoding === 'base64' ? Buffer.from(file.content, 'base64') : Buffer.from(file.content, 'utf8');
+}
+
+export function reloadBody(announced: Announced): ReloadBody {
+  const { snapshot, previous } = announced;
+  return {
+    files: snapshot.files.map((f) => {
+      const bytes = snapshot.contents.get(f.path);
+      return bytes === undefined ? { ...f } : { ...f, ...fileContent(bytes) };
+    }),
+    changed: diffFiles(previous?.files ?? [], snapshot.files),
+    policies: snapshot.policies,
+    warnings: snapshot.warnings,
+    skipped: snapshot.skipped,
+  };
+}
+
+/** The reload payload without its body. */
+export function reloadHead(announced: Announced, reason: ReloadReason, issuedAt: number): PolicyReloadPayload {
   const { snapshot, previous, sequence } = announced;
-  const payload: PolicyReloadPayload = {
+  return {
     schemaVersion: SCHEMA_VERSION,
     revision: snapshot.revision,
     previous: previous?.revision ?? null,
     sequence,
     reason,
-    files: snapshot.files,
-    changed: diffFiles(previous?.files ?? [], snapshot.files),
+    issuedAt: new Date(issuedAt).toISOString(),
     counts: {
       files: snapshot.files.length,
       policyFiles: snapshot.policies.length,
       rules: snapshot.ruleCount,
+      warnings: snapshot.warnings.length,
+      skipped: snapshot.skipped.length,
     },
-    policies: snapshot.policies,
   };
-  if (signer) payload.signature = signer.sign(snapshot.revision, snapshot.files);
-  return payload;
 }
 
-export function rejectedPayload(rejection: Rejection, inForce: Snapshot | undefined): PolicyRejectedPayload {
+export function rejectedPayload(rejection: Rejection, inForce: Snapshot | undefined, hint?: string): PolicyRejectedPayload {
   return {
     schemaVersion: SCHEMA_VERSION,
     revision: rejection.revision,
     inForce: inForce?.revision ?? null,
     errors: rejection.problems,
+    warnings: rejection.warnings,
     files: rejection.files,
+    ...(hint ? { hint } : {}),
   };
+}
+
+export type ConsistencyVerdict = { ok: true } | { ok: false; reason: 'revision mismatch' | 'content mismatch' | 'malformed' };
+
+/**
+ * What a subscriber checks before acting on a reload, signed or not: the
+ * revision is the one its files hash to, and every file's bytes hash to its
+ * announced SHA-256 and length. A head (body fetched apart) has nothing to check yet.
+ */
+export function checkConsistency(payload: unknown): ConsistencyVerdict {
+  const p = payload as Partial<PolicyReloadPayload> | null;
+  if (!p || typeof p !== 'object' || typeof p.revision !== 'string') return { ok: false, reason: 'malformed' };
+  if (p.files === undefined && p.transfer !== undefined) return { ok: true };
+  if (!Array.isArray(p.files)) return { ok: false, reason: 'malformed' };
+  const files = p.files as unknown[];
+  if (!files.every((f) => typeof (f as AnnouncedFile)?.path === 'string' && typeof (f as AnnouncedFile)?.sha256 === 'string')) {
+    return { ok: false, reason: 'malformed' };
+  }
+  if (computeRevision(files as AnnouncedFile[]) !== p.revision) return { ok: false, reason: 'revision mismatch' };
+  for (const f of files as AnnouncedFile[]) {
+    if (f.content === undefined) continue;
+    const bytes = contentBytes(f);
+    if (bytes === undefined || bytes.byteLength !== f.bytes || createHash('sha256').update(bytes).digest('hex') !== f.sha256) {
+      return { ok: false, reason: 'content mismatch' };
+    }
+  }
+  return { ok: true };
 }

@@ -29,65 +29,69 @@ export type Operator = (typeof OPERATORS)[number];
 
 const Scalar = Type.Union([Type.String(), Type.Number(), Type.Boolean()]);
 
-export const ConditionSchema = Type.Object(
-  {
-    field: Type.String({ minLength: 1, description: 'Request field to test, e.g. "security_mode" or "metadata.path".' }),
-    operator: oneOf(OPERATORS, 'How the field is compared with `value`.'),
-    value: Type.Union([Scalar, Type.Array(Scalar)], {
-      description: 'A string, number or boolean; an array for `in` and `not_in`; a regular expression for `matches`.',
-      errorMessage: 'must be a string, number, boolean or an array of them',
-    }),
-  },
-  { additionalProperties: false },
-);
-
-export const MatchSchema = Type.Object(
-  {
-    resource: Type.Optional(oneOrMany(oneOf(RESOURCE_TYPES, 'Resource type.'), 'Resource type(s); all when absent.')),
-    resourceId: Type.Optional(
-      oneOrMany(Type.String({ minLength: 1 }), 'Specific resource(s), e.g. a tool name; all when absent.'),
-    ),
-    action: Type.Optional(oneOrMany(oneOf(ACTION_TYPES, 'Action.'), 'Action(s); all when absent.')),
-  },
-  { additionalProperties: false },
-);
-
-export const RuleSchema = Type.Object(
-  {
-    id: Type.String({ minLength: 1, maxLength: 200, description: 'Unique across the whole policy directory.' }),
-    description: Type.Optional(Type.String()),
-    priority: Type.Number({ description: 'Higher priorities are evaluated first.' }),
-    match: MatchSchema,
-    conditions: Type.Optional(Type.Array(ConditionSchema, { description: 'All must hold for the rule to apply.' })),
-    effect: oneOf(EFFECTS, 'What happens when the rule applies.'),
-    reason: Type.Optional(Type.String({ description: 'Shown when the rule denies.' })),
-  },
-  { additionalProperties: false },
-);
-
-export const PolicyDocumentSchema = Type.Object(
-  {
-    version: Type.String({ minLength: 1, description: 'Policy schema version, e.g. "1.0".' }),
-    metadata: Type.Optional(
-      Type.Object(
-        {
-          name: Type.Optional(Type.String()),
-          description: Type.Optional(Type.String()),
-          mode: Type.Optional(oneOf(SECURITY_MODES, 'The security mode these rules are written for.')),
-        },
-        { additionalProperties: false },
+/**
+ * The document's schema, with or without room for keys it does not name.
+ * Nachos' own validator ignores keys it does not know (its policies use
+ * `audit`, `dlp_scan` and `require_approval` beside `effect`), so the daemon
+ * checks the open form and reports unknown keys apart, as warnings; editors
+ * get the closed form, which is what `strict_keys` enforces.
+ */
+function policyDocumentSchema(additionalProperties: boolean) {
+  const ConditionSchema = Type.Object(
+    {
+      field: Type.String({ minLength: 1, description: 'Request field to test, e.g. "security_mode" or "metadata.path".' }),
+      operator: oneOf(OPERATORS, 'How the field is compared with `value`.'),
+      value: Type.Union([Scalar, Type.Array(Scalar)], {
+        description: 'A string, number or boolean; an array for `in` and `not_in`; a regular expression for `matches`.',
+        errorMessage: 'must be a string, number, boolean or an array of them',
+      }),
+    },
+    { additionalProperties },
+  );
+  const MatchSchema = Type.Object(
+    {
+      resource: Type.Optional(oneOrMany(oneOf(RESOURCE_TYPES, 'Resource type.'), 'Resource type(s); all when absent.')),
+      resourceId: Type.Optional(oneOrMany(Type.String({ minLength: 1 }), 'Specific resource(s), e.g. a tool name; all when absent.')),
+      action: Type.Optional(oneOrMany(oneOf(ACTION_TYPES, 'Action.'), 'Action(s); all when absent.')),
+    },
+    { additionalProperties },
+  );
+  const RuleSchema = Type.Object(
+    {
+      id: Type.String({ minLength: 1, maxLength: 200, description: 'Unique across the whole policy directory.' }),
+      description: Type.Optional(Type.String()),
+      priority: Type.Number({ description: 'Higher priorities are evaluated first.' }),
+      match: MatchSchema,
+      conditions: Type.Optional(Type.Array(ConditionSchema, { description: 'All must hold for the rule to apply.' })),
+      effect: oneOf(EFFECTS, 'What happens when the rule applies.'),
+      reason: Type.Optional(Type.String({ description: 'Shown when the rule denies.' })),
+    },
+    { additionalProperties },
+  );
+  return Type.Object(
+    {
+      version: Type.String({ minLength: 1, description: 'Policy schema version, e.g. "1.0".' }),
+      metadata: Type.Optional(
+        Type.Object(
+          {
+            name: Type.Optional(Type.String()),
+            description: Type.Optional(Type.String()),
+            mode: Type.Optional(oneOf(SECURITY_MODES, 'The security mode these rules are written for.')),
+          },
+          { additionalProperties },
+        ),
       ),
-    ),
-    rules: Type.Array(RuleSchema),
-  },
-  {
-    title: 'Nachos policy document',
-    additionalProperties: false,
-  },
-);
+      rules: Type.Array(RuleSchema),
+    },
+    { title: 'Nachos policy document', additionalProperties },
+  );
+}
+
+/** The closed form: every key named. The JSON Schema for editors, and the reference for unknown keys. */
+export const PolicyDocumentSchema = policyDocumentSchema(false);
 
 export type PolicyDocument = Static<typeof PolicyDocumentSchema>;
-export type PolicyRule = Static<typeof RuleSchema>;
-export type PolicyCondition = Static<typeof ConditionSchema>;
+export type PolicyRule = PolicyDocument['rules'][number];
 
-export const checkPolicyDocument = TypeCompiler.Compile(PolicyDocumentSchema);
+/** The open form, compiled: what the validator checks (unknown keys are found apart, by `unknownKeys`). */
+export const checkPolicyDocument = TypeCompiler.Compile(policyDocumentSchema(true));

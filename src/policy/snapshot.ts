@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { ERROR_CODES, type Problem } from '../errors.js';
+import type { InvalidFileMode } from './invalid-files.js';
 import { compareBytes, sha256sumLines } from './sha256sum.js';
 import { validateSet, type FileKind, type ParsedPolicy, type SourceFile } from './validate.js';
 
@@ -18,6 +19,24 @@ export interface Snapshot {
   files: SnapshotFile[];
   policies: ParsedPolicy[];
   ruleCount: number;
+  /** The exact bytes of each policy file, by path (other watched files' contents never leave the daemon). */
+  contents: ReadonlyMap<string, Buffer>;
+  /** Unknown keys, and anything else worth saying that does not invalidate the set. */
+  warnings: Problem[];
+  /** Files left out because they are invalid (invalid_files = "skip-file"), with why. */
+  skipped: SkippedFile[];
+}
+
+/** A file left out of the snapshot, and its problems. */
+export interface SkippedFile {
+  path: string;
+  problems: Problem[];
+}
+
+export interface BuildOptions {
+  allowEmpty: boolean;
+  strictKeys?: boolean;
+  invalidFiles?: InvalidFileMode;
 }
 
 /** A set that failed validation: what was tried, and why it was refused. */
@@ -26,7 +45,10 @@ export interface Rejection {
   revision: string;
   files: SnapshotFile[];
   problems: Problem[];
+  warnings: Problem[];
 }
+
+
 
 export type BuildResult = { ok: true; snapshot: Snapshot } | { ok: false; rejection: Rejection };
 
@@ -53,28 +75,44 @@ export function computeRevision(files: readonly Pick<SnapshotFile, 'path' | 'sha
 
 /**
  * Builds a snapshot from the files read and the problems met reading them
- * (`files` are their digests, when the caller already has them). Any problem
- * at all rejects the whole set: nothing half-applied.
+ * (`files` are their digests, when the caller already has them). With
+ * reject-set (the default), any problem at all rejects the whole set: nothing
+ * half-applied. With skip-file, a file with problems is left out, and the
+ * rest is the snapshot, unless nothing is left or the directory itself is the problem.
  */
 export function buildSnapshot(
   sources: readonly SourceFile[],
   readProblems: readonly Problem[],
-  options: { allowEmpty: boolean },
+  options: BuildOptions,
   files: SnapshotFile[] = digestFiles(sources),
 ): BuildResult {
-  const revision = computeRevision(files);
-  const { policies, ruleCount, problems } = validateSet(sources);
+  const skipInvalid = options.invalidFiles === 'skip-file';
+  const { policies, ruleCount, problems, warnings } = validateSet(sources, { strictKeys: options.strictKeys, skipInvalid });
   const all = [...readProblems, ...problems];
-  const policyCount = files.filter((f) => f.kind === 'policy').length;
-  if (policyCount === 0 && !options.allowEmpty && !readProblems.some((p) => p.code === ERROR_CODES.POLICY_DIR_MISSING)) {
-    all.push({
-      code: ERROR_CODES.POLICY_EMPTY,
-      file: '',
-      message: 'no policy files (*.toml, *.yaml, *.yml) in the policy directory; set allow_empty = true to allow an empty set',
-    });
+  const reject = (extra: Problem[] = []): BuildResult => ({ ok: false, rejection: { revision: computeRevision(files), files, problems: [...all, ...extra], warnings } });
+
+  const invalid = new Set(all.map((p) => p.file));
+  if (all.length > 0 && (!skipInvalid || invalid.has(''))) return reject();
+  const kept = files.filter((f) => !invalid.has(f.path));
+  if (!kept.some((f) => f.kind === 'policy') && !options.allowEmpty && !readProblems.some((p) => p.code === ERROR_CODES.POLICY_DIR_MISSING)) {
+    const why = all.length > 0 ? 'no valid policy file (every one is invalid)' : 'no policy files (*.toml, *.yaml, *.yml) in the policy directory';
+    return reject([{ code: ERROR_CODES.POLICY_EMPTY, file: '', message: `${why}; allow an empty set with allow_empty = true (--allow-empty)` }]);
   }
-  if (all.length > 0) return { ok: false, rejection: { revision, files, problems: all } };
-  return { ok: true, snapshot: { revision, files, policies, ruleCount } };
+  const contents = new Map<string, Buffer>();
+  for (const source of sources) if (source.kind === 'policy' && !invalid.has(source.path)) contents.set(source.path, source.content);
+  const skipped = [...invalid].sort(compareBytes).map((path) => ({ path, problems: all.filter((p) => p.file === path) }));
+  return {
+    ok: true,
+    snapshot: {
+      revision: computeRevision(kept),
+      files: kept,
+      policies,
+      ruleCount,
+      contents,
+      warnings: warnings.filter((w) => !invalid.has(w.file)),
+      skipped,
+    },
+  };
 }
 
 export interface FileChanges {

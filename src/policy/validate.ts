@@ -1,9 +1,11 @@
 import { ERROR_CODES, type Problem } from '../errors.js';
 import { schemaIssues } from '../schema-errors.js';
-import { pointerToPath, type Position } from '../toml-positions.js';
+import { pathToPointer, pointerToPath, type Position } from '../toml-positions.js';
 import { parseByFormat, type Parsed } from './formats.js';
-import { checkPolicyDocument, OPERATORS, type Operator, type PolicyDocument } from './schema.js';
+import { nachosReads, nachosRefusals, skippedRulesNote } from './nachos-compat.js';
+import { checkPolicyDocument, OPERATORS, PolicyDocumentSchema, type Operator, type PolicyDocument } from './schema.js';
 import { compareBytes } from './sha256sum.js';
+import { unknownKeys } from './unknown-keys.js';
 
 /** What a snapshot file holds: policies, or other configuration watched alongside them. */
 export type FileKind = 'policy' | 'config';
@@ -22,10 +24,24 @@ export interface ParsedPolicy {
 }
 
 export interface ValidationResult {
-  /** The policy documents, in path order; complete only when `problems` is empty. */
+  /** The documents of the files without problems, in path order. */
   policies: ParsedPolicy[];
+  /** Rules in those documents. */
   ruleCount: number;
+  /** Errors: a file with any is invalid. */
   problems: Problem[];
+  /** Keys the schema does not know (errors instead, with `strictKeys`). */
+  warnings: Problem[];
+}
+
+export interface ValidateOptions {
+  /** Unknown keys are errors rather than warnings. */
+  strictKeys?: boolean;
+  /**
+   * An invalid file's rule ids do not count against later files: it is going
+   * to be skipped (invalid_files = "skip-file"), and the rest must stand without it.
+   */
+  skipInvalid?: boolean;
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -35,80 +51,113 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
  * policy schema in policy files, and what only the whole set can tell (rule
  * ids unique across files). Returns every problem found; never throws.
  */
-export function validateSet(files: readonly SourceFile[]): ValidationResult {
+export function validateSet(files: readonly SourceFile[], options: ValidateOptions = {}): ValidationResult {
   const problems: Problem[] = [];
+  const warnings: Problem[] = [];
   const policies: ParsedPolicy[] = [];
   // id -> where it was first defined, for the duplicate check across files.
   const ruleIds = new Map<string, { file: string; line: () => number | undefined }>();
   let ruleCount = 0;
 
   for (const file of [...files].sort((a, b) => compareBytes(a.path, b.path))) {
-    const parsed = parseFile(file, problems);
-    if (parsed === undefined || file.kind !== 'policy') continue;
-    const { value } = parsed;
-    const where = (path: (string | number)[]) => parsed.locate(path);
-    const valid = checkPolicyDocument.Check(value);
-    if (!valid) {
-      for (const issue of schemaIssues(checkPolicyDocument, value)) {
-        const path = pointerToPath(issue.path);
-        problems.push({
-          code: ERROR_CODES.POLICY_SCHEMA,
-          file: file.path,
-          ...where(path),
-          ...ruleIdAt(value, path),
-          path: issue.path || '/',
-          message: withContext(path, issue.message),
-        });
-      }
-    }
-
-    // What the schema cannot say; checked even in a file with schema errors, so one pass shows everything.
-    // An empty YAML document is null; a TOML document is always a table.
-    const rules = Array.isArray((value as { rules?: unknown } | null)?.rules) ? (value as { rules: unknown[] }).rules : [];
-    rules.forEach((rule, index) => {
-      const at = (...rest: (string | number)[]): Position | undefined => where(['rules', index, ...rest]);
-      const id = (rule as { id?: unknown } | null)?.id;
-      const ruleId = typeof id === 'string' && id !== '' ? id : undefined;
-      if (ruleId !== undefined) {
-        const first = ruleIds.get(ruleId);
-        if (first) {
-          const firstLine = first.line();
-          const firstAt = firstLine !== undefined ? `${first.file}:${firstLine}` : first.file;
-          problems.push({
-            code: ERROR_CODES.POLICY_DUPLICATE_ID,
+    const fileProblems: Problem[] = [];
+    const parsed = parseFile(file, fileProblems);
+    const fileIds = new Map<string, { file: string; line: () => number | undefined }>();
+    if (parsed !== undefined && file.kind === 'policy') {
+      const { value } = parsed;
+      const where = (path: (string | number)[]) => parsed.locate(path);
+      const valid = checkPolicyDocument.Check(value);
+      if (!valid) {
+        for (const issue of schemaIssues(checkPolicyDocument, value)) {
+          const path = pointerToPath(issue.path);
+          fileProblems.push({
+            code: ERROR_CODES.POLICY_SCHEMA,
             file: file.path,
-            ...at('id'),
-            ruleId,
-            path: `/rules/${index}/id`,
-            message: `rule id "${ruleId}" is already used at ${firstAt}; ids must be unique across the policy directory`,
+            ...where(path),
+            ...ruleIdAt(value, path),
+            path: issue.path || '/',
+            message: withContext(path, issue.message),
           });
-        } else {
-          ruleIds.set(ruleId, { file: file.path, line: () => at('id')?.line });
         }
       }
-      const conditions = (rule as { conditions?: unknown } | null)?.conditions;
-      if (!Array.isArray(conditions)) return;
-      conditions.forEach((condition: unknown, c) => {
-        const { operator, value: operand } = (condition ?? {}) as { operator?: unknown; value?: unknown };
-        if (typeof operator !== 'string' || !(OPERATORS as readonly string[]).includes(operator)) return;
-        const message = checkConditionValue(operator as Operator, operand);
-        if (message === undefined) return;
-        problems.push({
-          code: message.startsWith('invalid regular expression') ? ERROR_CODES.POLICY_BAD_REGEX : ERROR_CODES.POLICY_BAD_VALUE,
+      for (const unknown of unknownKeys(PolicyDocumentSchema, value)) {
+        (options.strictKeys ? fileProblems : warnings).push({
+          code: ERROR_CODES.POLICY_UNKNOWN_KEY,
           file: file.path,
-          ...at('conditions', c, 'value'),
-          ...(ruleId !== undefined ? { ruleId } : {}),
-          path: `/rules/${index}/conditions/${c}/value`,
-          message: `conditions[${c}].value: ${message}`,
+          ...where(unknown.path),
+          ...ruleIdAt(value, unknown.path),
+          path: pathToPointer(unknown.path),
+          message: withContext(unknown.path, `unknown key "${unknown.key}"${unknown.suggestion ? ` (did you mean "${unknown.suggestion}"?)` : ''}`),
+        });
+      }
+
+      // What the schema cannot say; checked even in a file with schema errors, so one pass shows everything.
+      // An empty YAML document is null; a TOML document is always a table.
+      const rules = Array.isArray((value as { rules?: unknown } | null)?.rules) ? (value as { rules: unknown[] }).rules : [];
+      rules.forEach((rule, index) => {
+        const at = (...rest: (string | number)[]): Position | undefined => where(['rules', index, ...rest]);
+        const id = (rule as { id?: unknown } | null)?.id;
+        const ruleId = typeof id === 'string' && id !== '' ? id : undefined;
+        if (ruleId !== undefined) {
+          const first = ruleIds.get(ruleId) ?? fileIds.get(ruleId);
+          if (first) {
+            const firstLine = first.line();
+            const firstAt = firstLine !== undefined ? `${first.file}:${firstLine}` : first.file;
+            fileProblems.push({
+              code: ERROR_CODES.POLICY_DUPLICATE_ID,
+              file: file.path,
+              ...at('id'),
+              ruleId,
+              path: `/rules/${index}/id`,
+              message: `rule id "${ruleId}" is already used at ${firstAt}; ids must be unique across the policy directory`,
+            });
+          } else {
+            fileIds.set(ruleId, { file: file.path, line: () => at('id')?.line });
+          }
+        }
+        const conditions = (rule as { conditions?: unknown } | null)?.conditions;
+        if (!Array.isArray(conditions)) return;
+        conditions.forEach((condition: unknown, c) => {
+          const { operator, value: operand } = (condition ?? {}) as { operator?: unknown; value?: unknown };
+          if (typeof operator !== 'string' || !(OPERATORS as readonly string[]).includes(operator)) return;
+          const message = checkConditionValue(operator as Operator, operand);
+          if (message === undefined) return;
+          fileProblems.push({
+            code: message.startsWith('invalid regular expression') ? ERROR_CODES.POLICY_BAD_REGEX : ERROR_CODES.POLICY_BAD_VALUE,
+            file: file.path,
+            ...at('conditions', c, 'value'),
+            ...(ruleId !== undefined ? { ruleId } : {}),
+            path: `/rules/${index}/conditions/${c}/value`,
+            message: `conditions[${c}].value: ${message}`,
+          });
         });
       });
-    });
-    if (valid) {
-      ruleCount += value.rules.length;
-      policies.push({ path: file.path, document: value });
+      if (fileProblems.length === 0 && valid) {
+        ruleCount += value.rules.length;
+        policies.push({ path: file.path, document: value });
+      }
     }
+    if (fileProblems.length > 0 && nachosReads(file.path)) noteWhatNachosDoes(file.path, parsed?.value, fileProblems);
+    // A file about to be skipped does not claim its ids; in a set refused whole, the first use is the one named.
+    if (fileProblems.length === 0 || !options.skipInvalid) for (const [id, at] of fileIds) ruleIds.set(id, at);
+    problems.push(...fileProblems);
   }
-  return { policies, ruleCount, problems };
+  return { policies, ruleCount, problems, warnings };
+}
+
+/**
+ * Says, on the problem Nachos' own validator would refuse too (the first
+ * one, once per file), that Nachos' loader skips the whole file and what it
+ * would then lose. A file that does not even parse is skipped by Nachos too.
+ */
+function noteWhatNachosDoes(file: string, doc: unknown, fileProblems: Problem[]): void {
+  const refused = doc === undefined ? [''] : nachosRefusals(doc);
+  if (refused.length === 0) return;
+  const target =
+    fileProblems.find((p) => refused.some((r) => p.path !== undefined && (p.path === r || (r !== '' && p.path.startsWith(`${r}/`))))) ??
+    fileProblems.find((p) => p.code !== ERROR_CODES.POLICY_DUPLICATE_ID) ??
+    fileProblems[0];
+  if (target) target.message += `; ${skippedRulesNote(file, doc)}`;
 }
 
 /** Decodes and parses one file (TOML or YAML); records a problem and returns undefined when it can't. */

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { Clock, TimerHandle } from '../clock.js';
 import { formatProblem } from '../errors.js';
+import { SKIP_FILE_HINT, type InvalidFileMode } from '../policy/invalid-files.js';
 import { loadFiles, type LoadOptions } from '../policy/load.js';
 import { buildSnapshot, computeRevision, digestFiles, type Rejection, type Snapshot } from '../policy/snapshot.js';
 import { QuietWindow } from '../watch/quiet-window.js';
@@ -9,6 +10,8 @@ import { PolicyWatcher, type DirtyKind } from '../watch/policy-watcher.js';
 
 export interface ReloaderOptions extends LoadOptions {
   allowEmpty: boolean;
+  strictKeys: boolean;
+  invalidFiles: InvalidFileMode;
   quietWindowMs: number;
   maxWaitMs: number;
   /** Full re-read every so often, for what a watcher misses (network filesystems); 0 turns it off. */
@@ -21,6 +24,9 @@ export interface ReloaderOptions extends LoadOptions {
 /** How long reads at the cap wait for files still being written, in caps (maxWait): 4 s by default. */
 export const HOT_DEFER_FACTOR = 4;
 
+/** Warnings logged one per line for a new set; the rest are counted. */
+const MAX_LOGGED_WARNINGS = 50;
+
 /** Why an apply ran. */
 export type Trigger = 'startup' | 'watch' | 'swap' | 'rescan';
 
@@ -28,17 +34,20 @@ export type Trigger = 'startup' | 'watch' | 'swap' | 'rescan';
  * What an apply did:
  * - `accepted`: a new valid snapshot is in force;
  * - `rejected`: a new invalid set was refused (the snapshot in force is kept);
- * - `unchanged`: the files hash to what is in force, or to what was already refused;
+ * - `recovered`: after a rejection, the files are back to the revision in force;
+ * - `unchanged`: the files are those read last time, or hash to what is in force;
  * - `waiting`: the policy directory does not exist yet;
  * - `unstable`: a file changed while being read; another apply follows the quiet window.
  */
-export type ApplyOutcome = 'accepted' | 'rejected' | 'unchanged' | 'waiting' | 'unstable';
+export type ApplyOutcome = 'accepted' | 'rejected' | 'recovered' | 'unchanged' | 'waiting' | 'unstable';
 
 export interface ReloaderEvents {
   /** A new valid snapshot is in force. */
   accepted: [snapshot: Snapshot, context: ApplyContext];
   /** A new invalid set was refused; the snapshot in force (if any) stays. */
   rejected: [rejection: Rejection, context: ApplyContext];
+  /** After a rejection, the files are back to the snapshot in force. */
+  recovered: [snapshot: Snapshot, context: ApplyContext];
   /** Every apply, whatever its outcome (for metrics and tests). */
   applied: [outcome: ApplyOutcome, context: ApplyContext];
   /** The watcher saw something (before any coalescing). */
@@ -78,7 +87,8 @@ export class PolicyReloader extends EventEmitter<ReloaderEvents> {
   private running: Promise<ApplyOutcome> | undefined;
   private rerun: ApplyContext | undefined;
   private burstStartedAt: number | undefined;
-  private lastRejectedCandidate: string | undefined;
+  /** What was on disk at the last complete read (see candidateKey): the same again needs nothing. */
+  private lastCandidate: string | undefined;
   /** When reads at the cap started finding files still being written. */
   private hotSince: number | undefined;
   private waitingLogged = false;
@@ -175,48 +185,63 @@ export class PolicyReloader extends EventEmitter<ReloaderEvents> {
       return 'waiting';
     }
 
-    // Hash first: a set identical to the one in force, or to the one just refused, needs nothing more.
+    // Hash first: the files read last time, byte for byte, need nothing more.
     const files = digestFiles(loaded.sources);
-    const revision = computeRevision(files);
-    if (loaded.problems.length === 0 && revision === this.inForce?.revision) {
-      if (this.lastRejection) {
-        log.info({ revision }, 'policy files are back to the revision in force');
-        this.clearRejection();
-      }
-      return 'unchanged';
-    }
-    const candidate = candidateKey(revision, loaded.problems);
-    if (candidate === this.lastRejectedCandidate) return 'unchanged';
+    const candidate = candidateKey(computeRevision(files), loaded.problems);
+    if (candidate === this.lastCandidate) return 'unchanged';
+    this.lastCandidate = candidate;
 
-    const result = buildSnapshot(loaded.sources, loaded.problems, { allowEmpty: this.options.allowEmpty }, files);
+    const { allowEmpty, strictKeys, invalidFiles } = this.options;
+    const result = buildSnapshot(loaded.sources, loaded.problems, { allowEmpty, strictKeys, invalidFiles }, files);
     if (!result.ok) {
       this.lastRejection = result.rejection;
-      this.lastRejectedCandidate = candidate;
+      const hint = invalidFiles === 'reject-set' && result.rejection.problems.some((p) => p.file !== '') ? `; ${SKIP_FILE_HINT}` : '';
       log.error(
         {
           revision: result.rejection.revision,
           inForce: this.inForce?.revision ?? null,
-          problems: result.rejection.problems.map(formatProblem),
+          problems: result.rejection.problems.map((p) => formatProblem(p)),
         },
-        `policy set rejected (${result.rejection.problems.length} problem(s)); keeping the revision in force`,
+        `policy set rejected (${result.rejection.problems.length} problem(s)); keeping the revision in force${hint}`,
       );
       this.emit('rejected', result.rejection, context);
       return 'rejected';
     }
+    const snapshot = result.snapshot;
     const previous = this.inForce;
-    this.inForce = result.snapshot;
-    this.clearRejection();
+    this.inForce = snapshot;
+    if (snapshot.skipped.length > 0) {
+      log.warn(
+        { revision: snapshot.revision, skipped: snapshot.skipped.flatMap((s) => s.problems.map((p) => formatProblem(p))) },
+        `left out ${snapshot.skipped.length} invalid file(s) (invalid_files = skip-file): ${snapshot.skipped.map((s) => s.path).join(', ')}`,
+      );
+    }
+    if (snapshot.revision === previous?.revision) {
+      // The same files in force (only what was skipped may differ): nothing new to announce.
+      if (!this.lastRejection) return 'unchanged';
+      this.lastRejection = undefined;
+      log.info({ revision: snapshot.revision }, 'policy files are back to the revision in force');
+      this.emit('recovered', snapshot, context);
+      return 'recovered';
+    }
+    this.lastRejection = undefined;
+    for (const warning of snapshot.warnings.slice(0, MAX_LOGGED_WARNINGS)) log.warn({ revision: snapshot.revision }, formatProblem(warning, 'warning'));
+    if (snapshot.warnings.length > MAX_LOGGED_WARNINGS) {
+      log.warn({ revision: snapshot.revision }, `and ${snapshot.warnings.length - MAX_LOGGED_WARNINGS} more policy warnings (nachos-sentinel validate lists them all)`);
+    }
     log.info(
       {
-        revision: result.snapshot.revision,
+        revision: snapshot.revision,
         previous: previous?.revision ?? null,
-        files: result.snapshot.files.length,
-        rules: result.snapshot.ruleCount,
+        files: snapshot.files.length,
+        rules: snapshot.ruleCount,
+        warnings: snapshot.warnings.length,
+        skipped: snapshot.skipped.length,
         trigger: context.trigger,
       },
       'policy set accepted',
     );
-    this.emit('accepted', result.snapshot, context);
+    this.emit('accepted', snapshot, context);
     return 'accepted';
   }
 
@@ -235,11 +260,6 @@ export class PolicyReloader extends EventEmitter<ReloaderEvents> {
     const firstEventAt = this.takeBurstStart();
     if (deferred && events === 0) return { ...deferred, capped, firstEventAt };
     return { ...mergeContexts(deferred, { trigger: 'watch', events }), capped, firstEventAt };
-  }
-
-  private clearRejection(): void {
-    this.lastRejection = undefined;
-    this.lastRejectedCandidate = undefined;
   }
 
   private onDirty(kind: DirtyKind, file: string): void {

@@ -36,6 +36,8 @@ describe('resolveConfig', () => {
       policies: path.join(dir, 'policies'),
       watch: [],
       allowEmpty: false,
+      strictKeys: false,
+      invalidFiles: 'reject-set',
       quietWindowMs: 50,
       maxWaitMs: 1000,
       rescanIntervalMs: 60_000,
@@ -111,7 +113,7 @@ listen = "off"
       Array.from({ length: 61 }, (_, i) => `[[health.checks]]\nname = "c${i}"\ntype = "tcp"\naddress = "x:${i + 1}"\n`).join(''),
       'many.toml',
     );
-    expect(errorOf(() => resolve({ config: many })).message).toMatch(/at most 60 checks: a heartbeat carries 64, 4 of them the sentinel's own/);
+    expect(errorOf(() => resolve({ config: many })).message).toMatch(/at most 59 checks: a heartbeat carries 64, 5 of them the sentinel's own/);
     expect(errorOf(() => resolve({ http: 'localhost' })).message).toMatch(/^--http: "localhost" is not a listen address/);
   });
 

@@ -57,9 +57,9 @@ match = { resource = "tools" }
 effect = "allow"
 efect = "deny"
 `;
-    const { problems, policies } = validateSet([policy('p.toml', text)]);
+    const { problems, policies, warnings } = validateSet([policy('p.toml', text)]);
     expect(policies).toEqual([]);
-    const byPath = Object.fromEntries(problems.map((p) => [p.path, p]));
+    const byPath = Object.fromEntries([...problems, ...warnings].map((p) => [p.path, p]));
     expect(byPath['/metadata/mode']).toMatchObject({ line: 3, code: ERROR_CODES.POLICY_SCHEMA });
     expect(byPath['/metadata/mode']?.message).toContain('must be one of "strict", "standard", "permissive", got "strikt"');
     expect(byPath['/rules/0/priority']).toMatchObject({ line: 7, ruleId: 'first' });
@@ -108,7 +108,7 @@ conditions = [
 
   it('checks other config files for syntax only, and never counts them as policies', () => {
     const config: SourceFile = { path: '../nachos.toml', kind: 'config', content: Buffer.from('[anything]\nkey = 1\n') };
-    expect(validateSet([config])).toEqual({ policies: [], ruleCount: 0, problems: [] });
+    expect(validateSet([config])).toEqual({ policies: [], ruleCount: 0, problems: [], warnings: [] });
     const broken: SourceFile = { ...config, content: Buffer.from('[anything\n') };
     expect(validateSet([broken]).problems[0]).toMatchObject({ code: ERROR_CODES.POLICY_SYNTAX, file: '../nachos.toml', line: 1 });
   });
@@ -142,15 +142,68 @@ describe('checkConditionValue', () => {
 });
 
 describe('YAML policies, as Nachos writes them', () => {
-  const fixtures = path.resolve(import.meta.dirname, '../fixtures/nachos-policies');
+  const fixtures = path.resolve(import.meta.dirname, '../fixtures/nachos-style');
   const yaml = (name: string, text: string): SourceFile => ({ path: name, kind: 'policy', content: Buffer.from(text) });
+  const fixture = (...names: string[]) => names.map((f) => yaml(f, readFileSync(path.join(fixtures, f), 'utf8')));
 
-  it('accepts an unmodified Nachos-style policies/ directory', () => {
-    const files = readdirSync(fixtures).map((f) => yaml(f, readFileSync(path.join(fixtures, f), 'utf8')));
-    const result = validateSet(files);
+  it('takes the keys Nachos ignores as warnings, with file:line:col, and the file stays valid', () => {
+    const result = validateSet(fixture('baseline.yaml'));
     expect(result.problems).toEqual([]);
-    expect(result.ruleCount).toBe(6);
-    expect(result.policies.find((p) => p.path === 'standard.yaml')?.document.metadata?.mode).toBe('standard');
+    expect(result.ruleCount).toBe(5);
+    expect(result.policies[0]?.document.rules[3]?.conditions?.map((c) => c.value)).toEqual([['standard', 'permissive'], 25]);
+    expect(result.warnings.map((w) => [w.code, w.line, w.column, w.path, w.ruleId ?? null])).toEqual([
+      [ERROR_CODES.POLICY_UNKNOWN_KEY, 10, 3, '/metadata/owner', null],
+      [ERROR_CODES.POLICY_UNKNOWN_KEY, 33, 5, '/rules/1/audit', 'baseline-dm-paired'],
+      [ERROR_CODES.POLICY_UNKNOWN_KEY, 57, 5, '/rules/3/audit', 'baseline-tool-search'],
+      [ERROR_CODES.POLICY_UNKNOWN_KEY, 66, 5, '/rules/4/audit', 'baseline-tool-shell'],
+      [ERROR_CODES.POLICY_UNKNOWN_KEY, 67, 5, '/rules/4/require_approval', 'baseline-tool-shell'],
+    ]);
+    expect(result.warnings[1]?.message).toBe('rules[1]: unknown key "audit"');
+  });
+
+  it('makes unknown keys errors with strictKeys, for teams that want a typo to stop a rollout', () => {
+    const result = validateSet(fixture('baseline.yaml'), { strictKeys: true });
+    expect(result.warnings).toEqual([]);
+    expect(result.problems).toHaveLength(5);
+    expect(result.policies).toEqual([]);
+    const typo = validateSet([yaml('t.yaml', 'version: "1.0"\nrules:\n  - id: r\n    priority: 1\n    match: {}\n    efect: deny\n    effect: deny\n')], { strictKeys: true });
+    expect(typo.problems).toMatchObject([{ line: 6, column: 5, message: 'rules[0]: unknown key "efect" (did you mean "effect"?)' }]);
+  });
+
+  it('keeps what Nachos refuses an error, saying that Nachos skips the whole file and which rules that loses', () => {
+    const result = validateSet(fixture('baseline.yaml', 'sandbox.yml', 'workspace.yaml'));
+    expect(result.problems.map((p) => [p.file, p.line, p.path])).toEqual([
+      ['sandbox.yml', 9, '/rules/0/conditions/1/operator'],
+      ['workspace.yaml', 30, '/rules/1/conditions/1/operator'],
+    ]);
+    expect(result.problems[0]?.message).toBe(
+      'rules[0].conditions[1].operator: must be one of "equals", "not_equals", "in", "not_in", "contains", "matches", "starts_with", "ends_with", got "not_starts_with_any"; ' +
+        "Nachos' own loader refuses this too and skips the whole of sandbox.yml: its 2 rules (1 allow, 1 deny) would not be in force",
+    );
+    expect(result.problems[1]?.message).toMatch(/got "less_than"; Nachos' own loader .* workspace\.yaml: its 3 rules \(2 allow, 1 deny\) would not be in force$/);
+    // Only the valid file's documents are returned; the warnings of all three are.
+    expect(result.policies.map((p) => p.path)).toEqual(['baseline.yaml']);
+    expect(result.warnings.map((w) => w.file)).toEqual(['baseline.yaml', 'baseline.yaml', 'baseline.yaml', 'baseline.yaml', 'baseline.yaml', 'sandbox.yml', 'workspace.yaml', 'workspace.yaml']);
+  });
+
+  it('says nothing of Nachos for a TOML file, which Nachos does not read, or for what Nachos would load', () => {
+    const bad = 'version = "1.0"\n[[rules]]\nid = "r"\npriority = 1\nmatch = {}\neffect = "allow"\nconditions = [{ field = "f", operator = "nope", value = 1 }]\n';
+    expect(validateSet([policy('a.toml', bad)]).problems[0]?.message).not.toMatch(/Nachos/);
+    // A regular expression that does not compile: Nachos' validator never looks, so it would load the file.
+    const regex = 'version: "1"\nrules:\n  - id: r\n    priority: 1\n    match: {}\n    conditions: [{ field: f, operator: matches, value: "(" }]\n    effect: allow\n';
+    expect(validateSet([yaml('r.yaml', regex)]).problems[0]?.message).not.toMatch(/Nachos/);
+  });
+
+  it('with skipInvalid, lets no invalid file claim a rule id that a valid file uses', () => {
+    const first = yaml('a.yaml', 'version: "1.0"\nrules:\n  - id: shared\n    priority: 1\n    match: {}\n    effect: nope\n');
+    const second = yaml('b.yaml', 'version: "1.0"\nrules:\n  - id: shared\n    priority: 1\n    match: {}\n    effect: deny\n');
+    expect(validateSet([first, second]).problems.map((p) => [p.file, p.code])).toEqual([
+      ['a.yaml', ERROR_CODES.POLICY_SCHEMA],
+      ['b.yaml', ERROR_CODES.POLICY_DUPLICATE_ID],
+    ]);
+    const skipping = validateSet([first, second], { skipInvalid: true });
+    expect(skipping.problems.map((p) => p.file)).toEqual(['a.yaml']);
+    expect(skipping.policies.map((p) => p.path)).toEqual(['b.yaml']);
   });
 
   it('reports YAML syntax errors and schema errors with line and column', () => {
@@ -186,7 +239,7 @@ describe('nesting that no policy needs', () => {
     const deepYaml = `${'- '.repeat(1300)}x`;
     for (let i = 0; i < 3; i++) {
       const [problem] = validateSet([{ path: 'deep.yaml', kind: 'policy', content: Buffer.from(deepYaml) }]).problems;
-      expect(problem).toMatchObject({ code: ERROR_CODES.POLICY_SYNTAX, line: 1, message: 'YAML nested deeper than 64 levels' });
+      expect(problem).toMatchObject({ code: ERROR_CODES.POLICY_SYNTAX, line: 1, message: expect.stringMatching(/^YAML nested deeper than 64 levels;/) });
     }
     const flow = `a: ${'['.repeat(100)}1${']'.repeat(100)}`;
     expect(validateSet([{ path: 'f.yml', kind: 'policy', content: Buffer.from(flow) }]).problems[0]?.message).toMatch(/nested deeper/);
