@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { SUBJECTS } from '../../src/topics.js';
@@ -74,7 +74,7 @@ describe('the nachos-sentinel executable', () => {
 
   it('validates a directory offline: exit 0 when valid, 1 with file:line:col when not', async () => {
     const ok = await Daemon.run(['validate', dir], {}, root);
-    expect(ok).toMatchObject({ code: 0, stdout: `ok: 1 file(s), 1 rule(s), revision ${shellRevision(dir)}\n` });
+    expect(ok).toMatchObject({ code: 0, stdout: `ok: 1 file, 1 rule, revision ${shellRevision(dir)}\n` });
 
     writeFileSync(path.join(dir, 'b.toml'), 'version = "1.0"\n[[rules]]\nid = "a1"\npriority = 1\nmatch = {}\neffect = "allow"\n');
     writeFileSync(path.join(dir, 'c.toml'), 'version = "1.0"\nrules = [\n');
@@ -84,6 +84,7 @@ describe('the nachos-sentinel executable', () => {
       'policies/b.toml:3:1: rule id "a1" is already used at a.toml:8; ids must be unique across the policy directory (rule "a1")',
       expect.stringMatching(/^policies\/c\.toml:3:1: TOML syntax: /),
       'invalid: 2 problems in policies',
+      'the daemon refuses the whole set; to load the valid files and leave out the invalid ones, as Nachos\' own loader does, set [policy] invalid_files = "skip-file" (--invalid-files skip-file, SENTINEL_INVALID_FILES)',
       '',
     ]);
     const json = await Daemon.run(['validate', 'policies', '--json'], {}, root);
@@ -91,10 +92,29 @@ describe('the nachos-sentinel executable', () => {
     expect(JSON.parse(json.stdout)).toMatchObject({ valid: false, problems: [{ file: 'policies/b.toml', line: 3 }, { file: 'policies/c.toml' }] });
   });
 
-  it('validates an unmodified Nachos YAML directory with the built executable', async () => {
-    const fixtures = path.resolve(import.meta.dirname, '../fixtures/nachos-policies');
-    const r = await Daemon.run(['validate', fixtures]);
-    expect(r).toMatchObject({ code: 0, stdout: `ok: 3 file(s), 6 rule(s), revision ${shellRevision(fixtures)}\n` });
+  it('validates a Nachos-style YAML directory with the built executable: warnings only, reject-set, skip-file, strict keys', async () => {
+    const fixtures = path.resolve(import.meta.dirname, '../fixtures/nachos-style');
+    const only = path.join(root, 'baseline');
+    mkdirSync(only);
+    copyFileSync(path.join(fixtures, 'baseline.yaml'), path.join(only, 'baseline.yaml'));
+    const warned = await Daemon.run(['validate', 'baseline'], {}, root);
+    expect(warned.code).toBe(0);
+    expect(warned.stdout.split('\n').slice(0, 2)).toEqual(['baseline/baseline.yaml:10:3: warning: metadata: unknown key "owner"', 'baseline/baseline.yaml:33:5: warning: rules[1]: unknown key "audit" (rule "baseline-dm-paired")']);
+    expect(warned.stdout).toMatch(new RegExp(`\nok: 1 file, 5 rules, revision ${shellRevision(only)}, 5 warnings\n$`));
+    const strict = await Daemon.run(['validate', 'baseline', '--strict-keys'], {}, root);
+    expect(strict.code).toBe(1);
+    expect(strict.stdout).toMatch(/^baseline\/baseline\.yaml:10:3: metadata: unknown key "owner"\n/);
+
+    const rejected = await Daemon.run(['validate', fixtures]);
+    expect(rejected.code).toBe(1);
+    expect(rejected.stdout).toMatch(/sandbox\.yml:9:35: .*got "not_starts_with_any"; Nachos' own loader refuses this too and skips the whole of sandbox\.yml: its 2 rules \(1 allow, 1 deny\) would not be in force/);
+    expect(rejected.stdout).toMatch(/\ninvalid: 2 problems in .*, 8 warnings\nthe daemon refuses the whole set; .*--invalid-files skip-file/);
+    const skipping = await Daemon.run(['validate', fixtures], { SENTINEL_INVALID_FILES: 'skip-file' });
+    expect(skipping.code).toBe(1);
+    expect(skipping.stdout).toMatch(new RegExp(`with invalid_files = skip-file the daemon leaves out \\S*sandbox\\.yml, \\S*workspace\\.yaml and announces 1 file, 5 rules, revision ${shellRevision(only)}\n$`));
+    const json = JSON.parse((await Daemon.run(['validate', fixtures, '--json', '--invalid-files', 'skip-file'])).stdout) as Record<string, unknown>;
+    expect(json).toMatchObject({ valid: false, revision: shellRevision(only), rules: 5, skipped: [expect.stringMatching(/sandbox\.yml$/), expect.stringMatching(/workspace\.yaml$/)] });
+    expect(await Daemon.run(['validate', fixtures, '--invalid-files', 'sometimes'])).toMatchObject({ code: 2, stderr: 'nachos-sentinel: --invalid-files: "sometimes" is not a mode; use reject-set or skip-file\n' });
   });
 
   it('runs as a daemon: announces, logs JSON lines with component and instance, stops cleanly on SIGTERM', async () => {

@@ -292,6 +292,7 @@ required = false
       endpoints: [
         { name: 'health-status', subject: 'nachos.system.health.status', queue_group: 'nachos-sentinel' },
         { name: 'policy-current', subject: 'nachos.system.policy.current', queue_group: 'nachos-sentinel' },
+        { name: 'policy-transfer', subject: `nachos.system.policy.transfer.${running.sentinel.instance}`, queue_group: 'nachos-sentinel' },
       ],
     });
     expect(info.version).toMatch(/^\d+\.\d+\.\d+/);
@@ -307,7 +308,7 @@ required = false
     };
     expect(await collect(await client.ping('nachos-sentinel'))).toMatchObject([{ name: 'nachos-sentinel', id }]);
     const [official] = await collect(await client.info('nachos-sentinel'));
-    expect(official?.endpoints.map((e) => e.name)).toEqual(['health-status', 'policy-current']);
+    expect(official?.endpoints.map((e) => e.name)).toEqual(['health-status', 'policy-current', 'policy-transfer']);
     await listener.nc.request(SUBJECTS.healthStatus, '', { timeout: 1000 });
     const [counted] = await collect(await client.stats('nachos-sentinel', id));
     expect(counted?.endpoints?.find((e) => e.name === 'health-status')?.num_requests).toBeGreaterThanOrEqual(1);
@@ -361,7 +362,11 @@ required = false
     server = await NatsServer.start({ config: 'max_payload: 2097152\n' });
     await listener.close();
     listener = await BusListener.start(server.url, []);
-    const running = await start({ 'max-instances': '10000' });
+    // A 5 s interval: in this process the flood blocks the sentinel's loop for seconds, and at 200 ms its
+    // own silence would be judged before its queued heartbeats are read (a pause, not this test's subject).
+    const running = await start({ 'max-instances': '10000', interval: '5s' });
+    // The sentinel's own heartbeat first: it must hold its place before the flood arrives.
+    await until(() => running.sentinel.monitor.aggregator.trackedCount === 1, 5000, 'the sentinel to hear itself');
     const nc = listener.nc;
     const envelope = (payload: unknown) => JSON.stringify({ id: 'x', timestamp: 't', source: 's', type: 'system.health', payload });
     const garbage = ['not json', '{"id":1}', '[]', 'null', envelope({ status: 'great', component: 'x' }), envelope({ status: 'healthy', component: 5 })];

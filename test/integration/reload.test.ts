@@ -1,5 +1,6 @@
 import {
   closeSync,
+  copyFileSync,
   mkdirSync,
   openSync,
   readdirSync,
@@ -14,7 +15,12 @@ import {
 } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import type { Envelope } from '../../src/bus/envelope.js';
 import { ERROR_CODES } from '../../src/errors.js';
+import type { PolicyReloadPayload } from '../../src/policy/announcements.js';
+import { fetchReloadBody } from '../../src/subscriber.js';
 import { SUBJECTS } from '../../src/topics.js';
 import { BusListener } from '../helpers/bus-listener.js';
 import { NatsServer } from '../helpers/nats-server.js';
@@ -71,7 +77,7 @@ describe('policy reload, end to end', () => {
     expect(env).toMatchObject({ type: 'system.policy.reload', source: 'sentinel' });
     expect(Date.parse(env?.timestamp ?? '')).not.toBeNaN();
     expect(env?.payload).toMatchObject({
-      schemaVersion: 1,
+      schemaVersion: 2,
       revision: shellRevision(dir),
       previous: null,
       sequence: 1,
@@ -141,7 +147,7 @@ describe('policy reload, end to end', () => {
     const [rejected] = await listener.waitFor(SUBJECTS.policyRejected, 1);
     expect(rejected?.type).toBe('system.policy.rejected');
     expect(rejected?.payload).toMatchObject({
-      schemaVersion: 1,
+      schemaVersion: 2,
       inForce: good,
       revision: shellRevision(dir),
       errors: [{ code: ERROR_CODES.POLICY_SCHEMA, file: 'b.toml', line: 6, ruleId: 'b1', path: '/rules/0/effect' }],
@@ -256,7 +262,7 @@ describe('policy reload, end to end', () => {
     const [rejected] = await listener.waitFor(SUBJECTS.policyRejected, 1);
     expect(rejected?.payload).toMatchObject({ inForce: null, errors: [{ code: ERROR_CODES.POLICY_EMPTY }] });
     const reply = await listener.nc.request(SUBJECTS.policyCurrent, '', { timeout: 2000 });
-    expect(reply.json<{ payload: unknown }>().payload).toMatchObject({ schemaVersion: 1, error: { code: ERROR_CODES.NO_SNAPSHOT } });
+    expect(reply.json<{ payload: unknown }>().payload).toMatchObject({ schemaVersion: 2, error: { code: ERROR_CODES.NO_SNAPSHOT } });
     await running?.close();
 
     listener.messages.length = 0;
@@ -298,18 +304,97 @@ describe('policy reload, end to end', () => {
     expect(running?.applies.some((a) => a.context.trigger === 'rescan' && a.outcome === 'accepted')).toBe(true);
   });
 
-  it('works on an unmodified Nachos policies/ directory, in YAML', async () => {
-    const fixtures = path.resolve(import.meta.dirname, '../fixtures/nachos-policies');
-    for (const name of readdirSync(fixtures)) writeFileSync(path.join(dir, name), readFileSync(path.join(fixtures, name)));
+  it('recovers loudly: a reload with reason "recovered" when the files come back to the revision in force', async () => {
+    write('a.toml', policyText('a1'));
+    await start();
+    await listener.waitFor(SUBJECTS.policyReload, 1);
+    const good = lastReload();
+    write('b.toml', 'version = "1.0"\n[[rules]]\nid = "b1"\n');
+    const [rejected] = await listener.waitFor(SUBJECTS.policyRejected, 1);
+    // reject-set: the rejection says the other way exists.
+    expect(rejected?.payload.hint).toMatch(/invalid_files = "skip-file" \(--invalid-files skip-file/);
+    expect(running?.lines.find((l) => String(l.msg).startsWith('policy set rejected'))?.msg).toMatch(/invalid_files = "skip-file"/);
+    unlinkSync(path.join(dir, 'b.toml'));
+    await listener.waitFor(SUBJECTS.policyReload, 2);
+    expect(lastReload()).toMatchObject({ reason: 'recovered', revision: good?.revision, sequence: good?.sequence, previous: null });
+    expect(running?.sentinel.reloader.lastRejection).toBeUndefined();
+  });
+
+  it('carries each file\'s exact bytes, so a subscriber applies exactly what was validated', async () => {
+    write('a.toml', policyText('a1'));
+    write('b.yaml', 'version: "1.0" # é\nrules: []\n');
     await start();
     const [env] = await listener.waitFor(SUBJECTS.policyReload, 1);
-    expect(env?.payload).toMatchObject({ revision: shellRevision(dir), counts: { files: 3, rules: 6 } });
-    writeFileSync(path.join(dir, 'dms.yml'), 'version: "1.0"\nrules:\n  - id: "deny-dms"\n    priority: 1\n    match:\n      resource: "dm"\n    effect: "deny"\n');
-    await listener.waitFor(SUBJECTS.policyReload, 2);
-    expect(lastReload()).toMatchObject({ changed: { modified: ['dms.yml'] }, revision: shellRevision(dir) });
-    writeFileSync(path.join(dir, 'dms.yml'), 'version: "1.0"\nrules:\n  - id: "deny-dms"\n    priority: high\n');
+    const files = env?.payload.files as { path: string; content: string; sha256: string }[];
+    for (const f of files) {
+      expect(f.content).toBe(readFileSync(path.join(dir, f.path), 'utf8'));
+      expect(createHash('sha256').update(f.content).digest('hex')).toBe(f.sha256);
+    }
+    expect(env?.payload).toMatchObject({ schemaVersion: 2, issuedAt: env?.timestamp });
+  });
+
+  const fixtures = path.resolve(import.meta.dirname, '../fixtures/nachos-style');
+  const copyFixture = (...names: string[]) => {
+    for (const name of names) writeFileSync(path.join(dir, name), readFileSync(path.join(fixtures, name)));
+  };
+
+  it('Nachos-style files with only unknown keys: announced, warnings in the payload, the log and a metric', async () => {
+    copyFixture('baseline.yaml');
+    await start();
+    const [env] = await listener.waitFor(SUBJECTS.policyReload, 1);
+    expect(env?.payload).toMatchObject({ revision: shellRevision(dir), counts: { files: 1, rules: 5, warnings: 5, skipped: 0 }, skipped: [] });
+    expect((env?.payload.warnings as { file: string; line: number; message: string }[]).map((w) => `${w.file}:${w.line}: ${w.message}`)).toContain(
+      'baseline.yaml:33: rules[1]: unknown key "audit"',
+    );
+    expect(running?.lines.filter((l) => l.level === 40 && /^baseline\.yaml:\d+:\d+: warning: /.test(String(l.msg)))).toHaveLength(5);
+    const metrics = await (await fetch(`http://127.0.0.1:${running?.sentinel.httpAddress?.port}/metrics`)).text();
+    expect(metrics).toMatch(/^nachos_sentinel_policy_warnings 5$/m);
+  });
+
+  it('Nachos-style files that Nachos refuses, reject-set (default): the whole set refused, saying what Nachos would do', async () => {
+    copyFixture('baseline.yaml', 'sandbox.yml', 'workspace.yaml');
+    await start();
     const [rejected] = await listener.waitFor(SUBJECTS.policyRejected, 1);
-    expect(rejected?.payload).toMatchObject({ errors: expect.arrayContaining([expect.objectContaining({ file: 'dms.yml', line: 4 })]) });
+    const errors = rejected?.payload.errors as { file: string; message: string }[];
+    expect(errors.map((e) => e.file)).toEqual(['sandbox.yml', 'workspace.yaml']);
+    expect(errors[1]?.message).toMatch(/"less_than"; Nachos' own loader refuses this too and skips the whole of workspace\.yaml: its 3 rules \(2 allow, 1 deny\) would not be in force/);
+    expect(rejected?.payload).toMatchObject({ inForce: null, hint: expect.stringContaining('skip-file') });
+    await quietFor(200);
+    expect(reloads()).toHaveLength(0);
+  });
+
+  it('Nachos-style files that Nachos refuses, skip-file: the valid file announced, the others named as skipped, the heartbeat degraded', async () => {
+    copyFixture('baseline.yaml', 'sandbox.yml', 'workspace.yaml');
+    const health = await BusListener.start(server.url, [SUBJECTS.health]);
+    try {
+      await start({ 'invalid-files': 'skip-file', interval: '200ms' });
+      const [env] = await listener.waitFor(SUBJECTS.policyReload, 1);
+      const onlyBaseline = path.join(root, 'only');
+      mkdirSync(onlyBaseline);
+      copyFileSync(path.join(dir, 'baseline.yaml'), path.join(onlyBaseline, 'baseline.yaml'));
+      expect(env?.payload).toMatchObject({ revision: shellRevision(onlyBaseline), counts: { files: 1, rules: 5, skipped: 2 }, changed: { added: ['baseline.yaml'] } });
+      expect((env?.payload.skipped as { path: string; problems: { line: number }[] }[]).map((s) => [s.path, s.problems.map((p) => p.line)])).toEqual([
+        ['sandbox.yml', [9]],
+        ['workspace.yaml', [30]],
+      ]);
+      expect(listener.on(SUBJECTS.policyRejected)).toHaveLength(0);
+      const beat = await until(() =>
+        health.on(SUBJECTS.health).find((e) => (e.payload.checks as Record<string, string> | undefined)?.policy_files === 'error'),
+      );
+      expect(beat.payload.status).toBe('degraded');
+      expect((beat.payload.details as Record<string, { message: string }>).policy_files?.message).toBe(
+        'invalid file(s) left out of the set in force (invalid_files = skip-file): sandbox.yml, workspace.yaml',
+      );
+      const metrics = await (await fetch(`http://127.0.0.1:${running?.sentinel.httpAddress?.port}/metrics`)).text();
+      expect(metrics).toMatch(/^nachos_sentinel_policy_skipped_files 2$/m);
+
+      // Fixing a skipped file brings it in: a change, and the heartbeat healthy again.
+      writeFileSync(path.join(dir, 'workspace.yaml'), readFileSync(path.join(fixtures, 'workspace.yaml'), 'utf8').replace('operator: "less_than"', 'operator: "not_equals"'));
+      await listener.waitFor(SUBJECTS.policyReload, 2);
+      expect(lastReload()).toMatchObject({ reason: 'change', counts: { files: 2, skipped: 1 }, changed: { added: ['workspace.yaml'] } });
+    } finally {
+      await health.close();
+    }
   });
 
   it('answers nachos.system.policy.current with the snapshot in force', async () => {
@@ -320,9 +405,10 @@ describe('policy reload, end to end', () => {
     const reply = await listener.nc.request(SUBJECTS.policyCurrent, JSON.stringify(request), { timeout: 2000 });
     const env = reply.json<{ type: string; correlationId: string; payload: Record<string, unknown> }>();
     expect(env).toMatchObject({ type: 'system.policy.current', correlationId: 'req-1' });
-    const { reason, ...rest } = env.payload;
-    const { reason: _r, ...announced } = lastReload() as Record<string, unknown>;
+    const { reason, issuedAt, ...rest } = env.payload;
+    const { reason: _r, issuedAt: announcedAt, ...announced } = lastReload() as Record<string, unknown>;
     expect(reason).toBe('request');
+    expect(Date.parse(String(issuedAt))).toBeGreaterThanOrEqual(Date.parse(String(announcedAt)));
     expect(rest).toEqual(announced);
 
     // An empty request body is fine too.
@@ -332,24 +418,39 @@ describe('policy reload, end to end', () => {
 });
 
 describe('policy reload with a small max_payload', () => {
-  it('leaves the policy set out of a message that would not fit, and says so', async () => {
-    const server = await NatsServer.start({ config: 'max_payload: 4096\n' });
+  it('announces a head when the whole would not fit, and serves the body in parts that hash to what the head says', async () => {
+    const server = await NatsServer.start({ config: 'max_payload: 1024\n' });
     const { dir: root, cleanup } = tempDir();
     const dir = path.join(root, 'policies');
     mkdirSync(dir);
     const listener = await BusListener.start(server.url, [SUBJECTS.policyReload]);
-    const ids = Array.from({ length: 40 }, (_, i) => `big-${i}`);
-    writeFileSync(path.join(dir, 'a.toml'), policyText(...ids));
+    for (let i = 0; i < 7; i++) writeFileSync(path.join(dir, `p${i}.toml`), policyText(`big-${i}-a`, `big-${i}-b`));
     const running = await startSentinel({ servers: server.url, policies: dir }, root);
+    const requester = (subject: string, data: Uint8Array) =>
+      listener.nc.request(subject, data, { timeout: 2000 }).then((m) => {
+        if (m.headers?.get('Nats-Service-Error')) throw new Error(m.headers.get('Nats-Service-Error'));
+        return m.data;
+      });
     try {
       const [env] = await listener.waitFor(SUBJECTS.policyReload, 1);
-      expect(env?.payload.policies).toBeUndefined();
-      expect(env?.payload).toMatchObject({
-        revision: shellRevision(dir),
-        counts: { rules: 40 },
-        policiesOmitted: { reason: 'max_payload', maxPayload: 4096 },
-      });
-      expect((env?.payload.policiesOmitted as { bytes: number }).bytes).toBeGreaterThan(4096);
+      const head = env?.payload as unknown as PolicyReloadPayload;
+      expect(head).toMatchObject({ revision: shellRevision(dir), counts: { files: 7, rules: 14 }, transfer: { subject: `nachos.system.policy.transfer.${running.sentinel.instance}` } });
+      expect(head.files).toBeUndefined();
+      expect(head.transfer?.parts).toBeGreaterThan(1);
+      const whole = await fetchReloadBody(head, requester);
+      expect(whole.files.map((f) => f.content)).toEqual(readdirSync(dir).sort().map((f) => readFileSync(path.join(dir, f), 'utf8')));
+      expect(whole.policies).toHaveLength(7);
+      expect(running.sentinel.announcer.publishFailure).toBeUndefined();
+
+      // policy.current answers the same way.
+      const reply = await listener.nc.request(SUBJECTS.policyCurrent, '', { timeout: 2000 });
+      const current = reply.json<{ payload: PolicyReloadPayload }>().payload;
+      expect(current).toMatchObject({ reason: 'request', transfer: { sha256: head.transfer?.sha256 } });
+      expect((await fetchReloadBody(current, requester)).revision).toBe(head.revision);
+
+      // A part that does not exist, or a body no longer kept, is an ADR-32 error, not a hang.
+      await expect(requester(head.transfer?.subject ?? '', new TextEncoder().encode(JSON.stringify({ sha256: '0'.repeat(64), part: 0 })))).rejects.toThrow(/no body 000000000000 here/);
+      await expect(requester(head.transfer?.subject ?? '', new TextEncoder().encode('{"part": 0}'))).rejects.toThrow(/a transfer request is/);
     } finally {
       await running.close();
       await listener.close();
@@ -385,9 +486,34 @@ describe('signed reloads on the bus', () => {
       writeFileSync(message, JSON.stringify({ ...env, payload: { ...env?.payload, signature: undefined } }));
       expect(await Daemon.run(['verify', message], { SENTINEL_PUBLIC_KEY: key.getPublicKey() })).toMatchObject({ code: 1, stdout: 'invalid: unsigned\n' });
 
-      const reply = await listener.nc.request(SUBJECTS.policyCurrent, '', { timeout: 2000 });
+      // The README's recipe, with OpenSSL: a tool this project did not write.
+      const recipe = [...readFileSync(path.resolve(import.meta.dirname, '../../README.md'), 'utf8').matchAll(/```sh\n([\s\S]*?)```/g)]
+        .map((m) => m[1] ?? '')
+        .find((b) => b.includes('openssl pkeyutl'));
+      expect(recipe).toBeDefined();
+      const openssl = (file: string) => {
+        copyFileSync(file, path.join(root, 'reload.json'));
+        return spawnSync('sh', ['-e', '-c', recipe ?? ''], { cwd: root, env: { PATH: process.env.PATH, KEY: key.getPublicKey() }, encoding: 'utf8' });
+      };
+      const signedFile = path.join(root, 'signed.json');
+      writeFileSync(signedFile, JSON.stringify(env));
+      const verified = openssl(signedFile);
+      expect(verified.stdout.trim(), verified.stderr).toBe('Signature Verified Successfully');
+
+      // A reload whose deny became an allow on the way, published on the bus like the real one, is refused.
+      const forged = structuredClone(env) as unknown as Envelope<PolicyReloadPayload>;
+      const rule = forged.payload.policies?.[0]?.document.rules[0];
+      if (rule) rule.effect = rule.effect === 'allow' ? 'deny' : 'allow';
+      writeFileSync(message, JSON.stringify(forged));
+      expect(await Daemon.run(['verify', '--public-key', key.getPublicKey(), message])).toMatchObject({ code: 1, stdout: 'invalid: bad signature\n' });
+      const refused = openssl(message);
+      expect(refused.status).not.toBe(0);
+      expect(refused.stdout).toContain('Signature Verification Failure');
+      expect(await Daemon.run(['verify', '--public-key', 'NOTAKEY', message])).toMatchObject({ code: 2, stderr: expect.stringContaining('"NOTAKEY" is not a public NKey') });
+
+      const reply = await listener.nc.request(SUBJECTS.policyCurrent, JSON.stringify({ id: 'r1', timestamp: new Date().toISOString(), source: 't', type: 't', payload: {} }), { timeout: 2000 });
       const { verifyReload } = await import('../../src/index.js');
-      expect(verifyReload(reply.json<{ payload: unknown }>().payload, key.getPublicKey())).toEqual({ ok: true });
+      expect(verifyReload(reply.json(), key.getPublicKey())).toEqual({ ok: true });
     } finally {
       await running.close();
       await listener.close();

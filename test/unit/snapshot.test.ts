@@ -79,6 +79,37 @@ describe('buildSnapshot', () => {
   });
 });
 
+describe('buildSnapshot with invalid_files = skip-file', () => {
+  const skip = { allowEmpty: false, invalidFiles: 'skip-file' } as const;
+
+  it('leaves out each invalid or unreadable file, with its problems, and takes the rest, its revision over what it kept', () => {
+    const unreadable = { code: ERROR_CODES.POLICY_READ, file: 'c.toml', message: 'cannot be read: permission denied' };
+    const sources = [source('a.toml', VALID('a')), source('b.toml', 'broken = '), source('d.toml', `${VALID('d')}efect = "x"\n`)];
+    const result = buildSnapshot(sources, [unreadable], skip);
+    expect(result.ok).toBe(true);
+    if (!result.ok) return;
+    const { snapshot } = result;
+    expect(snapshot.files.map((f) => f.path)).toEqual(['a.toml', 'd.toml']);
+    expect(snapshot.revision).toBe(computeRevision(digestFiles([sources[0] as SourceFile, sources[2] as SourceFile])));
+    expect(snapshot.skipped.map((s) => [s.path, s.problems.map((p) => p.code)])).toEqual([
+      ['b.toml', [ERROR_CODES.POLICY_SYNTAX]],
+      ['c.toml', [ERROR_CODES.POLICY_READ]],
+    ]);
+    expect(snapshot.warnings).toMatchObject([{ file: 'd.toml', code: ERROR_CODES.POLICY_UNKNOWN_KEY }]);
+    expect([...snapshot.contents.keys()]).toEqual(['a.toml', 'd.toml']);
+    // reject-set, on the same files, refuses the whole of it.
+    expect(buildSnapshot(sources, [unreadable], { allowEmpty: false }).ok).toBe(false);
+  });
+
+  it('still refuses a set with nothing valid left, or a missing directory', () => {
+    const none = buildSnapshot([source('b.toml', 'broken = ')], [], skip);
+    expect(none.ok).toBe(false);
+    if (!none.ok) expect(none.rejection.problems.at(-1)).toMatchObject({ code: ERROR_CODES.POLICY_EMPTY, message: expect.stringContaining('--allow-empty') });
+    const missing = { code: ERROR_CODES.POLICY_DIR_MISSING, file: '', message: 'policy directory /x does not exist' };
+    expect(buildSnapshot([], [missing], skip).ok).toBe(false);
+  });
+});
+
 describe('diffFiles', () => {
   it('lists added, modified and removed paths', () => {
     const before = digestFiles([source('a.toml', '1'), source('b.toml', '2'), source('c.toml', '3')]);
