@@ -66,13 +66,11 @@ export interface PublishFailure {
   at: number;
 }
 
-interface StoredBody {
+/** A body announced by transfer, kept for the parts to be asked. */
+interface KeptBody {
   bytes: Uint8Array;
   sha256: string;
-}
-
-interface KeptBody extends StoredBody {
-  /** The part size its last transfer announced. */
+  /** The part size its transfer announced. */
   partBytes: number;
 }
 
@@ -97,9 +95,8 @@ export class PolicyAnnouncer extends EventEmitter<{ published: [announcement: An
   /** Publishes that failed since start. */
   publishFailures = 0;
   private readonly unsubscribers: (() => void)[] = [];
-  /** Bodies by their SHA-256, newest last; `announced`'s is built once. */
+  /** Bodies announced by transfer, by their SHA-256, newest last. */
   private readonly bodies = new Map<string, KeptBody>();
-  private body: { for: Announced; stored: StoredBody; object: ReturnType<typeof reloadBody> } | undefined;
 
   constructor(private readonly options: PolicyAnnouncerOptions) {
     super();
@@ -182,38 +179,28 @@ export class PolicyAnnouncer extends EventEmitter<{ published: [announcement: An
   /**
    * The envelope for a reload: the whole of it when it fits the server's
    * max_payload; else its head, with a `transfer` that says where to fetch
-   * the body. Signed last, over exactly what is sent.
+   * the body. Signed last, over exactly what is sent. Nothing of the body is
+   * kept unless it is to be transferred: a thousand files' contents, twice
+   * over, would be memory held for nothing.
    */
   private encodeReload(announced: Announced, reason: ReloadReason, correlationId?: string): { data: Uint8Array; transfer: boolean } {
     const { source, signer } = this.options;
     const subject = reason === 'request' ? SUBJECTS.policyCurrent : SUBJECTS.policyReload;
     const issuedAt = this.now();
     const head = reloadHead(announced, reason, issuedAt);
-    const body = this.bodyOf(announced);
     const envelope = (payload: PolicyReloadPayload): Uint8Array => {
       const message = makeEnvelope(subject, source, payload, { correlationId, now: issuedAt });
       return encodeEnvelope(signer ? signer.sign(message) : message);
     };
-    // A whole message is at least as big as its body: skip building one that cannot fit.
-    if (body.stored.bytes.byteLength < this.maxPayload) {
-      const whole = envelope({ ...head, ...body.object });
-      if (whole.byteLength <= this.maxPayload) return { data: whole, transfer: false };
-    }
+    const body = reloadBody(announced);
+    const whole = envelope({ ...head, ...body });
+    if (whole.byteLength <= this.maxPayload) return { data: whole, transfer: false };
+    const bytes = new TextEncoder().encode(JSON.stringify(body));
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
     const partBytes = Math.max(1, this.maxPayload - PART_HEADROOM);
-    this.keep({ ...body.stored, partBytes });
-    const { bytes, sha256 } = body.stored;
+    this.keep({ bytes, sha256, partBytes });
     const transfer = { subject: this.transferSubject, sha256, bytes: bytes.byteLength, parts: Math.ceil(bytes.byteLength / partBytes), partBytes };
     return { data: envelope({ ...head, transfer }), transfer: true };
-  }
-
-  /** The body of what is announced, built and hashed once per announcement. */
-  private bodyOf(announced: Announced) {
-    if (this.body?.for !== announced) {
-      const object = reloadBody(announced);
-      const bytes = new TextEncoder().encode(JSON.stringify(object));
-      this.body = { for: announced, object, stored: { bytes, sha256: createHash('sha256').update(bytes).digest('hex') } };
-    }
-    return this.body;
   }
 
   private keep(stored: KeptBody): void {

@@ -22,9 +22,10 @@ export type ReloadReason = 'startup' | 'change' | 'reconnect' | 'recovered' | 'r
 /** A file as announced: its digest, and for a policy file its exact bytes. */
 export interface AnnouncedFile extends SnapshotFile {
   /**
-   * The file's bytes: the text itself when it is valid UTF-8, else base64
-   * (`encoding: "base64"`). Absent for other watched files (`kind: "config"`),
-   * whose contents never leave the daemon: configuration holds secrets.
+   * The file's bytes: the text itself when it is valid UTF-8 (every valid
+   * policy file is), else base64 (`encoding: "base64"`). Absent for other
+   * watched files (`kind: "config"`), whose contents never leave the daemon:
+   * configuration holds secrets.
    */
   content?: string;
   encoding?: 'base64';
@@ -118,8 +119,8 @@ export function reloadBody(announced: Announced): ReloadBody {
   const { snapshot, previous } = announced;
   return {
     files: snapshot.files.map((f) => {
-      const bytes = snapshot.contents.get(f.path);
-      return bytes === undefined ? { ...f } : { ...f, ...fileContent(bytes) };
+      const content = snapshot.contents.get(f.path);
+      return content === undefined ? { ...f } : { ...f, content };
     }),
     changed: diffFiles(previous?.files ?? [], snapshot.files),
     policies: snapshot.policies,

@@ -19,8 +19,13 @@ export interface Snapshot {
   files: SnapshotFile[];
   policies: ParsedPolicy[];
   ruleCount: number;
-  /** The exact bytes of each policy file, by path (other watched files' contents never leave the daemon). */
-  contents: ReadonlyMap<string, Buffer>;
+  /**
+   * The text of each policy file, by path: its exact bytes, which a valid
+   * policy file holds as UTF-8 (other watched files' contents never leave the
+   * daemon). Kept as strings: small Buffers are slices of shared 8 KiB pool
+   * slabs, and holding a thousand of them would hold the slabs.
+   */
+  contents: ReadonlyMap<string, string>;
   /** Unknown keys, and anything else worth saying that does not invalidate the set. */
   warnings: Problem[];
   /** Files left out because they are invalid (invalid_files = "skip-file"), with why. */
@@ -98,8 +103,8 @@ export function buildSnapshot(
     const why = all.length > 0 ? 'no valid policy file (every one is invalid)' : 'no policy files (*.toml, *.yaml, *.yml) in the policy directory';
     return reject([{ code: ERROR_CODES.POLICY_EMPTY, file: '', message: `${why}; allow an empty set with allow_empty = true (--allow-empty)` }]);
   }
-  const contents = new Map<string, Buffer>();
-  for (const source of sources) if (source.kind === 'policy' && !invalid.has(source.path)) contents.set(source.path, source.content);
+  const contents = new Map<string, string>();
+  for (const source of sources) if (source.kind === 'policy' && !invalid.has(source.path)) contents.set(source.path, source.content.toString('utf8'));
   const skipped = [...invalid].sort(compareBytes).map((path) => ({ path, problems: all.filter((p) => p.file === path) }));
   return {
     ok: true,

@@ -15,35 +15,52 @@ export const MAX_UNKNOWN_KEYS = 200;
 /**
  * Every key of `value` that `schema` does not name, walking only where the
  * schema goes (objects, arrays, unions), so the walk is as deep as the schema
- * and no deeper. Values of the wrong shape are the validator's business, not this.
+ * and no deeper. Values of the wrong shape are the validator's business, not
+ * this. It runs on every file of every read, so it allocates only for what it
+ * finds: one path, kept as a stack and copied at a hit.
  */
-export function unknownKeys(schema: TSchema, value: unknown, path: (string | number)[] = [], out: UnknownKey[] = []): UnknownKey[] {
-  if (out.length >= MAX_UNKNOWN_KEYS) return out;
+export function unknownKeys(schema: TSchema, value: unknown): UnknownKey[] {
+  const out: UnknownKey[] = [];
+  walk(schema, value, [], out);
+  return out;
+}
+
+function walk(schema: TSchema, value: unknown, path: (string | number)[], out: UnknownKey[]): void {
+  if (out.length >= MAX_UNKNOWN_KEYS || value === null || typeof value !== 'object') return;
   switch (schema[Kind]) {
     case 'Object': {
-      if (value === null || typeof value !== 'object' || Array.isArray(value)) return out;
+      if (Array.isArray(value)) return;
       const properties = (schema.properties ?? {}) as Record<string, TSchema>;
-      for (const [key, child] of Object.entries(value)) {
-        const known = properties[key];
+      for (const key in value) {
+        if (!Object.hasOwn(value, key)) continue;
+        const known = Object.hasOwn(properties, key) ? properties[key] : undefined;
+        path.push(key);
         if (known) {
-          unknownKeys(known, child, [...path, key], out);
+          walk(known, (value as Record<string, unknown>)[key], path, out);
         } else if (out.length < MAX_UNKNOWN_KEYS) {
           const suggestion = closest(key, Object.keys(properties));
-          out.push({ path: [...path, key], key, ...(suggestion ? { suggestion } : {}) });
+          out.push({ path: [...path], key, ...(suggestion ? { suggestion } : {}) });
         }
+        path.pop();
       }
-      return out;
+      return;
     }
     case 'Array':
-      if (Array.isArray(value)) value.forEach((item, i) => unknownKeys(schema.items as TSchema, item, [...path, i], out));
-      return out;
+      if (!Array.isArray(value)) return;
+      for (let i = 0; i < value.length; i++) {
+        path.push(i);
+        walk(schema.items as TSchema, value[i], path, out);
+        path.pop();
+      }
+      return;
     case 'Union': {
       // The member of the value's shape (a policy's unions hold at most one object or array member each).
-      const shape = Array.isArray(value) ? 'Array' : value !== null && typeof value === 'object' ? 'Object' : undefined;
+      const shape = Array.isArray(value) ? 'Array' : 'Object';
       const member = (schema.anyOf as TSchema[]).find((m) => m[Kind] === shape);
-      return member ? unknownKeys(member, value, path, out) : out;
+      if (member) walk(member, value, path, out);
+      return;
     }
     default:
-      return out;
+      return;
   }
 }
