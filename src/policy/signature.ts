@@ -83,8 +83,9 @@ export function checkSignature(message: unknown, publicKey: string): SignatureVe
   const signature = m.payload.signature as Partial<ReloadSignature> | undefined;
   if (!signature || typeof signature.sig !== 'string' || typeof signature.key !== 'string') return { ok: false, reason: 'unsigned' };
   if (signature.alg !== SIGNATURE_ALGORITHM || signature.key !== publicKey) return { ok: false, reason: 'wrong key' };
-  // Exactly the 86 characters of 64 bytes: a lenient decoder would take padding or stray characters too.
-  if (!/^[A-Za-z0-9_-]{86}$/.test(signature.sig)) return { ok: false, reason: 'bad signature' };
+  // Exactly the 86 characters of 64 bytes, the last one's 4 spare bits zero: a lenient decoder would take
+  // padding, stray characters or other spare bits too, and the same signature would have many spellings.
+  if (!/^[A-Za-z0-9_-]{85}[AQgw]$/.test(signature.sig)) return { ok: false, reason: 'bad signature' };
   try {
     const valid = fromPublic(publicKey).verify(signedBytes(m as SignableMessage), Buffer.from(signature.sig, 'base64url'));
     return valid ? { ok: true } : { ok: false, reason: 'bad signature' };
