@@ -95,3 +95,5 @@ export type PolicyRule = PolicyDocument['rules'][number];
 
 /** The open form, compiled: what the validator checks (unknown keys are found apart, by `unknownKeys`). */
 export const checkPolicyDocument = TypeCompiler.Compile(policyDocumentSchema(true));
+/** The closed form, compiled: a document it passes has no unknown key, so most files need no walk. */
+export const checkClosedPolicyDocument = TypeCompiler.Compile(PolicyDocumentSchema);

@@ -3,7 +3,7 @@ import { schemaIssues } from '../schema-errors.js';
 import { pathToPointer, pointerToPath, type Position } from '../toml-positions.js';
 import { parseByFormat, type Parsed } from './formats.js';
 import { nachosReads, nachosRefusals, skippedRulesNote } from './nachos-compat.js';
-import { checkPolicyDocument, OPERATORS, PolicyDocumentSchema, type Operator, type PolicyDocument } from './schema.js';
+import { checkClosedPolicyDocument, checkPolicyDocument, OPERATORS, PolicyDocumentSchema, type Operator, type PolicyDocument } from './schema.js';
 import { compareBytes } from './sha256sum.js';
 import { unknownKeys } from './unknown-keys.js';
 
@@ -80,7 +80,8 @@ export function validateSet(files: readonly SourceFile[], options: ValidateOptio
           });
         }
       }
-      for (const unknown of unknownKeys(PolicyDocumentSchema, value)) {
+      const unknownKeysFound = valid && checkClosedPolicyDocument.Check(value) ? [] : unknownKeys(PolicyDocumentSchema, value);
+      for (const unknown of unknownKeysFound) {
         (options.strictKeys ? fileProblems : warnings).push({
           code: ERROR_CODES.POLICY_UNKNOWN_KEY,
           file: file.path,
