@@ -1,5 +1,5 @@
 import { close, constants, fstat, open, read, type Stats } from 'node:fs';
-import { readdir, realpath } from 'node:fs/promises';
+import { readdir, realpath, stat } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import path from 'node:path';
 import { ERROR_CODES, messageOf, type Problem } from '../errors.js';
@@ -54,14 +54,19 @@ export async function loadFiles(options: LoadOptions): Promise<LoadResult> {
   const targets: { abs: string; rel: string; kind: SourceFile['kind'] }[] = [];
   let dirMissing = false;
 
-  // Symlinks must stay inside the directory (Kubernetes' own `name -> ..data/name` links do).
+  // Symlinks must stay inside the directory.
   const links: { abs: string; rel: string }[] = [];
+  const realDir = await realpath(options.dir).catch(() => options.dir);
   try {
-    const entries = await readdir(options.dir, { withFileTypes: true });
-    for (const entry of entries.filter((e) => isPolicyFileName(e.name))) {
-      const abs = path.join(options.dir, entry.name);
-      if (entry.isSymbolicLink()) links.push({ abs, rel: entry.name });
-      else targets.push({ abs, rel: entry.name, kind: 'policy' });
+    // A Kubernetes ConfigMap volume is read through `..data`, where the set is whole at every
+    // moment: kubelet re-points `..data` first, and only then adds and removes the top-level links
+    // of new and deleted keys, so the top level mixes two versions for a while.
+    // https://github.com/kubernetes/kubernetes/blob/master/pkg/volume/util/atomic_writer.go
+    const listed = await listPolicyDirectory(options.dir, realDir);
+    problems.push(...listed.problems);
+    for (const entry of listed.entries) {
+      if (entry.isLink) links.push({ abs: entry.abs, rel: entry.name });
+      else targets.push({ abs: entry.abs, rel: entry.name, kind: 'policy' });
     }
   } catch (err) {
     dirMissing = true;
@@ -78,7 +83,6 @@ export async function loadFiles(options: LoadOptions): Promise<LoadResult> {
     });
   }
   if (links.length > 0) {
-    const realDir = await realpath(options.dir).catch(() => options.dir);
     await forEachLimited(links, READ_CONCURRENCY, async (link) => {
       const target = await realpath(link.abs).catch(() => undefined);
       // A dangling link is left to the read, which reports it as unreadable.
@@ -114,6 +118,63 @@ export async function loadFiles(options: LoadOptions): Promise<LoadResult> {
   // Reads finish in any order; problems are reported in the order of the files, run after run.
   problems.sort((a, b) => compareBytes(a.file, b.file));
   return { sources, problems, dirMissing, unstable, newestMtimeMs };
+}
+
+/** The symlink Kubernetes re-points when a ConfigMap volume changes. */
+export const K8S_DATA_LINK = '..data';
+
+interface Listed {
+  entries: { name: string; abs: string; isLink: boolean }[];
+  problems: Problem[];
+}
+
+/**
+ * The policy files of a directory: its own entries, or, when it holds a
+ * Kubernetes `..data` link to a directory inside it, that directory's. Names
+ * are read as bytes: one that is not UTF-8, or that holds a control character
+ * or a backslash, cannot be written in a `sha256sum` line without ambiguity
+ * (a newline in a name could forge a second line), so it is refused, named.
+ */
+async function listPolicyDirectory(dir: string, realDir: string): Promise<Listed> {
+  let listDir = dir;
+  const data = path.join(dir, K8S_DATA_LINK);
+  const dataTarget = await realpath(data).catch(() => undefined);
+  if (dataTarget !== undefined && dataTarget.startsWith(realDir + path.sep) && (await stat(dataTarget).catch(() => undefined))?.isDirectory()) {
+    listDir = data;
+  }
+  const raw = await readdir(listDir, { withFileTypes: true, encoding: 'buffer' });
+  const listed: Listed = { entries: [], problems: [] };
+  for (const entry of raw) {
+    const bytes = entry.name as unknown as Buffer;
+    const name = nameOf(bytes);
+    if (name === undefined) {
+      const shown = bytes.toString('utf8');
+      if (isPolicyFileName(shown)) {
+        listed.problems.push({ code: ERROR_CODES.POLICY_BAD_NAME, file: JSON.stringify(shown).slice(1, -1), message: 'file name is not valid UTF-8 text; rename it' });
+      }
+      continue;
+    }
+    if (!isPolicyFileName(name)) continue;
+    if (/[\u0000-\u001f\u007f\\]/.test(name)) {
+      listed.problems.push({
+        code: ERROR_CODES.POLICY_BAD_NAME,
+        file: JSON.stringify(name).slice(1, -1),
+        message: 'file name holds a control character (a newline, say) or a backslash, which a sha256sum line cannot carry unambiguously; rename it',
+      });
+      continue;
+    }
+    listed.entries.push({ name, abs: path.join(listDir, name), isLink: entry.isSymbolicLink() });
+  }
+  return listed;
+}
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+function nameOf(bytes: Buffer): string | undefined {
+  try {
+    return strictUtf8.decode(bytes);
+  } catch {
+    return undefined;
+  }
 }
 
 type ReadOutcome =

@@ -1,8 +1,8 @@
 import { EventEmitter } from 'node:events';
-import { stat } from 'node:fs/promises';
+import { realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
-import { isPolicyFileName } from '../policy/load.js';
+import { isPolicyFileName, K8S_DATA_LINK } from '../policy/load.js';
 
 /**
  * What a change looks like to the reloader:
@@ -27,9 +27,6 @@ export interface PolicyWatcherEvents {
   error: [error: Error];
 }
 
-/** The symlink Kubernetes swaps atomically when a ConfigMap volume changes. */
-const K8S_DATA_LINK = '..data';
-
 /** How often to check the watched directories. */
 export const DEFAULT_DIR_CHECK_INTERVAL = 1000; // 1 s
 
@@ -43,9 +40,11 @@ export const DEFAULT_DIR_CHECK_INTERVAL = 1000; // 1 s
  * last chunk of a chunked write would go unseen.
  *
  * chokidar also stops watching a directory that is removed, and never starts
- * on one that does not exist yet; so each directory's identity (device and
- * inode) is checked every `checkIntervalMs` and its watcher rebuilt when it
- * changes.
+ * on one that does not exist yet; so each directory's identity (its real path,
+ * device and inode) is checked every `checkIntervalMs` and its watcher rebuilt
+ * when it changes. A directory given as a symlink is watched at its real path
+ * (chokidar, not following links, reports nothing for a symlinked root), and
+ * watched anew when the link is re-pointed (`ln -s v2 tmp && mv -T tmp policies`).
  */
 export class PolicyWatcher extends EventEmitter<PolicyWatcherEvents> {
   private readonly dirs: WatchedDir[];
@@ -101,21 +100,25 @@ export class PolicyWatcher extends EventEmitter<PolicyWatcherEvents> {
   }
 
   private async rebuild(d: WatchedDir): Promise<void> {
-    const identity = await stat(d.dir).then(
-      (s) => (s.isDirectory() ? `${s.dev}:${s.ino}` : undefined),
-      () => undefined,
-    );
+    const real = await realpath(d.dir).catch(() => undefined);
+    const identity =
+      real === undefined
+        ? undefined
+        : await stat(real).then(
+            (s) => (s.isDirectory() ? `${real}\u0000${s.dev}:${s.ino}` : undefined),
+            () => undefined,
+          );
     const firstCheck = !d.checked;
     d.checked = true;
     if ((identity === d.identity && !firstCheck) || this.closing) return;
     d.identity = identity;
     await d.watcher?.close();
-    d.watcher = identity === undefined ? undefined : await this.watchDir(d);
+    d.watcher = identity === undefined || real === undefined ? undefined : await this.watchDir(d, real);
     if (!firstCheck) this.emit('dirty', 'directory', d.dir);
   }
 
-  private watchDir(d: WatchedDir): Promise<FSWatcher> {
-    const watcher = watch(d.dir, {
+  private watchDir(d: WatchedDir, real: string): Promise<FSWatcher> {
+    const watcher = watch(real, {
       depth: 0,
       ignoreInitial: true,
       // A Kubernetes swap shows as a change of `..data` itself only when links are not followed.
@@ -125,7 +128,7 @@ export class PolicyWatcher extends EventEmitter<PolicyWatcherEvents> {
       ignorePermissionErrors: true,
       // Only the directory's own watch: on Linux it reports writes to the files in it too, and
       // one watch per file would cost memory for 1,000 files and tell us nothing more.
-      ignored: (p: string) => p !== d.dir,
+      ignored: (p: string) => p !== real,
     });
     watcher.on('raw', (_event, name) => {
       const base = path.basename(String(name));
@@ -133,7 +136,7 @@ export class PolicyWatcher extends EventEmitter<PolicyWatcherEvents> {
       else if (d.accepts(base)) this.emit('dirty', 'change', path.join(d.dir, base));
     });
     watcher.on('unlinkDir', (p) => {
-      if (p === d.dir) void this.check(d);
+      if (p === real) void this.check(d);
     });
     watcher.on('error', (err) => {
       this.emit('error', err instanceof Error ? err : new Error(String(err)));
@@ -146,7 +149,7 @@ export class PolicyWatcher extends EventEmitter<PolicyWatcherEvents> {
 interface WatchedDir {
   dir: string;
   accepts: (name: string) => boolean;
-  /** `dev:ino` of the directory being watched; undefined while it does not exist. */
+  /** Real path, `dev:ino` of the directory being watched; undefined while it does not exist. */
   identity?: string | undefined;
   watcher?: FSWatcher | undefined;
   /** Checked at least once: later identity changes are reported as dirty. */
