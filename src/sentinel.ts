@@ -260,21 +260,22 @@ export class Sentinel {
   }
 
   /**
-   * Leaves cleanly: a last heartbeat (`stopping`), then everything stops and
-   * the bus connection drains within `timeoutMs`. Idempotent.
+   * Leaves cleanly within `timeoutMs`: a last heartbeat (`stopping`), flushed
+   * for at most a quarter of it; then everything stops, and the bus
+   * connection drains in what is left. Idempotent.
    */
-  close(timeoutMs = 1500): Promise<void> {
+  close(timeoutMs = 1200): Promise<void> {
     this.closing ??= (async () => {
+      const deadline = performance.now() + timeoutMs;
       this.bus.off('connect', this.onConnect);
       this.bus.off('reconnect', this.onConnect);
-      await this.heartbeat.stop();
+      await this.heartbeat.stop(timeoutMs / 4);
       this.service.stop();
       this.monitor.stop();
       this.announcer.stop();
       this.eventLoop.stop();
       this.feed?.close();
-      await Promise.all([this.reloader.close(), this.http?.close()]);
-      await this.bus.close(timeoutMs);
+      await Promise.all([this.reloader.close(), this.http?.close(), this.bus.close(Math.max(100, deadline - performance.now()))]);
     })();
     return this.closing;
   }

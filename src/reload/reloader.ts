@@ -1,9 +1,11 @@
 import { EventEmitter } from 'node:events';
+import { realpath } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { Clock, TimerHandle } from '../clock.js';
-import { formatProblem } from '../errors.js';
+import { ERROR_CODES, formatProblem } from '../errors.js';
 import { SKIP_FILE_HINT, type InvalidFileMode } from '../policy/invalid-files.js';
-import { loadFiles, type LoadOptions } from '../policy/load.js';
+import { isPolicyFileName, loadFiles, type LoadOptions } from '../policy/load.js';
+import { openForWriting } from '../policy/open-writers.js';
 import { buildSnapshot, computeRevision, digestFiles, type Rejection, type Snapshot } from '../policy/snapshot.js';
 import { QuietWindow } from '../watch/quiet-window.js';
 import { PolicyWatcher, type DirtyKind } from '../watch/policy-watcher.js';
@@ -24,11 +26,14 @@ export interface ReloaderOptions extends LoadOptions {
 /** How long reads at the cap wait for files still being written, in caps (maxWait): 4 s by default. */
 export const HOT_DEFER_FACTOR = 4;
 
+/** How long close waits for a read in flight. */
+const CLOSE_WAIT = 250; // ms
+
 /** Warnings logged one per line for a new set; the rest are counted. */
 const MAX_LOGGED_WARNINGS = 50;
 
 /** Why an apply ran. */
-export type Trigger = 'startup' | 'watch' | 'swap' | 'rescan';
+export type Trigger = 'startup' | 'watch' | 'swap' | 'rescan' | 'signal';
 
 /**
  * What an apply did:
@@ -84,6 +89,7 @@ export class PolicyReloader extends EventEmitter<ReloaderEvents> {
   private deferred: ApplyContext | undefined;
   private readonly watcher: PolicyWatcher;
   private rescanTimer: TimerHandle | undefined;
+  private recheckTimer: TimerHandle | undefined;
   private running: Promise<ApplyOutcome> | undefined;
   private rerun: ApplyContext | undefined;
   private burstStartedAt: number | undefined;
@@ -127,8 +133,10 @@ export class PolicyReloader extends EventEmitter<ReloaderEvents> {
     this.closing ??= (async () => {
       this.window.cancel();
       if (this.rescanTimer) this.options.clock.clearTimeout(this.rescanTimer);
+      if (this.recheckTimer) this.options.clock.clearTimeout(this.recheckTimer);
       await this.watcher.close();
-      await this.running?.catch(() => undefined);
+      // A read in flight is not waited for long: what it finds after close is dropped anyway.
+      await Promise.race([this.running?.catch(() => undefined), new Promise((resolve) => setTimeout(resolve, CLOSE_WAIT).unref())]);
     })();
     return this.closing;
   }
@@ -158,23 +166,45 @@ export class PolicyReloader extends EventEmitter<ReloaderEvents> {
       return 'unchanged' as const;
     });
     this.emit('applied', outcome, context);
+    this.scheduleRecheck();
     return outcome;
+  }
+
+  /**
+   * A set refused because a file or the directory could not be read is read
+   * again on the directory check's cadence: the fix is often a chmod, and a
+   * chmod of the directory makes no event the watcher reports.
+   */
+  private scheduleRecheck(): void {
+    const { clock, dirCheckIntervalMs } = this.options;
+    const unreadable = this.lastRejection?.problems.some((p) => p.code === ERROR_CODES.POLICY_READ || p.code === ERROR_CODES.POLICY_DIR_MISSING);
+    if (!unreadable || this.recheckTimer !== undefined || this.closing) return;
+    this.recheckTimer = clock.setTimeout(() => {
+      this.recheckTimer = undefined;
+      void this.apply({ trigger: 'rescan', events: 0 });
+    }, dirCheckIntervalMs);
   }
 
   private async evaluate(context: ApplyContext): Promise<ApplyOutcome> {
     const { log } = this.options;
+    // A read a file event led to asks, at the same time, whether another process still holds a file open for writing.
+    const writers = context.trigger === 'watch' ? writersOf(this.options.dir) : undefined;
     const loaded = await loadFiles(this.options);
+    if (this.closing) return 'unchanged';
     if (loaded.unstable) {
       log.debug('a policy file changed while being read; reading again after the quiet window');
       this.defer(context);
       return 'unstable';
     }
-    // Read at the cap while a file was written less than a quiet window ago: it may be half-written.
-    // Wait for quiet, but not forever: a writer that never pauses is read after HOT_DEFER_FACTOR x max_wait.
+    // Read at the cap while a file was written less than a quiet window ago, or while a writer holds one
+    // open: it may be half-written. Wait, but not forever: a writer that never pauses, or never closes,
+    // is read after HOT_DEFER_FACTOR x max_wait.
     const { clock, quietWindowMs, maxWaitMs } = this.options;
-    const hot = loaded.newestMtimeMs > clock.wallNow() - quietWindowMs;
-    if (context.capped && hot && clock.now() - (this.hotSince ??= clock.now()) < HOT_DEFER_FACTOR * maxWaitMs) {
-      log.debug('a policy file is still being written; waiting for quiet before reading it');
+    const hot = context.capped === true && loaded.newestMtimeMs > clock.wallNow() - quietWindowMs;
+    const open = (await writers) ?? new Map<string, number>();
+    if ((hot || open.size > 0) && clock.now() - (this.hotSince ??= clock.now()) < HOT_DEFER_FACTOR * maxWaitMs) {
+      if (open.size > 0) log.debug({ openForWriting: Object.fromEntries(open) }, 'a policy file is open for writing; waiting for it to be closed');
+      else log.debug('a policy file is still being written; waiting for quiet before reading it');
       this.defer(context);
       return 'unstable';
     }
@@ -291,6 +321,12 @@ export class PolicyReloader extends EventEmitter<ReloaderEvents> {
       void this.apply({ trigger: 'rescan', events: 0 }).finally(() => this.scheduleRescan());
     }, rescanIntervalMs);
   }
+}
+
+/** Policy files of `dir` (through symlinks) that another process holds open for writing; never throws. */
+async function writersOf(dir: string): Promise<Map<string, number>> {
+  const real = await realpath(dir).catch(() => undefined);
+  return real === undefined ? new Map() : openForWriting(real, isPolicyFileName).catch(() => new Map<string, number>());
 }
 
 function mergeContexts(a: ApplyContext | undefined, b: ApplyContext): ApplyContext {

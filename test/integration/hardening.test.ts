@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { mkdirSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -95,6 +96,30 @@ describe('hardening: what reaches the bus from the policy directory', () => {
     writeFileSync(path.join(v2, 'a.toml'), policyText('two', 'more'));
     await listener.waitFor(SUBJECTS.policyReload, 4, 3000);
     expect(reloads().at(-1)?.revision).toBe(shellRevision(v2));
+  });
+
+  it('waits for a writer that pauses mid-file while it holds the file open, and never announces the first half', async () => {
+    const dir = path.join(root, 'policies');
+    mkdirSync(dir);
+    writeFileSync(path.join(dir, 'a.toml'), policyText('a1'));
+    await start(dir);
+    await listener.waitFor(SUBJECTS.policyReload, 1);
+    // The first half is a valid policy on its own: only the open descriptor tells it is unfinished.
+    const whole = policyText('w1', 'w2');
+    const half = whole.slice(0, whole.indexOf('[[rules]]', whole.indexOf('[[rules]]') + 1));
+    const script = `const fs = require('fs'); const fd = fs.openSync(process.argv[1], 'w'); fs.writeSync(fd, process.argv[2]);
+      setTimeout(() => { fs.writeSync(fd, process.argv[3]); fs.closeSync(fd); }, 400);`;
+    const writer = spawn(process.execPath, ['-e', script, path.join(dir, 'w.toml'), half, whole.slice(half.length)], { stdio: 'ignore' });
+    await new Promise((resolve) => writer.once('exit', resolve));
+    await listener.waitFor(SUBJECTS.policyReload, 2, 5000);
+    await quietFor(300);
+    const halfDir = path.join(root, 'half');
+    mkdirSync(halfDir);
+    writeFileSync(path.join(halfDir, 'a.toml'), policyText('a1'));
+    writeFileSync(path.join(halfDir, 'w.toml'), half);
+    expect(reloads().map((r) => r.revision)).not.toContain(shellRevision(halfDir));
+    expect(reloads().at(-1)?.revision).toBe(shellRevision(dir));
+    expect(reloads()).toHaveLength(2);
   });
 
   it('refuses a file name that would forge a sha256sum line, and says what is wrong with a name that is not UTF-8', async () => {

@@ -93,6 +93,15 @@ describe('hostile files in the policy directory', () => {
     );
   });
 
+  it('recovers from a directory it may not read once a chmod fixes it, though a chmod makes no file event', async () => {
+    await rejectsThenRecovers(
+      () => chmodSync(dir, 0o311),
+      () => chmodSync(dir, 0o755),
+      ERROR_CODES.POLICY_DIR_MISSING,
+      /cannot be read: .*permission denied/,
+    );
+  });
+
   it('still serves after all of that, and takes the next valid change', async () => {
     const reply = await listener.nc.request(SUBJECTS.policyCurrent, '', { timeout: 2000 });
     expect(reply.json<{ payload: { revision: string } }>().payload.revision).toBe(good);
