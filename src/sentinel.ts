@@ -116,6 +116,8 @@ export class Sentinel {
       required: config.required,
       optional: config.optional,
       maxInstances: config.maxInstances,
+      maxPerComponent: config.maxInstancesPerComponent,
+      maxIntervalMs: config.maxIntervalMs,
       log,
     });
     const runner = new CheckRunner([this.eventLoop, ...config.checks.map(configuredCheck)], () =>

@@ -4,41 +4,34 @@ import { TypeCompiler } from '@sinclair/typebox/compiler';
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.js';
 import { messageOf } from '../errors.js';
-import { HealthAggregator, type StatusView, type Transition } from '../health/aggregator.js';
+import { HealthAggregator, PAUSE_AFTER, type Transition } from '../health/aggregator.js';
 import { HeartbeatSchema } from '../health/heartbeat-payload.js';
+import { fitStatus, type HealthStatusPayload, type IngestCounters } from '../health/status-payload.js';
 import { SUBJECTS } from '../topics.js';
 import type { BusConnection } from './connection.js';
-import { decodeEnvelope, encodeEnvelope, isEnvelope, makeEnvelope, type DecodeFailure } from './envelope.js';
+import { decodeEnvelope, encodeEnvelope, isEnvelope, makeEnvelope } from './envelope.js';
+import { ServiceError } from './micro-service.js';
+import { DEFAULT_MAX_PAYLOAD } from './policy-announcer.js';
+
+export type { HealthStatusPayload, IngestCounters } from '../health/status-payload.js';
 
 /** Heartbeats are small; anything larger is refused unread. */
 export const MAX_HEARTBEAT_BYTES = 64 * 1024;
 /** How often silence is judged: the precision of suspect and stale detection. */
 export const SWEEP_INTERVAL = 100; // ms
+/** The server is stalled when a ping sent on the sweep is not answered within this. */
+export const STALL_AFTER = 500; // ms
 const MAX_REQUEST_BYTES = 4096;
-const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
+/** A status reply is built at most this often while things change, and kept at most this long while they do not. */
+export const STATUS_REBUILD_EVERY = 100; // ms
+export const STATUS_KEPT_FOR = 1000; // ms
+/** Instance transitions published per second at most, in bursts of up to TRANSITION_BURST: past that, counted and dropped. */
+export const TRANSITIONS_PER_SECOND = 1000;
+export const TRANSITION_BURST = 5000;
+/** Status requests answered per second, in a burst of twice that; past it they get an ADR-32 503, so heartbeats go first. */
+export const STATUS_REQUESTS_PER_SECOND = 100;
 
 const checkHeartbeat = TypeCompiler.Compile(HeartbeatSchema);
-
-/** Payload of the reply on `nachos.system.health.status`. */
-export interface HealthStatusPayload extends StatusView {
-  schemaVersion: 1;
-  generatedAt: string;
-  sentinel: { component: string; instance: string; connected: boolean };
-  roster: { required: string[]; optional: string[] };
-  ingest: IngestCounters;
-  /** Instances were left out to fit the server's max_payload; counts stay exact. */
-  truncated?: boolean;
-}
-
-export interface IngestCounters {
-  received: number;
-  accepted: number;
-  left: number;
-  /** Refused unread or invalid, by why. */
-  rejected: Record<DecodeFailure, number>;
-  /** Valid, but over the instance cap. */
-  refused: number;
-}
 
 export interface HealthMonitorOptions {
   bus: BusConnection;
@@ -49,14 +42,26 @@ export interface HealthMonitorOptions {
   required: string[];
   optional: string[];
   maxInstances: number;
+  maxPerComponent?: number;
+  maxIntervalMs?: number;
   log: Logger;
+}
+
+interface BuiltStatus {
+  /** The payload's JSON, fitted to max_payload. */
+  json: string;
+  builtAt: number;
+  /** The change count it was built at. */
+  version: number;
 }
 
 /**
  * The bus side of the aggregator: it feeds every heartbeat heard on
- * `nachos.system.health` to the aggregator, sweeps for silence, publishes
- * each transition on `nachos.system.health.changed`, and builds the replies
- * to `nachos.system.health.status`. Nothing from the network can throw past it.
+ * `nachos.system.health` to the aggregator, sweeps for silence, pings the
+ * server on the sweep (a server that stops answering is a stall, not
+ * everyone's failure), publishes each transition on
+ * `nachos.system.health.changed`, and answers `nachos.system.health.status`
+ * from a reply built once per change. Nothing from the network can throw past it.
  */
 export class HealthMonitor extends EventEmitter<{ transition: [transition: Transition] }> {
   readonly aggregator: HealthAggregator;
@@ -66,21 +71,50 @@ export class HealthMonitor extends EventEmitter<{ transition: [transition: Trans
     left: 0,
     rejected: { oversized: 0, encoding: 0, json: 0, envelope: 0, payload: 0 },
     refused: 0,
+    evicted: 0,
   };
+  /** Status requests turned away with a 503 since start. */
+  shed = 0;
+  /** Instance transitions not published, past the rate (a flood). */
+  transitionsDropped = 0;
+  private transitionTokens = TRANSITION_BURST;
+  private transitionTokensAt: number;
   private sub: Subscription | undefined;
   private subNc: NatsConnection | undefined;
   private sweep: NodeJS.Timeout | undefined;
+  private lastSweepAt: number;
+  /** When the ping in flight was sent (or a pause ended), if one is in flight. */
+  private pingSentAt: number | undefined;
+  private pingId = 0;
   private readonly unsubscribers: (() => void)[] = [];
+  /** Changes of the view (transitions) since start: a built reply is current while this has not moved. */
+  private version = 0;
+  private readonly built = new Map<string, BuiltStatus>();
+  private tokens = 2 * STATUS_REQUESTS_PER_SECOND;
+  private tokensAt: number;
+
+  /** The roster as it is judged: the sentinel always counts itself as required. */
+  readonly required: string[];
+  private readonly rostered: Set<string>;
 
   constructor(private readonly options: HealthMonitorOptions) {
     super();
+    this.lastSweepAt = options.clock.now();
+    this.tokensAt = options.clock.now();
+    this.transitionTokensAt = options.clock.now();
+    this.required = options.required.includes(options.component) ? [...options.required] : [...options.required, options.component];
+    this.rostered = new Set([...this.required, ...options.optional]);
     this.aggregator = new HealthAggregator({
       clock: options.clock,
       intervalMs: options.intervalMs,
-      required: options.required,
+      required: this.required,
       optional: options.optional,
       maxInstances: options.maxInstances,
+      maxPerComponent: options.maxPerComponent,
+      maxIntervalMs: options.maxIntervalMs,
+      self: { component: options.component, instance: options.instance },
       onTransition: (t) => this.transition(t),
+      onPause: (gapMs) => options.log.warn({ pausedMs: Math.round(gapMs) }, 'the sentinel was paused; judging silence again from now'),
     });
   }
 
@@ -88,6 +122,8 @@ export class HealthMonitor extends EventEmitter<{ transition: [transition: Trans
     const { bus } = this.options;
     const up = () => {
       this.subscribe();
+      this.pingSentAt = undefined;
+      this.pingId++;
       this.aggregator.setConnected(true);
     };
     const down = () => this.aggregator.setConnected(false);
@@ -100,7 +136,7 @@ export class HealthMonitor extends EventEmitter<{ transition: [transition: Trans
       () => bus.off('disconnect', down),
     );
     if (bus.connected) up();
-    this.sweep = setInterval(() => this.aggregator.tick(), SWEEP_INTERVAL);
+    this.sweep = setInterval(() => this.onSweep(), SWEEP_INTERVAL);
     this.sweep.unref();
   }
 
@@ -110,6 +146,41 @@ export class HealthMonitor extends EventEmitter<{ transition: [transition: Trans
     this.sub?.unsubscribe();
     this.sub = undefined;
     this.subNc = undefined;
+  }
+
+  /** Each sweep: ping the server (one ping in flight at most), then judge silence. */
+  private onSweep(): void {
+    const now = this.options.clock.now();
+    // A late sweep: the process was paused, not the server; the ping in flight is timed from now.
+    if (now - this.lastSweepAt > PAUSE_AFTER && this.pingSentAt !== undefined) this.pingSentAt = now;
+    this.lastSweepAt = now;
+    this.ping(now);
+    this.aggregator.tick();
+  }
+
+  private ping(now: number): void {
+    const { bus, log } = this.options;
+    const nc = bus.nc;
+    if (!nc || !bus.connected) return;
+    if (this.pingSentAt === undefined) {
+      const id = ++this.pingId;
+      this.pingSentAt = now;
+      nc.flush().then(
+        () => {
+          if (id !== this.pingId) return;
+          this.pingSentAt = undefined;
+          if (this.aggregator.cutOff?.startsWith(STALL_REASON)) log.info('the bus answers again');
+          this.aggregator.setStalled(undefined);
+        },
+        () => {
+          if (id === this.pingId) this.pingSentAt = undefined;
+        },
+      );
+    } else if (now - this.pingSentAt > STALL_AFTER) {
+      const reason = `${STALL_REASON} for ${((now - this.pingSentAt) / 1000).toFixed(1)} s`;
+      if (this.aggregator.cutOff === undefined) log.warn({ waitedMs: Math.round(now - this.pingSentAt) }, 'the bus does not answer; judging no one until it does');
+      this.aggregator.setStalled(reason);
+    }
   }
 
   /** Takes in one message from the wire. Never throws. */
@@ -127,24 +198,60 @@ export class HealthMonitor extends EventEmitter<{ transition: [transition: Trans
     else if (outcome === 'tracked') this.counters.accepted++;
   }
 
-  /** The reply to a status request (the endpoint handler). */
+  /**
+   * The reply to a status request (the endpoint handler): from a reply built
+   * at most every STATUS_REBUILD_EVERY while the view changes, and kept up to
+   * STATUS_KEPT_FOR while it does not. A malformed request is a 400; past the
+   * rate, a 503: a flood of requests never starves the heartbeats.
+   */
   statusReply(msg: Msg): Uint8Array {
-    const { component, correlationId } = readStatusRequest(msg.data);
-    const maxPayload = this.options.bus.nc?.info?.max_payload ?? DEFAULT_MAX_PAYLOAD;
-    let payload = this.statusPayload(component);
-    let data = this.encodeStatus(payload, correlationId);
-    // Too big for one message: keep every component and count, fewer instances each.
-    for (const keep of [100, 10, 0]) {
-      if (data.byteLength <= maxPayload) break;
-      payload = { ...payload, truncated: true, components: payload.components.map((c) => ({ ...c, instances: c.instances.slice(0, keep) })) };
-      payload.policy = { ...payload.policy, behind: payload.policy.behind.slice(0, keep) };
-      data = this.encodeStatus(payload, correlationId);
+    const request = readStatusRequest(msg.data);
+    if (!request.ok) throw new ServiceError(400, request.error);
+    if (!this.takeToken()) {
+      this.shed++;
+      throw new ServiceError(503, 'too many status requests; ask again in a second');
     }
-    return data;
+    const json = this.builtStatus(request.component);
+    const head = makeEnvelope(SUBJECTS.healthStatus, this.options.component, null, { correlationId: request.correlationId, now: this.options.clock.wallNow() });
+    const { payload: _payload, ...fields } = head;
+    return new TextEncoder().encode(`${JSON.stringify(fields).slice(0, -1)},"payload":${json}}`);
+  }
+
+  private takeTransitionToken(): boolean {
+    const now = this.options.clock.now();
+    this.transitionTokens = Math.min(TRANSITION_BURST, this.transitionTokens + ((now - this.transitionTokensAt) / 1000) * TRANSITIONS_PER_SECOND);
+    this.transitionTokensAt = now;
+    if (this.transitionTokens < 1) return false;
+    this.transitionTokens--;
+    return true;
+  }
+
+  private takeToken(): boolean {
+    const now = this.options.clock.now();
+    this.tokens = Math.min(2 * STATUS_REQUESTS_PER_SECOND, this.tokens + ((now - this.tokensAt) / 1000) * STATUS_REQUESTS_PER_SECOND);
+    this.tokensAt = now;
+    if (this.tokens < 1) return false;
+    this.tokens--;
+    return true;
+  }
+
+  private builtStatus(component: string | undefined): string {
+    const now = this.options.clock.now();
+    const key = component ?? '';
+    const cached = this.built.get(key);
+    if (cached && now - cached.builtAt < STATUS_KEPT_FOR && (cached.version === this.version || now - cached.builtAt < STATUS_REBUILD_EVERY)) return cached.json;
+    const maxPayload = (this.options.bus.nc?.info?.max_payload ?? DEFAULT_MAX_PAYLOAD) - ENVELOPE_ROOM;
+    const payload = fitStatus(this.statusPayload(component), maxPayload, (p) => Buffer.byteLength(JSON.stringify(p)));
+    const json = JSON.stringify(payload);
+    // One per component asked about, a handful in practice; a flood of made-up names must not grow it.
+    if (this.built.size > 64) this.built.clear();
+    this.built.set(key, { json, builtAt: now, version: this.version });
+    return json;
   }
 
   statusPayload(component?: string): HealthStatusPayload {
-    const { clock, bus, required, optional } = this.options;
+    const { clock, bus, optional } = this.options;
+    const required = this.required;
     return {
       schemaVersion: 1,
       generatedAt: new Date(clock.wallNow()).toISOString(),
@@ -153,10 +260,6 @@ export class HealthMonitor extends EventEmitter<{ transition: [transition: Trans
       ...this.aggregator.view(component),
       ingest: this.counters,
     };
-  }
-
-  private encodeStatus(payload: HealthStatusPayload, correlationId: string | undefined): Uint8Array {
-    return encodeEnvelope(makeEnvelope(SUBJECTS.healthStatus, this.options.component, payload, { correlationId }));
   }
 
   private subscribe(): void {
@@ -174,13 +277,23 @@ export class HealthMonitor extends EventEmitter<{ transition: [transition: Trans
 
   private transition(t: Transition): void {
     const { bus, log, component } = this.options;
-    const quiet = t.scope === 'instance' && (t.reason === 'join' || t.reason === 'heard' || t.reason === 'reported');
+    this.version++;
+    if (t.reason === 'evicted') this.counters.evicted++;
+    // Routine, or a flood's churn: instances coming and going, components outside the roster appearing and leaving.
+    const quiet =
+      (t.scope === 'instance' && (t.reason === 'join' || t.reason === 'heard' || t.reason === 'reported' || t.reason === 'evicted')) ||
+      (t.scope === 'component' && t.component !== null && !this.rostered.has(t.component) && t.to !== 'unhealthy');
     // Nested: the transition's own `component` and `instance` must not shadow the log line's.
     const level = quiet ? 'debug' : t.to === 'stale' || t.to === 'unhealthy' || t.to === 'missing' ? 'warn' : 'info';
     log[level]({ transition: t }, 'health transition');
     this.emit('transition', t);
     const nc = bus.nc;
     if (!nc || !bus.connected) return;
+    // A flood of forged heartbeats must not be amplified onto the bus: past the rate, instance transitions are counted, not published.
+    if (t.scope === 'instance' && !this.takeTransitionToken()) {
+      this.transitionsDropped++;
+      return;
+    }
     try {
       nc.publish(SUBJECTS.healthChanged, encodeEnvelope(makeEnvelope(SUBJECTS.healthChanged, component, { schemaVersion: 1, ...t })));
     } catch (err) {
@@ -189,26 +302,38 @@ export class HealthMonitor extends EventEmitter<{ transition: [transition: Trans
   }
 }
 
+const STALL_REASON = 'cut off from the bus: the server has not answered a ping';
+/** Bytes kept for the envelope around a status payload (ids, timestamps, names). */
+const ENVELOPE_ROOM = 1024;
+
 const requestDecoder = new TextDecoder('utf-8', { fatal: true });
+
+export type StatusRequest = { ok: true; component: string | undefined; correlationId: string | undefined } | { ok: false; error: string };
 
 /**
  * What a status request asks, read once and never trusted: the component
  * named in its payload (or in a bare `{"component": ...}`), and the id to
- * answer to when it is an envelope. Anything else asks for everything. Never throws.
+ * answer to when it is an envelope: its `correlationId` when it has one,
+ * else its `id`, as Nachos' own bus client matches replies. An empty request
+ * asks for everything; anything that is not JSON, or names a component that
+ * is not a string, is refused. Never throws.
  */
-export function readStatusRequest(data: Uint8Array): { component: string | undefined; correlationId: string | undefined } {
-  const none = { component: undefined, correlationId: undefined };
-  if (data.byteLength === 0 || data.byteLength > MAX_REQUEST_BYTES) return none;
+export function readStatusRequest(data: Uint8Array): StatusRequest {
+  if (data.byteLength === 0) return { ok: true, component: undefined, correlationId: undefined };
+  if (data.byteLength > MAX_REQUEST_BYTES) return { ok: false, error: `a status request is at most ${MAX_REQUEST_BYTES} bytes` };
   let value: unknown;
   try {
     value = JSON.parse(requestDecoder.decode(data));
   } catch {
-    return none;
+    return { ok: false, error: 'a status request is empty, or JSON: {"component": "<name>"}, bare or as an envelope\'s payload' };
   }
-  const body = (value as { payload?: unknown } | null)?.payload ?? value;
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return { ok: false, error: 'a status request is a JSON object' };
+  const envelope = isEnvelope(value) ? value : undefined;
+  const body = envelope ? envelope.payload : value;
+  if (body !== undefined && body !== null && (typeof body !== 'object' || Array.isArray(body))) return { ok: false, error: 'a status request\'s payload is a JSON object' };
   const component = (body as { component?: unknown } | null)?.component;
-  return {
-    component: typeof component === 'string' && component.length > 0 && component.length <= 64 ? component : undefined,
-    correlationId: isEnvelope(value) ? value.id : undefined,
-  };
+  if (component !== undefined && (typeof component !== 'string' || component.length === 0 || component.length > 64)) {
+    return { ok: false, error: '"component" is a component name: a string of 1 to 64 characters' };
+  }
+  return { ok: true, component: component as string | undefined, correlationId: envelope ? (envelope.correlationId ?? envelope.id) : undefined };
 }

@@ -212,9 +212,10 @@ export class PolicyAnnouncer extends EventEmitter<{ published: [announcement: An
   /** The reply to a `nachos.system.policy.current` request (the endpoint handler). */
   currentReply(msg: Msg): Uint8Array {
     const { source } = this.options;
-    // The request body is optional; when it is an envelope, its id correlates the reply.
+    // The request body is optional; when it is an envelope, its correlationId (else its id) correlates the
+    // reply, as Nachos' own bus client matches replies.
     const request = msg.data.byteLength > 0 ? decodeEnvelope(msg.data, MAX_REQUEST_BYTES) : undefined;
-    const correlationId = request?.ok ? request.value.id : undefined;
+    const correlationId = request?.ok ? (request.value.correlationId ?? request.value.id) : undefined;
     if (this.announced) return this.encodeReload(this.announced, 'request', correlationId).data;
     const payload = {
       schemaVersion: SCHEMA_VERSION,

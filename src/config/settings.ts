@@ -1,5 +1,6 @@
 import { Type, type TSchema } from '@sinclair/typebox';
 import { CheckSpecSchema, DEFAULT_CHECK_TIMEOUT, OWN_CHECKS, type CheckSpec, type CheckSpecInput } from '../health/check-specs.js';
+import { DEFAULT_MAX_PER_COMPONENT } from '../health/aggregator.js';
 import { MAX_CHECKS, MAX_INTERVAL_MS } from '../health/heartbeat-payload.js';
 import { INVALID_FILE_MODES, type InvalidFileMode } from '../policy/invalid-files.js';
 import { parseByteSize } from './byte-size.js';
@@ -38,6 +39,10 @@ export interface SentinelConfig {
   optional: string[];
   /** Cap on tracked (component, instance) pairs. */
   maxInstances: number;
+  /** Cap on tracked instances of any one component. */
+  maxInstancesPerComponent: number;
+  /** The longest interval a sender's silence is judged against, whatever it declares. */
+  maxIntervalMs: number;
   /** Checks of the container beside the sentinel. */
   checks: CheckSpec[];
   /** The HTTP listener (/healthz, /readyz); null when off. */
@@ -292,6 +297,32 @@ export const SETTINGS = [
     flagType: 'string',
     parse: parsePositiveInteger,
     help: 'cap on tracked (component, instance) pairs',
+  }),
+  setting({
+    key: 'maxInstancesPerComponent',
+    file: 'health.max_instances_per_component',
+    flag: 'max-instances-per-component',
+    env: ['SENTINEL_MAX_INSTANCES_PER_COMPONENT'],
+    defaultText: String(DEFAULT_MAX_PER_COMPONENT),
+    schema: Type.Integer({ minimum: 1 }),
+    flagType: 'string',
+    parse: parsePositiveInteger,
+    help: 'cap on tracked instances of one component (a flood under one name displaces only that name)',
+  }),
+  setting({
+    key: 'maxIntervalMs',
+    file: 'health.max_interval',
+    flag: 'max-interval',
+    env: ['SENTINEL_MAX_INTERVAL'],
+    defaultText: '1m',
+    schema: DURATION,
+    flagType: 'string',
+    parse: (raw) => {
+      const ms = Math.round(parseDuration(raw));
+      if (ms < MIN_HEALTH_INTERVAL) throw new TypeError(`must be at least ${MIN_HEALTH_INTERVAL}ms`);
+      return ms;
+    },
+    help: 'judge a sender\'s silence against at most this interval, whatever it declares',
   }),
   setting({
     key: 'checks',

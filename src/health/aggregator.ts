@@ -1,18 +1,21 @@
 import type { Clock } from '../clock.js';
+import { PolicyConvergence, type ConvergenceView } from './convergence.js';
 import type { Heartbeat, LifecycleState, ReportedStatus } from './heartbeat-payload.js';
+import { InstanceTable, isLive, keyOf, type ComponentEntry, type ComponentStatus, type InstanceChange, type InstanceStatus, type Role, type Tracked } from './instances.js';
 
 /**
  * The aggregated view of everyone's heartbeats: a pure state machine over a
  * clock. It does no I/O: heartbeats come in through `ingest`, time moves
- * through `tick`, the bus connection through `setConnected`, and every change
- * of status goes out, exactly once, through `onTransition`.
+ * through `tick`, the bus connection through `setConnected` and
+ * `setCutOff`, and every change of status goes out, exactly once, through
+ * `onTransition`. Its parts: the instance table (tracking, restarts, room),
+ * the status rules below (components, overall), policy convergence, and the
+ * views.
  */
 
-/** An instance as seen by the aggregator: what it reports, or what its silence says. */
-export type InstanceStatus = ReportedStatus | 'suspect' | 'stale';
-export type ComponentStatus = ReportedStatus | 'missing';
+export type { ComponentStatus, InstanceStatus, Role } from './instances.js';
+export type { ConvergenceView } from './convergence.js';
 export type OverallStatus = ReportedStatus | 'unknown';
-export type Role = 'required' | 'optional' | 'observed';
 
 export interface Transition {
   scope: 'instance' | 'component' | 'overall';
@@ -43,11 +46,11 @@ export type TransitionReason =
   | 'stale' // no heartbeat for 2.5 intervals + 0.3 s (detected within 2.5 intervals + 0.5 s)
   | 'leave' // a `stopping` heartbeat: a clean leave, not a failure
   | 'expired' // stale for long enough to be forgotten
-  | 'evicted' // dropped to make room under the instance cap
+  | 'evicted' // dropped to make room under the instance caps
   | 'instances' // a component's status follows its instances
   | 'missing' // a component with no live instance
   | 'aggregate' // the overall status follows the components
-  | 'disconnected' // the sentinel itself lost the bus
+  | 'disconnected' // the sentinel itself lost the bus, or is cut off from it
   | 'grace'; // within the first interval after start or reconnect
 
 export const SUSPECT_AFTER_INTERVALS = 1.5;
@@ -64,6 +67,17 @@ export const FORGET_AFTER_INTERVALS = 10;
 export const FORGET_AFTER_MIN = 60_000; // 1 minute
 /** How many component names are remembered after their last instance is gone. */
 const RECENT_COMPONENTS = 1024;
+/**
+ * A sweep this much later than the last one means the sentinel itself was
+ * paused (GC, CPU throttling, `docker pause`): the heartbeats that arrived
+ * meanwhile are still unread, so silence is judged again from now on.
+ */
+export const PAUSE_AFTER = 1000; // ms
+/** The sentinel is cut off when it has not heard its own heartbeat for this many of its intervals. */
+export const SELF_SILENT_INTERVALS = 2;
+export const DEFAULT_MAX_PER_COMPONENT = 1000;
+/** Components named in the overall reason before it says "and N more". */
+const REASON_NAMES = 5;
 
 export interface AggregatorOptions {
   clock: Clock;
@@ -72,7 +86,15 @@ export interface AggregatorOptions {
   required: readonly string[];
   optional: readonly string[];
   maxInstances: number;
+  /** Instances tracked per component; a rostered component's live ones are never displaced. */
+  maxPerComponent?: number;
+  /** The longest interval a sender may have its silence judged against, whatever it declares. */
+  maxIntervalMs?: number;
+  /** The sentinel's own (component, instance): when its heartbeats stop coming back, it is cut off. */
+  self?: { component: string; instance: string };
   onTransition: (t: Transition) => void;
+  /** The sweep ran `gapMs` after the previous one: the process was paused. */
+  onPause?: (gapMs: number) => void;
 }
 
 export interface InstanceView {
@@ -88,27 +110,17 @@ export interface InstanceView {
   version: string | null;
   policyRevision: string | null;
   checks: Record<string, 'ok' | 'error'>;
+  /** Why its failing checks fail, as it said. */
+  details?: Record<string, { message?: string }>;
 }
 
 export interface ComponentView {
   name: string;
   role: Role;
   status: ComponentStatus | 'unknown';
+  /** Why, in words: "2 of 3 instances stale", "required gateway has not reported". */
+  reason: string;
   instances: InstanceView[];
-}
-
-export interface ConvergenceView {
-  /** The revision in force (announced by this sentinel), or null before the first. */
-  revision: string | null;
-  announcedAt: string | null;
-  /** Live instances that report a policy revision. */
-  reporting: number;
-  onRevision: number;
-  behind: { component: string; instance: string; revision: string | null; behindForMs: number }[];
-  converged: boolean;
-  /** How long the last completed convergence took, from announcement to the last instance. */
-  lastConvergence: { revision: string; tookMs: number; at: string } | null;
-  summary: string;
 }
 
 export interface StatusView {
@@ -121,45 +133,10 @@ export interface StatusView {
   tracked: number;
 }
 
-interface Tracked {
-  key: string;
-  component: string;
-  instance: string;
-  reported: ReportedStatus;
-  state: LifecycleState;
-  status: InstanceStatus;
-  firstSeen: number;
-  lastSeen: number;
-  lastSeenWall: number;
-  intervalMs: number;
-  seq: number | null;
-  uptime: number | null;
-  version: string | null;
-  /** undefined: the instance does not report a policy at all. */
-  policyRevision: string | null | undefined;
-  checks: Record<string, 'ok' | 'error'>;
-  /** Live instances of its component when it was last heard, itself included. */
-  peers: number;
-  /** This instance already stands for one restarted predecessor. */
-  succeeded: boolean;
-}
-
-interface ComponentEntry {
-  name: string;
-  role: Role;
-  status: ComponentStatus | null;
-  instances: Map<string, Tracked>;
-  /** Instances neither suspect nor stale. */
-  live: number;
-}
-
 export type IngestOutcome = 'tracked' | 'left' | 'ignored' | 'refused';
 
 export class HealthAggregator {
-  private readonly instances = new Map<string, Tracked>();
-  private readonly components = new Map<string, ComponentEntry>();
-  /** Stale instances, oldest first: the first to evict under the cap. */
-  private readonly staleOrder = new Set<string>();
+  private readonly table: InstanceTable;
   private readonly dirty = new Set<string>();
   /** The rostered components (required and optional), which never leave the view. */
   private readonly roster: ComponentEntry[];
@@ -167,34 +144,42 @@ export class HealthAggregator {
   private readonly observedUnhealthy = new Set<string>();
   /** Components seen lately, so that a new instance after a clean leave is still a restart. */
   private readonly recentComponents = new Map<string, true>();
+  private readonly convergence = new PolicyConvergence();
   private connected = false;
+  /** Why the bus is stalled (the server does not answer), as the monitor found, if it is. */
+  private stalled: string | undefined;
+  /** Why the sentinel's own heartbeats do not come back, if they do not. */
+  private selfSilent: string | undefined;
   /** The grace after start or reconnect has not been closed yet. */
   private graceOpen = true;
   private graceUntil: number;
-  /** Silence is judged from here at the earliest: the last (re)connection. */
+  /** Silence is judged from here at the earliest: the last (re)connection, or the end of a pause. */
   private silenceFrom: number;
+  private lastTickAt: number;
   private overallStatus: OverallStatus = 'unknown';
   private overallReason = 'starting: waiting for the first interval';
-  private policy: { revision: string | null; since: number; sinceWall: number; converged: boolean } = {
-    revision: null,
-    since: 0,
-    sinceWall: 0,
-    converged: false,
-  };
-  private lastConvergence: ConvergenceView['lastConvergence'] = null;
 
   constructor(private readonly options: AggregatorOptions) {
     const now = options.clock.now();
     this.graceUntil = now + options.intervalMs;
     this.silenceFrom = now;
-    for (const name of options.optional) this.entry(name, 'optional');
+    this.lastTickAt = now;
+    const roles = new Map<string, Role>();
+    for (const name of options.optional) roles.set(name, 'optional');
     // Required wins if a name is in both lists.
-    for (const name of options.required) this.entry(name, 'required').role = 'required';
-    this.roster = [...this.components.values()];
+    for (const name of options.required) roles.set(name, 'required');
+    this.table = new InstanceTable({
+      maxInstances: options.maxInstances,
+      maxPerComponent: options.maxPerComponent ?? DEFAULT_MAX_PER_COMPONENT,
+      roles,
+      onChange: (change) => this.instanceChanged(change),
+    });
+    this.roster = [...this.table.components.values()];
+    for (const entry of this.roster) this.dirty.add(entry.name);
   }
 
   get trackedCount(): number {
-    return this.instances.size;
+    return this.table.size;
   }
 
   get overall(): OverallStatus {
@@ -203,21 +188,40 @@ export class HealthAggregator {
 
   /** The bus connection came up (start or reconnect) or went down. */
   setConnected(connected: boolean): void {
-    const now = this.options.clock.now();
     this.connected = connected;
-    if (connected) {
-      // Our own outage must not become everyone else's failure: one full interval before judging silence.
-      this.graceUntil = now + this.options.intervalMs;
-      this.graceOpen = true;
-      this.silenceFrom = now;
-    }
+    if (connected) this.resume(true);
+    this.reconcile();
+  }
+
+  /**
+   * Connected, but the server does not answer (`reason`: it is paused or
+   * overloaded), or it answers again (undefined). While the sentinel is cut
+   * off, by this or because its own heartbeats do not come back, the view is
+   * `unknown` and nobody's silence is judged: the bus's stall must not become
+   * everyone's failure.
+   */
+  setStalled(reason: string | undefined): void {
+    this.setCutOff(() => {
+      this.stalled = reason;
+    });
+  }
+
+  /** Why the sentinel is cut off from the bus while connected, if it is. */
+  get cutOff(): string | undefined {
+    return this.stalled ?? this.selfSilent;
+  }
+
+  private setCutOff(change: () => void): void {
+    const before = this.cutOff;
+    change();
+    if (before === this.cutOff) return;
+    if (before !== undefined && this.cutOff === undefined) this.resume(false);
     this.reconcile();
   }
 
   /** The revision now in force, as announced on the bus; convergence is measured from now. */
   setPolicy(revision: string | null): void {
-    if (revision === this.policy.revision) return;
-    this.policy = { revision, since: this.options.clock.now(), sinceWall: this.options.clock.wallNow(), converged: false };
+    this.convergence.set(revision, this.options.clock.now(), this.options.clock.wallNow());
     this.checkConvergence();
   }
 
@@ -226,72 +230,35 @@ export class HealthAggregator {
     const { clock } = this.options;
     const now = clock.now();
     const instance = hb.instance ?? hb.component;
-    const key = `${hb.component}\u0000${instance}`;
-    let tracked = this.instances.get(key);
+    const tracked = this.table.get(hb.component, instance);
+    const intervalMs = Math.min(hb.intervalMs ?? this.options.intervalMs, this.options.maxIntervalMs ?? Number.POSITIVE_INFINITY);
 
     if (hb.state === 'stopping') {
       if (!tracked) return 'ignored';
       tracked.lastSeenWall = clock.wallNow();
-      this.remove(tracked, 'leave');
+      this.table.remove(tracked, 'leave');
       this.reconcile();
       return 'left';
     }
-
     if (!tracked) {
-      if (this.instances.size >= this.options.maxInstances && !this.evictOne()) return 'refused';
-      const component = this.components.get(hb.component);
+      if (!this.table.makeRoom(hb.component)) {
+        this.reconcile(false);
+        return 'refused';
+      }
       // Heard before (now or lately): a new instance is that component restarting, not a new service.
-      const known = (component !== undefined && component.instances.size > 0) || this.recentComponents.has(hb.component);
+      const entry = this.table.components.get(hb.component);
+      const known = (entry !== undefined && entry.instances.size > 0) || this.recentComponents.has(hb.component);
       this.remember(hb.component);
-      tracked = {
-        key,
-        component: hb.component,
-        instance,
-        reported: hb.status,
-        state: hb.state ?? 'running',
-        status: hb.status,
-        firstSeen: now,
-        lastSeen: now,
-        lastSeenWall: clock.wallNow(),
-        intervalMs: hb.intervalMs ?? this.options.intervalMs,
-        seq: hb.seq ?? null,
-        uptime: hb.uptime ?? null,
-        version: hb.version ?? null,
-        policyRevision: hb.policy ? hb.policy.revision : undefined,
-        checks: hb.checks ?? {},
-        peers: 0,
-        succeeded: false,
-      };
-      this.instances.set(key, tracked);
-      const entry = this.entry(hb.component, 'observed');
-      entry.instances.set(key, tracked);
-      tracked.peers = ++entry.live;
-      this.emit('instance', tracked, null, tracked.status, known ? 'restart' : 'join');
-      this.retireReplaced(tracked);
+      this.table.add(hb, instance, now, clock.wallNow(), intervalMs, known);
     } else {
-      const before = tracked.status;
-      tracked.reported = hb.status;
-      tracked.state = hb.state ?? 'running';
-      tracked.status = hb.status;
-      tracked.lastSeen = now;
-      tracked.lastSeenWall = clock.wallNow();
-      tracked.intervalMs = hb.intervalMs ?? tracked.intervalMs;
-      tracked.seq = hb.seq ?? null;
-      tracked.uptime = hb.uptime ?? null;
-      tracked.version = hb.version ?? null;
-      tracked.policyRevision = hb.policy ? hb.policy.revision : undefined;
-      tracked.checks = hb.checks ?? {};
-      this.staleOrder.delete(key);
-      const entry = this.components.get(hb.component);
-      if (entry) {
-        if (!isLive(before)) entry.live++;
-        tracked.peers = entry.live;
-      }
-      if (before !== tracked.status) {
-        this.emit('instance', tracked, before, tracked.status, before === 'suspect' || before === 'stale' ? 'heard' : 'reported');
-      }
+      this.table.heard(tracked, hb, now, clock.wallNow(), intervalMs);
     }
     this.dirty.add(hb.component);
+    if (this.selfSilent !== undefined && this.isSelf(hb.component, instance)) {
+      this.setCutOff(() => {
+        this.selfSilent = undefined;
+      });
+    }
     // Convergence is a scan of every instance: judged on the next tick (or view), not per heartbeat.
     this.reconcile(false);
     return 'tracked';
@@ -299,174 +266,109 @@ export class HealthAggregator {
 
   /** Judges silence against each sender's interval. Call it often (every ~100 ms). */
   tick(): void {
-    if (!this.connected) return;
     const now = this.options.clock.now();
-    for (const t of this.instances.values()) {
-      const silent = now - Math.max(t.lastSeen, this.silenceFrom);
-      if (t.status === 'stale') {
-        if (now - t.lastSeen > Math.max(FORGET_AFTER_MIN, FORGET_AFTER_INTERVALS * t.intervalMs)) this.remove(t, 'expired');
-        continue;
-      }
-      const staleAfter = STALE_AFTER_INTERVALS * t.intervalMs + STALE_MARGIN;
-      const suspectAfter = SUSPECT_AFTER_INTERVALS * t.intervalMs;
-      if (silent <= suspectAfter || (t.status === 'suspect' && silent <= staleAfter)) continue;
-      // Silent while a newer instance of the same component is alive: it was restarted, not lost.
-      if (this.replacedBy(t)) {
-        this.remove(t, 'restart');
-        continue;
-      }
-      const to = silent > staleAfter ? 'stale' : 'suspect';
-      const from = t.status;
-      t.status = to;
-      if (isLive(from)) this.components.get(t.component)!.live--;
-      if (to === 'stale') this.staleOrder.add(t.key);
-      this.dirty.add(t.component);
-      this.emit('instance', t, from, to, to === 'stale' ? 'stale' : 'silent');
+    const gap = now - this.lastTickAt;
+    this.lastTickAt = now;
+    if (!this.connected) return;
+    if (gap > PAUSE_AFTER) {
+      // Paused: the heartbeats that came meanwhile are still unread. Judge from now, after reading them.
+      this.silenceFrom = now;
+      this.options.onPause?.(gap);
+    }
+    this.judgeSelf(now);
+    if (this.cutOff === undefined) {
+      for (const t of [...this.table.all()]) this.judge(t, now);
     }
     this.reconcile();
+  }
+
+  private judge(t: Tracked, now: number): void {
+    if (t.status === 'stale') {
+      if (now - t.lastSeen > Math.max(FORGET_AFTER_MIN, FORGET_AFTER_INTERVALS * t.intervalMs)) this.table.remove(t, 'expired');
+      return;
+    }
+    const silent = now - Math.max(t.lastSeen, this.silenceFrom);
+    const staleAfter = STALE_AFTER_INTERVALS * t.intervalMs + STALE_MARGIN;
+    const suspectAfter = SUSPECT_AFTER_INTERVALS * t.intervalMs;
+    if (silent <= suspectAfter || (t.status === 'suspect' && silent <= staleAfter)) return;
+    // Silent while a newer instance of the same component is alive: it was restarted, not lost.
+    if (this.table.replacedBy(t)) {
+      this.table.remove(t, 'restart');
+      return;
+    }
+    this.table.fallSilent(t, silent > staleAfter ? 'stale' : 'suspect');
+  }
+
+  /** Our own heartbeats not coming back while connected: cut off (they come back in milliseconds on a live bus). */
+  private judgeSelf(now: number): void {
+    const self = this.options.self;
+    const t = self ? this.table.get(self.component, self.instance) : undefined;
+    if (!t || this.selfSilent !== undefined) return;
+    const silent = now - Math.max(t.lastSeen, this.silenceFrom);
+    if (silent > SELF_SILENT_INTERVALS * t.intervalMs + STALE_MARGIN) {
+      this.setCutOff(() => {
+        this.selfSilent = `cut off from the bus: the sentinel has not heard its own heartbeat for ${formatSeconds(silent)}`;
+      });
+    }
+  }
+
+  /** Back on the bus, or back from a pause: every instance gets a full interval to be heard again. */
+  private resume(grace: boolean): void {
+    const now = this.options.clock.now();
+    this.silenceFrom = now;
+    if (grace) {
+      // Our own outage must not become everyone else's failure: one full interval before judging silence.
+      this.graceUntil = now + this.options.intervalMs;
+      this.graceOpen = true;
+    }
+  }
+
+  private isSelf(component: string, instance: string): boolean {
+    const self = this.options.self;
+    return self !== undefined && keyOf(self.component, self.instance) === keyOf(component, instance);
   }
 
   /** The view for a status reply; one component's when `component` is given. */
   view(component?: string): StatusView {
     this.checkConvergence();
     const now = this.options.clock.now();
-    const names = component !== undefined ? [component] : [...this.components.keys()].sort();
+    const names = component !== undefined ? [component] : [...this.table.components.keys()].sort();
     const components: ComponentView[] = names.map((name) => {
-      const entry = this.components.get(name);
-      if (!entry) return { name, role: 'observed', status: 'missing', instances: [] };
+      const entry = this.table.components.get(name);
+      if (!entry) return { name, role: 'observed', status: 'missing', reason: 'never heard', instances: [] };
       return {
         name,
         role: entry.role,
         status: entry.status ?? 'unknown',
-        instances: [...entry.instances.values()].map((t) => this.instanceView(t, now)),
+        reason: componentReason(entry),
+        instances: [...entry.instances.values()].map((t) => instanceView(t, now)),
       };
     });
-    const missing = [...this.components.values()].filter((c) => c.role === 'required' && c.status === 'missing').map((c) => c.name);
     return {
       status: this.overallStatus,
       reason: this.overallReason,
       components,
-      missing,
-      policy: this.convergenceView(now),
-      tracked: this.instances.size,
+      missing: this.roster.filter((c) => c.role === 'required' && c.status === 'missing').map((c) => c.name),
+      policy: this.convergence.view(this.table.all(), now),
+      tracked: this.table.size,
     };
   }
 
   /** Each component's status and role in name order, as `view()` lists them, without building instance views (for metrics). */
-  componentStatuses(): { name: string; role: ComponentView['role']; status: ComponentView['status'] }[] {
-    return [...this.components.keys()].sort().map((name) => {
-      const entry = this.components.get(name)!;
+  componentStatuses(): { name: string; role: Role; status: ComponentStatus | 'unknown' }[] {
+    return [...this.table.components.keys()].sort().map((name) => {
+      const entry = this.table.components.get(name) as ComponentEntry;
       return { name, role: entry.role, status: entry.status ?? 'unknown' };
     });
   }
 
   /** Live instances that report a policy revision, and how many run the one in force (for metrics). */
   policyCounts(): { reporting: number; onRevision: number } {
-    let reporting = 0;
-    let onRevision = 0;
-    for (const t of this.instances.values()) {
-      if (t.policyRevision === undefined || t.status === 'stale') continue;
-      reporting++;
-      if (t.policyRevision === this.policy.revision) onRevision++;
-    }
-    return { reporting, onRevision };
+    return this.convergence.counts(this.table.all());
   }
 
-  private instanceView(t: Tracked, now: number): InstanceView {
-    return {
-      instance: t.instance,
-      status: t.status,
-      reported: t.reported,
-      state: t.state,
-      lastSeenAt: new Date(t.lastSeenWall).toISOString(),
-      lastSeenAgoMs: Math.max(0, Math.round(now - t.lastSeen)),
-      intervalMs: t.intervalMs,
-      seq: t.seq,
-      uptime: t.uptime,
-      version: t.version,
-      policyRevision: t.policyRevision ?? null,
-      checks: t.checks,
-    };
-  }
-
-  private convergenceView(now: number): ConvergenceView {
-    const { revision } = this.policy;
-    const reporting = [...this.instances.values()].filter((t) => t.policyRevision !== undefined && t.status !== 'stale');
-    const behind = reporting
-      .filter((t) => t.policyRevision !== revision)
-      .map((t) => ({
-        component: t.component,
-        instance: t.instance,
-        revision: t.policyRevision ?? null,
-        behindForMs: Math.round(now - Math.max(this.policy.since, t.firstSeen)),
-      }))
-      .sort((a, b) => b.behindForMs - a.behindForMs);
-    const onRevision = reporting.length - behind.length;
-    const short = revision === null ? 'none' : revision.slice(0, 12);
-    let summary = `${onRevision} of ${reporting.length} on revision ${short}`;
-    if (behind.length > 0) {
-      const first = behind.slice(0, 3).map((b) => `${b.component}/${b.instance} behind for ${formatAgo(b.behindForMs)}`);
-      summary += `, ${first.join(', ')}${behind.length > 3 ? ` and ${behind.length - 3} more` : ''}`;
-    }
-    return {
-      revision,
-      announcedAt: revision === null ? null : new Date(this.policy.sinceWall).toISOString(),
-      reporting: reporting.length,
-      onRevision,
-      behind,
-      converged: revision !== null && behind.length === 0 && reporting.length > 0,
-      lastConvergence: this.lastConvergence,
-      summary,
-    };
-  }
-
-  /** Records when every live instance that reports a policy reached the revision in force. */
   private checkConvergence(): void {
-    const { revision } = this.policy;
-    if (revision === null || this.policy.converged) return;
-    let onRevision = 0;
-    for (const t of this.instances.values()) {
-      if (t.policyRevision === undefined || t.status === 'stale') continue;
-      if (t.policyRevision !== revision) return;
-      onRevision++;
-    }
-    // Nobody reporting is not convergence.
-    if (onRevision === 0) return;
-    this.policy.converged = true;
-    this.lastConvergence = {
-      revision,
-      tookMs: Math.round(this.options.clock.now() - this.policy.since),
-      at: new Date(this.options.clock.wallNow()).toISOString(),
-    };
-  }
-
-  /**
-   * Whether a silent instance was restarted rather than lost: a newer live
-   * instance of its component has appeared since it was last heard and takes
-   * its place (see `succeeds`). Each newer instance takes one place only.
-   */
-  private replacedBy(t: Tracked): boolean {
-    const entry = this.components.get(t.component);
-    if (!entry) return false;
-    const liveOthers = entry.live - (isLive(t.status) ? 1 : 0);
-    const heir = [...entry.instances.values()]
-      .filter((o) => o !== t && !o.succeeded && o.firstSeen > t.lastSeen && isLive(o.status) && succeeds(o, t, liveOthers))
-      .sort((a, b) => a.firstSeen - b.firstSeen)[0];
-    if (!heir) return false;
-    heir.succeeded = true;
-    return true;
-  }
-
-  /** A newcomer that restarts an instance already found silent retires it at once. */
-  private retireReplaced(newcomer: Tracked): void {
-    const entry = this.components.get(newcomer.component);
-    if (!entry) return;
-    const predecessor = [...entry.instances.values()]
-      .filter((o) => o !== newcomer && !isLive(o.status) && o.lastSeen < newcomer.firstSeen && succeeds(newcomer, o, entry.live))
-      .sort((a, b) => a.lastSeen - b.lastSeen)[0];
-    if (!predecessor) return;
-    newcomer.succeeded = true;
-    this.remove(predecessor, 'restart');
+    this.convergence.check(this.table.all(), this.options.clock.now(), this.options.clock.wallNow());
   }
 
   /** Bounded memory of component names, newest last. */
@@ -478,32 +380,19 @@ export class HealthAggregator {
     }
   }
 
-  private evictOne(): boolean {
-    const oldest = this.staleOrder.values().next();
-    if (oldest.done) return false;
-    const t = this.instances.get(oldest.value);
-    if (t) this.remove(t, 'evicted');
-    return true;
-  }
-
-  private remove(t: Tracked, reason: TransitionReason): void {
-    this.instances.delete(t.key);
-    this.staleOrder.delete(t.key);
-    const entry = this.components.get(t.component);
-    entry?.instances.delete(t.key);
-    if (entry && isLive(t.status)) entry.live--;
+  private instanceChanged({ t, from, to, reason }: InstanceChange): void {
     this.dirty.add(t.component);
-    this.emit('instance', t, t.status, 'gone', reason);
-  }
-
-  private entry(name: string, role: Role): ComponentEntry {
-    let entry = this.components.get(name);
-    if (!entry) {
-      entry = { name, role, status: null, instances: new Map(), live: 0 };
-      this.components.set(name, entry);
-      this.dirty.add(name);
-    }
-    return entry;
+    this.options.onTransition({
+      scope: 'instance',
+      component: t.component,
+      instance: t.instance,
+      from,
+      to,
+      reason,
+      lastSeenAt: new Date(t.lastSeenWall).toISOString(),
+      seq: t.seq,
+      detectedAt: new Date(this.options.clock.wallNow()).toISOString(),
+    });
   }
 
   /**
@@ -514,12 +403,12 @@ export class HealthAggregator {
     const now = this.options.clock.now();
     const inGrace = now < this.graceUntil;
     for (const name of this.dirty) {
-      const entry = this.components.get(name);
+      const entry = this.table.components.get(name);
       if (!entry) continue;
       const next = componentStatus(entry);
       if (entry.role === 'observed' && entry.instances.size === 0) {
         // An observed component with nothing left is dropped from the view.
-        this.components.delete(name);
+        this.table.forget(entry);
         this.observedUnhealthy.delete(name);
         if (entry.status !== null) this.emitComponent(entry, 'gone', 'missing');
         continue;
@@ -532,7 +421,7 @@ export class HealthAggregator {
     if (!inGrace && this.graceOpen) {
       // The grace just ended: rostered components never heard are missing now.
       this.graceOpen = false;
-      for (const entry of this.components.values()) {
+      for (const entry of this.roster) {
         if (entry.status === null && entry.instances.size === 0) this.setComponentStatus(entry, 'missing', 'missing');
       }
     }
@@ -547,7 +436,7 @@ export class HealthAggregator {
         instance: null,
         from,
         to: status,
-        reason: !this.connected ? 'disconnected' : inGrace ? 'grace' : 'aggregate',
+        reason: !this.connected || this.cutOff !== undefined ? 'disconnected' : inGrace ? 'grace' : 'aggregate',
         lastSeenAt: null,
         seq: null,
         detectedAt: new Date(this.options.clock.wallNow()).toISOString(),
@@ -558,6 +447,7 @@ export class HealthAggregator {
 
   private overallNow(inGrace: boolean): [OverallStatus, string] {
     if (!this.connected) return ['unknown', 'the sentinel is not connected to the bus'];
+    if (this.cutOff !== undefined) return ['unknown', this.cutOff];
     if (inGrace) return ['unknown', 'within the first interval after connecting'];
     const unhealthy: string[] = [];
     const degraded: string[] = [];
@@ -571,25 +461,11 @@ export class HealthAggregator {
       }
     }
     // Outside the roster, only an unhealthy component counts, and at most as degraded.
-    for (const name of [...this.observedUnhealthy].slice(0, 5)) degraded.push(`${name} is unhealthy`);
-    if (this.observedUnhealthy.size > 5) degraded.push(`and ${this.observedUnhealthy.size - 5} more unhealthy`);
+    for (const name of [...this.observedUnhealthy].slice(0, REASON_NAMES)) degraded.push(`${name} is unhealthy`);
+    if (this.observedUnhealthy.size > REASON_NAMES) degraded.push(`and ${this.observedUnhealthy.size - REASON_NAMES} more unhealthy`);
     if (unhealthy.length > 0) return ['unhealthy', [...unhealthy, ...degraded].join('; ')];
     if (degraded.length > 0) return ['degraded', degraded.join('; ')];
     return ['healthy', 'every required component is healthy'];
-  }
-
-  private emit(scope: 'instance', t: Tracked, from: string | null, to: string, reason: TransitionReason): void {
-    this.options.onTransition({
-      scope,
-      component: t.component,
-      instance: t.instance,
-      from,
-      to,
-      reason,
-      lastSeenAt: new Date(t.lastSeenWall).toISOString(),
-      seq: t.seq,
-      detectedAt: new Date(this.options.clock.wallNow()).toISOString(),
-    });
   }
 
   private setComponentStatus(entry: ComponentEntry, to: ComponentStatus, reason: TransitionReason): void {
@@ -616,51 +492,54 @@ export class HealthAggregator {
   }
 }
 
-function isLive(status: InstanceStatus): boolean {
-  return status !== 'suspect' && status !== 'stale';
-}
-
 /**
- * Whether `newer` restarts `older`: their ids share the host part (the
- * sentinel's own ids, and any `hostname-suffix` scheme, keep the host across
- * restarts, as Docker and Kubernetes keep the hostname), or the component runs
- * a single instance: `older` was alone when last heard, and `newer` is the
- * only live one now (`liveOthers`). Replicas with opaque ids are never taken
- * for each other: a silent one goes suspect and stale.
- */
-function succeeds(newer: Tracked, older: Tracked, liveOthers: number): boolean {
-  const host = hostOf(older.instance);
-  return (host !== undefined && hostOf(newer.instance) === host) || (older.peers === 1 && liveOthers === 1);
-}
-
-/** `host-abc123` -> `host`: the part of an instance id that survives a restart, when there is one. */
-function hostOf(instance: string): string | undefined {
-  const dash = instance.lastIndexOf('-');
-  return dash > 0 ? instance.slice(0, dash) : undefined;
-}
-
-/**
- * A component's status from its live (not stale) instances: missing with none,
- * unhealthy when all are, degraded when any is not healthy (a suspect one counts
- * as degraded), healthy otherwise.
+ * A component's status from its instances that are not stale: missing with
+ * none, unhealthy when all are, degraded when any is not healthy (a suspect one
+ * counts as degraded), healthy otherwise. From counts the table keeps: O(1).
  */
 function componentStatus(entry: ComponentEntry): ComponentStatus {
-  let live = 0;
-  let unhealthy = 0;
-  let notHealthy = 0;
-  for (const t of entry.instances.values()) {
-    if (t.status === 'stale') continue;
-    live++;
-    if (t.status === 'unhealthy') unhealthy++;
-    if (t.status !== 'healthy') notHealthy++;
-  }
-  if (live === 0) return 'missing';
-  if (unhealthy === live) return 'unhealthy';
-  return notHealthy > 0 ? 'degraded' : 'healthy';
+  if (entry.current === 0) return 'missing';
+  if (entry.unhealthy === entry.current) return 'unhealthy';
+  return entry.notHealthy > 0 ? 'degraded' : 'healthy';
 }
 
-function formatAgo(ms: number): string {
-  if (ms < 1000) return `${ms} ms`;
-  if (ms < 120_000) return `${Math.round(ms / 1000)} s`;
-  return `${Math.round(ms / 60_000)} min`;
+/** Why a component has its status, in words. */
+function componentReason(entry: ComponentEntry): string {
+  const total = entry.instances.size;
+  const stale = total - entry.current;
+  const suspect = entry.current - entry.liveSet.size;
+  const role = entry.role === 'observed' ? '' : `${entry.role} `;
+  if (entry.status === null) return `${role}${entry.name} has not reported yet`;
+  if (total === 0) return `${role}${entry.name} has not reported`;
+  const parts: string[] = [];
+  if (stale > 0) parts.push(`${stale} of ${total} instance${total === 1 ? '' : 's'} stale`);
+  if (suspect > 0) parts.push(`${suspect} of ${total} silent for more than 1.5 intervals`);
+  if (entry.unhealthy > 0) parts.push(`${entry.unhealthy} of ${total} unhealthy`);
+  const degraded = entry.notHealthy - entry.unhealthy - suspect;
+  if (degraded > 0) parts.push(`${degraded} of ${total} degraded`);
+  return parts.length > 0 ? parts.join(', ') : `${total} of ${total} healthy`;
 }
+
+function instanceView(t: Tracked, now: number): InstanceView {
+  return {
+    instance: t.instance,
+    status: t.status,
+    reported: t.reported,
+    state: t.state,
+    lastSeenAt: new Date(t.lastSeenWall).toISOString(),
+    lastSeenAgoMs: Math.max(0, Math.round(now - t.lastSeen)),
+    intervalMs: t.intervalMs,
+    seq: t.seq,
+    uptime: t.uptime,
+    version: t.version,
+    policyRevision: t.policyRevision ?? null,
+    checks: t.checks,
+    ...(t.details && Object.keys(t.details).length > 0 ? { details: t.details } : {}),
+  };
+}
+
+function formatSeconds(ms: number): string {
+  return `${(ms / 1000).toFixed(1)} s`;
+}
+
+export { isLive };

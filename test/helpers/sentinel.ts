@@ -23,7 +23,8 @@ export function captureLogger(level = 'debug'): { log: Logger; lines: Record<str
 export async function startSentinel(flags: Record<string, string | boolean | string[]>, cwd: string) {
   // An ephemeral HTTP port, so that suites running side by side never collide.
   const config: SentinelConfig = resolveConfig({ flags: { http: '127.0.0.1:0', ...flags }, env: {}, cwd });
-  const { log, lines } = captureLogger();
+  // Every line is kept for the test to read: debug unless the test asks for less (a flood would fill memory).
+  const { log, lines } = captureLogger(typeof flags['log-level'] === 'string' ? flags['log-level'] : 'debug');
   const sentinel = new Sentinel(config, { log, instance: makeInstanceId('test'), dirCheckIntervalMs: 50 });
   const applies: { outcome: ApplyOutcome; context: ApplyContext }[] = [];
   sentinel.reloader.on('applied', (outcome, context) => applies.push({ outcome, context }));

@@ -204,13 +204,11 @@ describe('HealthAggregator', () => {
     expect(of('instance', 'g1').map((t) => t.to)).toEqual(['healthy', 'suspect', 'stale']);
   });
 
-  it('caps the instances it tracks, making room by evicting the oldest stale one', () => {
+  it('caps the instances it tracks, making room by evicting the oldest stale one, else the least recently heard outside the roster', () => {
     const { agg, run, hb, of } = setup({ maxInstances: 3 });
     hb('a', '1');
     hb('b', '1');
     hb('c', '1');
-    expect(hb('d', '1')).toBe('refused');
-    expect(agg.trackedCount).toBe(3);
     run(1100);
     for (let i = 0; i < 4; i++) {
       hb('b', '1');
@@ -221,6 +219,128 @@ describe('HealthAggregator', () => {
     expect(hb('d', '1')).toBe('tracked');
     expect(of('instance', 'a').at(-1)).toMatchObject({ to: 'gone', reason: 'evicted' });
     expect(agg.trackedCount).toBe(3);
+    // No stale one left: a newcomer outside the roster displaces the least recently heard outside it (b, then c).
+    hb('c', '1');
+    expect(hb('e', '1')).toBe('tracked');
+    expect(of('component', 'b').at(-1)).toMatchObject({ to: 'gone' });
+    expect(agg.trackedCount).toBe(3);
+  });
+
+  it('never lets a flood lock a rostered component out, nor displace its live instances', () => {
+    const { agg, run, hb, of } = setup({ required: ['gateway'], maxInstances: 100 });
+    hb('gateway', 'real');
+    run(1100);
+    // 10,000 forged instances of made-up components, then of the rostered one itself.
+    for (let i = 0; i < 10_000; i++) hb(`forged-${i}`, 'x');
+    expect(agg.trackedCount).toBe(100);
+    expect(of('instance', 'real').map((t) => t.to)).toEqual(['healthy']);
+    // The real gateway restarts: its new instance gets in, displacing a forged one.
+    expect(hb('gateway', 'real-2')).toBe('tracked');
+    let refused = 0;
+    for (let i = 0; i < 500; i++) if (hb('gateway', `forged-gw-${i}`) === 'refused') refused++;
+    // Forged instances of the rostered name take the flood's places, never a live one of its own: then they are refused.
+    // (The per-component cap, 1,000 by default, keeps one name from filling a table of 10,000.)
+    expect(of('instance', 'real').filter((t) => t.to === 'gone')).toEqual([]);
+    expect(refused).toBe(500 - 98);
+    expect(agg.view('gateway').components[0]?.instances.length).toBe(100);
+    expect(hb('gateway', 'one-too-many')).toBe('refused');
+  });
+
+  it('caps each component: a flood under one name displaces only that name\'s own instances', () => {
+    const { agg, hb, of } = setup({ required: ['gateway'] });
+    const capped = new HealthAggregator({
+      clock: new FakeClock(),
+      intervalMs: H,
+      required: ['gateway'],
+      optional: [],
+      maxInstances: 10_000,
+      maxPerComponent: 50,
+      onTransition: () => undefined,
+    });
+    capped.setConnected(true);
+    const beat = (component: string, instance: string) => capped.ingest({ status: 'healthy', component, instance, intervalMs: H });
+    beat('gateway', 'g1');
+    beat('tool', 't1');
+    for (let i = 0; i < 1000; i++) beat('flood', `f${i}`);
+    expect(capped.view('flood').components[0]?.instances.length).toBe(50);
+    expect(capped.view('tool').components[0]?.instances.length).toBe(1);
+    for (let i = 0; i < 100; i++) beat('gateway', `g-forged-${i}`);
+    // At its cap with every instance live, a rostered component refuses newcomers rather than drop a live one.
+    expect(capped.view('gateway').components[0]?.instances.map((i) => i.instance)).toContain('g1');
+    expect(capped.view('gateway').components[0]?.instances.length).toBe(50);
+    expect(agg.trackedCount).toBe(0);
+    expect(of('instance')).toEqual([]);
+    void hb;
+  });
+
+  it('clamps the interval a sender declares to the configured maximum', () => {
+    const clock = new FakeClock();
+    const transitions: Transition[] = [];
+    const agg = new HealthAggregator({ clock, intervalMs: H, required: ['gateway'], optional: [], maxInstances: 100, maxIntervalMs: 5000, onTransition: (t) => transitions.push(t) });
+    agg.setConnected(true);
+    // One forged heartbeat declaring an hour would keep a dead gateway healthy for 90 minutes.
+    agg.ingest({ status: 'healthy', component: 'gateway', instance: 'g', intervalMs: 3_600_000 });
+    for (let t = 0; t < 20_000; t += 100) {
+      clock.advance(100);
+      agg.tick();
+    }
+    expect(agg.view('gateway').components[0]?.instances[0]).toMatchObject({ status: 'stale', intervalMs: 5000 });
+    expect(agg.overall).toBe('unhealthy');
+  });
+
+  it('is unknown, judging no one, while its own heartbeats do not come back or the server does not answer', () => {
+    const clock = new FakeClock();
+    const transitions: Transition[] = [];
+    const agg = new HealthAggregator({ clock, intervalMs: H, required: ['gateway'], optional: [], maxInstances: 100, self: { component: 'sentinel', instance: 's1' }, onTransition: (t) => transitions.push(t) });
+    agg.setConnected(true);
+    const beat = (component: string, instance: string) => agg.ingest({ status: 'healthy', component, instance, intervalMs: H });
+    const run = (ms: number, beating: boolean) => {
+      for (let t = 0; t < ms; t += 100) {
+        clock.advance(100);
+        if (beating && t % 1000 === 0) {
+          beat('sentinel', 's1');
+          beat('gateway', 'g1');
+        }
+        agg.tick();
+      }
+    };
+    run(3000, true);
+    expect(agg.overall).toBe('healthy');
+    // The bus stalls: nothing comes, ours included.
+    run(10_000, false);
+    expect(agg.overall).toBe('unknown');
+    expect(agg.view().reason).toMatch(/^cut off from the bus: the sentinel has not heard its own heartbeat for \d/);
+    // Silent for 1.5 intervals is suspect, and true; stale, everyone's failure, it never calls.
+    expect(transitions.filter((t) => t.to === 'stale')).toEqual([]);
+    // Back: every instance gets a full interval again.
+    run(3000, true);
+    expect(agg.overall).toBe('healthy');
+    expect(transitions.filter((t) => t.to === 'stale')).toEqual([]);
+    // The server not answering (found by the monitor) is a cut-off too.
+    agg.setStalled('cut off from the bus: the server has not answered for 1.0 s');
+    expect(agg.overall).toBe('unknown');
+    run(10_000, false);
+    expect(transitions.filter((t) => t.to === 'stale')).toEqual([]);
+    agg.setStalled(undefined);
+    run(3000, true);
+    expect(agg.overall).toBe('healthy');
+  });
+
+  it('judges nobody late: a sweep long after the last (the sentinel was paused) judges silence from then on', () => {
+    const { agg, clock, run, hb, of } = setup({ required: ['gateway'] });
+    const pauses: number[] = [];
+    void pauses;
+    hb('gateway', 'g1');
+    run(1100);
+    hb('gateway', 'g1');
+    // Paused for 6 s: no sweep ran, and g1's heartbeats of those 6 s wait unread.
+    clock.advance(6000);
+    agg.tick();
+    expect(of('instance', 'g1').map((t) => t.to)).toEqual(['healthy']);
+    hb('gateway', 'g1');
+    run(1000);
+    expect(of('instance', 'g1').map((t) => t.to)).toEqual(['healthy']);
+    expect(agg.overall).toBe('healthy');
   });
 
   it('forgets long-stale instances', () => {

@@ -48,6 +48,8 @@ describe('resolveConfig', () => {
       required: [],
       optional: [],
       maxInstances: 10_000,
+      maxInstancesPerComponent: 1000,
+      maxIntervalMs: 60_000,
       checks: [],
       http: { host: '127.0.0.1', port: 9470 },
     });

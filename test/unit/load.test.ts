@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ERROR_CODES } from '../../src/errors.js';
@@ -57,13 +57,11 @@ describe('loadFiles', () => {
     execFileSync('mknod', [path.join(dir, 'p', 'null.toml'), 'c', '1', '3']);
     symlinkSync('loop-b.toml', path.join(dir, 'p', 'loop-a.toml'));
     symlinkSync('loop-a.toml', path.join(dir, 'p', 'loop-b.toml'));
-    // Kubernetes' own layout stays fine: name -> ..data/name -> ..<timestamp>/name, all inside.
-    mkdirSync(path.join(dir, 'p', '..2026_11_27'));
-    writeFileSync(path.join(dir, 'p', '..2026_11_27', 'k8s.toml'), 'k = 1');
-    symlinkSync('..2026_11_27', path.join(dir, 'p', '..data'));
-    symlinkSync('..data/k8s.toml', path.join(dir, 'p', 'k8s.toml'));
+    mkdirSync(path.join(dir, 'p', 'sub'));
+    writeFileSync(path.join(dir, 'p', 'sub', 'in.toml'), 'k = 1');
+    symlinkSync('sub/in.toml', path.join(dir, 'p', 'in.toml'));
     const result = await load();
-    expect(result.sources.map((s) => s.path)).toEqual(['k8s.toml']);
+    expect(result.sources.map((s) => s.path)).toEqual(['in.toml']);
     expect(result.problems.map((p) => [p.file, p.code]).sort()).toEqual([
       ['loop-a.toml', ERROR_CODES.POLICY_READ],
       ['loop-b.toml', ERROR_CODES.POLICY_READ],
@@ -76,6 +74,25 @@ describe('loadFiles', () => {
     );
     expect(result.problems.find((p) => p.file === 'null.toml')?.message).toBe('is not a regular file (a device)');
     expect(result.problems.find((p) => p.file === 'loop-a.toml')?.message).toContain('too many levels of symbolic links');
+  });
+
+  it('reads a Kubernetes ConfigMap volume through ..data, where the set is whole, not through its top-level links', async () => {
+    const p = path.join(dir, 'p');
+    mkdirSync(p);
+    mkdirSync(path.join(p, '..2026_11_27'));
+    writeFileSync(path.join(p, '..2026_11_27', 'k8s.toml'), 'k = 1');
+    writeFileSync(path.join(p, '..2026_11_27', 'new.toml'), 'n = 1');
+    symlinkSync('..2026_11_27', path.join(p, '..data'));
+    // Mid-update, as kubelet leaves it for a moment: new.toml's link not made yet, gone.toml's not yet removed.
+    symlinkSync('..data/k8s.toml', path.join(p, 'k8s.toml'));
+    symlinkSync('..data/gone.toml', path.join(p, 'gone.toml'));
+    const result = await load();
+    expect(result.sources.map((s) => s.path).sort()).toEqual(['k8s.toml', 'new.toml']);
+    expect(result.problems).toEqual([]);
+    // A ..data that leads out of the directory is not followed: the top level is read.
+    rmSync(path.join(p, '..data'));
+    symlinkSync(dir, path.join(p, '..data'));
+    expect((await load()).sources.map((s) => s.path)).toEqual([]);
   });
 
   it('reports a missing directory', async () => {
