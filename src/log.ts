@@ -16,9 +16,32 @@ export interface LoggerOptions {
   destination?: NodeJS.WritableStream;
 }
 
-/** pino JSON lines; every line carries `component` and `instance`. */
-export function createLogger(options: LoggerOptions): Logger {
-  return pino(
+/** Log lines waiting for stdout at most: past this, lines are dropped and counted, never waited for. */
+export const LOG_BUFFER_BYTES = 1024 * 1024; // 1 MiB
+
+/** What the logger could not write. */
+export interface LogStats {
+  /** Lines dropped because stdout did not take them (a stalled log driver) and the buffer was full. */
+  dropped: number;
+}
+
+/**
+ * pino JSON lines; every line carries `component` and `instance`. Written to
+ * stdout asynchronously (pino's SonicBoom destination): a stalled reader (a
+ * blocked log driver, a full pipe) never stalls the event loop, heartbeats or
+ * /healthz; lines beyond LOG_BUFFER_BYTES are dropped and counted.
+ */
+export function createLogger(options: LoggerOptions): { log: Logger; stats: LogStats } {
+  const stats: LogStats = { dropped: 0 };
+  let destination: pino.DestinationStream | NodeJS.WritableStream | undefined = options.destination;
+  if (!destination) {
+    const boom = pino.destination({ dest: 1, sync: false, maxLength: LOG_BUFFER_BYTES });
+    boom.on('drop', () => {
+      stats.dropped++;
+    });
+    destination = boom;
+  }
+  const log = pino(
     {
       level: options.level,
       base: { component: options.component, instance: options.instance },
@@ -26,8 +49,9 @@ export function createLogger(options: LoggerOptions): Logger {
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
       formatters: { level: (label) => ({ level: label }) },
     },
-    options.destination ?? pino.destination({ dest: 1, sync: true }),
+    destination,
   );
+  return { log, stats };
 }
 
 export { redactUrl } from './bus/url-credentials.js';

@@ -18,6 +18,7 @@ import { StatusFeed } from './http/status-feed.js';
 import { CONTENT_SECURITY_POLICY, STATUS_PAGE_HTML, STATUS_PAGE_SCRIPT } from './http/status-page.js';
 import { PolicyReloader } from './reload/reloader.js';
 import { SENTINEL_QUEUE, SUBJECTS } from './topics.js';
+import type { LogStats } from './log.js';
 import { packageVersion } from './version.js';
 import { DEFAULT_DIR_CHECK_INTERVAL } from './watch/policy-watcher.js';
 
@@ -41,6 +42,8 @@ export const SERVICE_NAME = 'nachos-sentinel';
 
 export interface SentinelParts {
   log: Logger;
+  /** What the logger could not write (for /metrics). */
+  logStats?: LogStats;
   instance: string;
   clock?: Clock;
   /** How often watched directories are checked for replacement (tests shorten it). */
@@ -190,10 +193,10 @@ export class Sentinel {
     });
     if (config.http) {
       const feed = new StatusFeed(this, clock, version);
-      const metrics = createMetrics(this, clock);
+      const metrics = createMetrics(this, clock, parts.logStats ?? { dropped: 0 });
       this.feed = feed;
       this.metrics = metrics;
-      this.http = new HttpServer(config.http, log)
+      this.http = new HttpServer(config.http, log, config.httpAllowedHosts)
         .route('/', (_req, res) => {
           res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-security-policy': CONTENT_SECURITY_POLICY });
           res.end(STATUS_PAGE_HTML);

@@ -28,8 +28,9 @@ export const STATUS_KEPT_FOR = 1000; // ms
 /** Instance transitions published per second at most, in bursts of up to TRANSITION_BURST: past that, counted and dropped. */
 export const TRANSITIONS_PER_SECOND = 1000;
 export const TRANSITION_BURST = 5000;
-/** Status requests answered per second, in a burst of twice that; past it they get an ADR-32 503, so heartbeats go first. */
-export const STATUS_REQUESTS_PER_SECOND = 100;
+/** Status requests answered per second, in bursts of up to STATUS_BURST; past it they get an ADR-32 503, so heartbeats go first. */
+export const STATUS_REQUESTS_PER_SECOND = 50;
+export const STATUS_BURST = 100;
 
 const checkHeartbeat = TypeCompiler.Compile(HeartbeatSchema);
 
@@ -48,8 +49,8 @@ export interface HealthMonitorOptions {
 }
 
 interface BuiltStatus {
-  /** The payload's JSON, fitted to max_payload. */
-  json: string;
+  /** The payload's JSON bytes, fitted to max_payload. */
+  bytes: Uint8Array;
   builtAt: number;
   /** The change count it was built at. */
   version: number;
@@ -90,7 +91,7 @@ export class HealthMonitor extends EventEmitter<{ transition: [transition: Trans
   /** Changes of the view (transitions) since start: a built reply is current while this has not moved. */
   private version = 0;
   private readonly built = new Map<string, BuiltStatus>();
-  private tokens = 2 * STATUS_REQUESTS_PER_SECOND;
+  private tokens = STATUS_BURST;
   private tokensAt: number;
 
   /** The roster as it is judged: the sentinel always counts itself as required. */
@@ -211,10 +212,11 @@ export class HealthMonitor extends EventEmitter<{ transition: [transition: Trans
       this.shed++;
       throw new ServiceError(503, 'too many status requests; ask again in a second');
     }
-    const json = this.builtStatus(request.component);
+    const payload = this.builtStatus(request.component);
     const head = makeEnvelope(SUBJECTS.healthStatus, this.options.component, null, { correlationId: request.correlationId, now: this.options.clock.wallNow() });
     const { payload: _payload, ...fields } = head;
-    return new TextEncoder().encode(`${JSON.stringify(fields).slice(0, -1)},"payload":${json}}`);
+    // The envelope around the payload built once: copied, not encoded again, per request.
+    return Buffer.concat([Buffer.from(`${JSON.stringify(fields).slice(0, -1)},"payload":`), payload, CLOSE_BRACE]);
   }
 
   private takeTransitionToken(): boolean {
@@ -228,25 +230,25 @@ export class HealthMonitor extends EventEmitter<{ transition: [transition: Trans
 
   private takeToken(): boolean {
     const now = this.options.clock.now();
-    this.tokens = Math.min(2 * STATUS_REQUESTS_PER_SECOND, this.tokens + ((now - this.tokensAt) / 1000) * STATUS_REQUESTS_PER_SECOND);
+    this.tokens = Math.min(STATUS_BURST, this.tokens + ((now - this.tokensAt) / 1000) * STATUS_REQUESTS_PER_SECOND);
     this.tokensAt = now;
     if (this.tokens < 1) return false;
     this.tokens--;
     return true;
   }
 
-  private builtStatus(component: string | undefined): string {
+  private builtStatus(component: string | undefined): Uint8Array {
     const now = this.options.clock.now();
     const key = component ?? '';
     const cached = this.built.get(key);
-    if (cached && now - cached.builtAt < STATUS_KEPT_FOR && (cached.version === this.version || now - cached.builtAt < STATUS_REBUILD_EVERY)) return cached.json;
+    if (cached && now - cached.builtAt < STATUS_KEPT_FOR && (cached.version === this.version || now - cached.builtAt < STATUS_REBUILD_EVERY)) return cached.bytes;
     const maxPayload = (this.options.bus.nc?.info?.max_payload ?? DEFAULT_MAX_PAYLOAD) - ENVELOPE_ROOM;
     const payload = fitStatus(this.statusPayload(component), maxPayload, (p) => Buffer.byteLength(JSON.stringify(p)));
-    const json = JSON.stringify(payload);
+    const bytes = Buffer.from(JSON.stringify(payload));
     // One per component asked about, a handful in practice; a flood of made-up names must not grow it.
     if (this.built.size > 64) this.built.clear();
-    this.built.set(key, { json, builtAt: now, version: this.version });
-    return json;
+    this.built.set(key, { bytes, builtAt: now, version: this.version });
+    return bytes;
   }
 
   statusPayload(component?: string): HealthStatusPayload {
@@ -303,6 +305,7 @@ export class HealthMonitor extends EventEmitter<{ transition: [transition: Trans
 }
 
 const STALL_REASON = 'cut off from the bus: the server has not answered a ping';
+const CLOSE_BRACE = Buffer.from('}');
 /** Bytes kept for the envelope around a status payload (ids, timestamps, names). */
 const ENVELOPE_ROOM = 1024;
 

@@ -1,7 +1,10 @@
 import type { NatsConnection } from '@nats-io/transport-node';
-import type { HealthStatusPayload } from '../bus/health-monitor.js';
+import type { HealthStatusPayload } from '../health/status-payload.js';
 import { redactUrl } from '../bus/url-credentials.js';
 import { SUBJECTS, envelopeType } from '../topics.js';
+
+/** Wait before asking again a sentinel that sheds requests (ADR-32 503). */
+const BUSY_RETRY = 200; // ms
 
 /** A failure to get the health view, worded for the person who asked. */
 export class StatusRequestError extends Error {}
@@ -27,16 +30,25 @@ export async function askStatus(
     type: envelopeType(SUBJECTS.healthStatus),
     payload: options.component ? { component: options.component } : {},
   };
+  const deadline = Date.now() + options.timeoutMs;
   let reply;
-  try {
-    reply = await nc.request(SUBJECTS.healthStatus, JSON.stringify(request), { timeout: options.timeoutMs });
-  } catch (err) {
-    const text = (err as Error).message;
-    throw new StatusRequestError(
-      /no responders/i.test(text)
-        ? `no sentinel answered on ${SUBJECTS.healthStatus} at ${shownServers(options.servers)} (is the sentinel running?)`
-        : `no answer from a sentinel on ${SUBJECTS.healthStatus}: ${text}`,
-    );
+  for (;;) {
+    try {
+      reply = await nc.request(SUBJECTS.healthStatus, JSON.stringify(request), { timeout: Math.max(1, deadline - Date.now()) });
+    } catch (err) {
+      const text = (err as Error).message;
+      throw new StatusRequestError(
+        /no responders/i.test(text)
+          ? `no sentinel answered on ${SUBJECTS.healthStatus} at ${shownServers(options.servers)} (is the sentinel running?)`
+          : `no answer from a sentinel on ${SUBJECTS.healthStatus}: ${text}`,
+      );
+    }
+    // An ADR-32 error reply: a 503 says the sentinel sheds a flood of requests, so ask again shortly.
+    const code = reply.headers?.get('Nats-Service-Error-Code');
+    if (!code) break;
+    const error = reply.headers?.get('Nats-Service-Error') ?? '';
+    if (code !== '503' || Date.now() + BUSY_RETRY > deadline) throw new StatusRequestError(`the sentinel answered with an error (${code}): ${error}`);
+    await new Promise((resolve) => setTimeout(resolve, BUSY_RETRY));
   }
   try {
     const view = reply.json<{ payload: HealthStatusPayload }>().payload;

@@ -14,6 +14,7 @@ import { parseDuration } from '../config/duration.js';
 import { DEFAULT_HTTP_LISTEN, DEFAULT_SERVERS, formatListenAddress, parseListenAddress, type ListenAddress } from '../config/listen-address.js';
 import type { BusAuth } from '../bus/auth.js';
 import { EXIT } from './exit-codes.js';
+import { printable, printableJson } from './printable.js';
 import { print, ProbeError, type ProbeOptions } from './probe-output.js';
 
 export const DEFAULT_PROBE_TIMEOUT = 2000; // 2 s: under Docker's own default of 30 s, and quick for people
@@ -84,8 +85,8 @@ export async function once(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
   } catch (err) {
     // Every failure is worded for people already (ProbeError, StatusRequestError, parse errors).
     const message = err instanceof Error ? err.message : String(err);
-    if (options?.json) print(1, `${JSON.stringify({ ok: false, error: message })}\n`);
-    else print(2, `nachos-sentinel --once: ${message}\n`);
+    if (options?.json) print(1, `${printableJson({ ok: false, error: message })}\n`);
+    else print(2, `nachos-sentinel --once: ${printable(message)}\n`);
     return EXIT.FAILURE;
   }
 }
@@ -212,9 +213,9 @@ async function probeSelf(options: ProbeOptions): Promise<number> {
   }
   const ok = status === 200;
   if (options.json) {
-    print(1, `${JSON.stringify({ ...readiness, ok })}\n`);
+    print(1, `${printableJson({ ...readiness, ok })}\n`);
   } else {
-    const revision = readiness.policy?.revision ? readiness.policy.revision.slice(0, 12) : 'none';
+    const revision = typeof readiness.policy?.revision === 'string' ? printable(readiness.policy.revision.slice(0, 12)) : 'none';
     const bus = readiness.bus?.connected ? 'connected to the bus' : 'NOT connected to the bus';
     print(1, `${ok ? 'ready' : 'not ready'}: ${bus}, policy revision ${revision}\n`);
   }

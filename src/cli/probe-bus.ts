@@ -3,6 +3,7 @@ import { askStatus, probedStatus, shownServers } from './ask-status.js';
 import { requireWithCodeCache, writeCodeCache } from './code-cache.js';
 import { EXIT } from './exit-codes.js';
 import { print, ProbeError, type ProbeOptions } from './probe-output.js';
+import { printableJson } from './printable.js';
 import { statusTable } from './status-table.js';
 
 /**
@@ -52,7 +53,7 @@ export async function probeBus(options: ProbeOptions): Promise<number> {
     const status = probedStatus(view, options.component);
     const ok = status === 'healthy' || (status === 'degraded' && !options.strict);
     // `status` is what was probed (the component's, with --component); the overall one stays in `overall`.
-    if (options.json) print(1, `${JSON.stringify({ ...view, ok, probed: options.component ?? null, overall: view.status, status })}\n`);
+    if (options.json) print(1, `${printableJson({ ...view, ok, probed: options.component ?? null, overall: view.status, status })}\n`);
     else print(1, statusTable(view, { component: options.component }));
     return ok ? EXIT.OK : EXIT.FAILURE;
   } finally {

@@ -20,7 +20,7 @@ export const SHUTDOWN_DEADLINE = 1500; // 1.5 s
 export async function run(cli: CommandLine, env: NodeJS.ProcessEnv, cwd: string): Promise<number> {
   const config = resolveConfig({ flags: cli.flags, env, cwd });
   const instance = makeInstanceId();
-  const log = createLogger({ level: config.logLevel, component: config.component, instance });
+  const { log, stats: logStats } = createLogger({ level: config.logLevel, component: config.component, instance });
   log.info(
     {
       version: packageVersion(),
@@ -38,7 +38,7 @@ export async function run(cli: CommandLine, env: NodeJS.ProcessEnv, cwd: string)
     process.once('SIGTERM', () => resolve('SIGTERM'));
     process.once('SIGINT', () => resolve('SIGINT'));
   });
-  const sentinel = new Sentinel(config, { log, instance });
+  const sentinel = new Sentinel(config, { log, instance, logStats });
   // SIGHUP, as for Prometheus and consul-template, reads the policy set again at once (what a watcher
   // on a network filesystem missed); the process stays up. Registered before start: its default kills.
   const reread = () => {
@@ -60,5 +60,6 @@ export async function run(cli: CommandLine, env: NodeJS.ProcessEnv, cwd: string)
 
   await sentinel.close(SHUTDOWN_DEADLINE - 300);
   log.info('stopped');
+  log.flush();
   return EXIT.OK;
 }

@@ -1,5 +1,6 @@
-import type { HealthStatusPayload } from '../bus/health-monitor.js';
+import type { HealthStatusPayload } from '../health/status-payload.js';
 import { probedStatus } from './ask-status.js';
+import { printable } from './printable.js';
 
 /**
  * The health view as a table for people: one line per component with its
@@ -10,13 +11,15 @@ export function statusTable(
   view: HealthStatusPayload,
   options: { component?: string; paint?: (status: string, text: string) => string } = {},
 ): string {
+  // Everything below came over the network: no control character reaches the terminal (only our own colours).
   const paint = options.paint ?? ((_status: string, text: string) => text);
   const lines: string[] = [];
-  const subject = options.component ? `component ${options.component}` : 'nachos';
-  const status = probedStatus(view, options.component);
-  lines.push(`${subject}: ${paint(status, status)}${options.component ? '' : ` (${view.reason})`}`);
-  lines.push(`policy: ${view.policy.summary}${view.policy.lastConvergence ? `; last convergence took ${formatMs(view.policy.lastConvergence.tookMs)}` : ''}`);
-  if (view.missing.length > 0 && !options.component) lines.push(`missing: ${view.missing.join(', ')}`);
+  const subject = options.component ? `component ${printable(options.component)}` : 'nachos';
+  const status = printable(probedStatus(view, options.component));
+  lines.push(`${subject}: ${paint(status, status)}${options.component ? '' : ` (${printable(String(view.reason))})`}`);
+  const took = view.policy.lastConvergence ? `; last convergence took ${formatMs(view.policy.lastConvergence.tookMs)}` : '';
+  lines.push(`policy: ${printable(String(view.policy.summary))}${took}`);
+  if (view.missing.length > 0 && !options.component) lines.push(`missing: ${printable(view.missing.join(', '))}`);
   lines.push('');
 
   const rows: string[][] = [['COMPONENT', 'ROLE', 'STATUS', 'INSTANCES', 'LAST SEEN', 'POLICY']];
@@ -24,14 +27,11 @@ export function statusTable(
     const live = c.instances.filter((i) => i.status !== 'stale').length;
     const freshest = c.instances.reduce<number | undefined>((m, i) => (m === undefined ? i.lastSeenAgoMs : Math.min(m, i.lastSeenAgoMs)), undefined);
     const revisions = [...new Set(c.instances.map((i) => i.policyRevision).filter((r): r is string => r !== null))].map((r) => r.slice(0, 12));
-    rows.push([
-      c.name,
-      c.role,
-      c.status,
-      `${live}/${c.instances.length}`,
-      freshest === undefined ? '-' : `${formatMs(freshest)} ago`,
-      revisions.length === 0 ? '-' : revisions.join(','),
-    ]);
+    rows.push(
+      [c.name, c.role, c.status, `${live}/${c.instances.length}`, freshest === undefined ? '-' : `${formatMs(freshest)} ago`, revisions.length === 0 ? '-' : revisions.join(',')].map(
+        (cell) => printable(String(cell)),
+      ),
+    );
   }
   const widths = rows[0]?.map((_, col) => Math.max(...rows.map((r) => (r[col] ?? '').length))) ?? [];
   rows.forEach((row, i) => {
@@ -40,7 +40,10 @@ export function statusTable(
     if (i > 0) cells[2] = paint(row[2] ?? '', cells[2] ?? '');
     lines.push(cells.join('  ').trimEnd());
   });
-  if (view.truncated) lines.push('(instances left out to fit the bus message size; counts are exact)');
+  if (view.truncated) {
+    const omitted = view.omitted ? ` (${view.omitted.components} component(s), ${view.omitted.instances} instance(s))` : '';
+    lines.push(`(left out to fit the bus message size${omitted}; counts are exact)`);
+  }
   return `${lines.join('\n')}\n`;
 }
 

@@ -8,6 +8,7 @@ import { resolveConfig } from '../config/resolve.js';
 import { ConfigError } from '../errors.js';
 import { askStatus, shownServers } from './ask-status.js';
 import { EXIT, type CommandLine } from './command-line.js';
+import { printableJson } from './printable.js';
 import { statusTable } from './status-table.js';
 
 /** How often `status --watch` redraws, unless `--refresh` says otherwise. */
@@ -60,7 +61,7 @@ export async function status(cli: CommandLine, env: NodeJS.ProcessEnv, cwd: stri
     }
     try {
       const view = await askStatus(nc, { component, timeoutMs: REQUEST_TIMEOUT, servers: config.servers, id: randomUUID() });
-      out.write(cli.flags.json ? `${JSON.stringify(view, null, 2)}\n` : statusTable(view, { component, paint }));
+      out.write(cli.flags.json ? `${printableJson(view, 2)}\n` : statusTable(view, { component, paint }));
       return EXIT.OK;
     } catch (err) {
       process.stderr.write(`nachos-sentinel status: ${(err as Error).message}\n`);

@@ -47,6 +47,8 @@ export interface SentinelConfig {
   checks: CheckSpec[];
   /** The HTTP listener (/healthz, /readyz); null when off. */
   http: ListenAddress | null;
+  /** Host names the HTTP listener answers besides localhost, its own address and IP addresses. */
+  httpAllowedHosts: string[];
   // Authentication and TLS (see bus/auth.ts); secrets are never logged.
   user: string | undefined;
   password: string | undefined;
@@ -344,6 +346,18 @@ export const SETTINGS = [
     flagType: 'string',
     parse: parseListenAddress,
     help: 'HTTP listener for /healthz and /readyz: host:port, or off',
+  }),
+  setting({
+    key: 'httpAllowedHosts',
+    file: 'http.allowed_hosts',
+    flag: 'http-allowed-hosts',
+    env: ['SENTINEL_HTTP_ALLOWED_HOSTS'],
+    defaultText: '',
+    schema: Type.Array(Type.String({ minLength: 1 })),
+    flagType: 'string',
+    multiple: true,
+    parse: parseList,
+    help: 'host names the HTTP listener answers besides localhost, its own address and IP addresses (against DNS rebinding)',
   }),
   ...secretSettings(),
 ] as const satisfies readonly Setting[];

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { formatListenAddress, type ListenAddress } from '../config/listen-address.js';
 import { messageOf } from '../errors.js';
+import { hostAllowed } from './host-check.js';
 
 export type Route = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
 
@@ -21,10 +22,14 @@ export function sendJson(res: ServerResponse, status: number, body: unknown): vo
 export class HttpServer {
   private server: Server | undefined;
   private readonly routes = new Map<string, Route>();
+  /** Requests refused for their Host header (a DNS rebinding attempt, or a name not allowed). */
+  refusedHosts = 0;
 
   constructor(
     private readonly address: ListenAddress,
     private readonly log: Logger,
+    /** Host names answered besides localhost, the listen address and IP addresses (see host-check.ts). */
+    private readonly allowedHosts: readonly string[] = [],
   ) {}
 
   route(path: string, handler: Route): this {
@@ -70,6 +75,11 @@ export class HttpServer {
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
+    if (!hostAllowed(req.headers.host, this.address.host, this.allowedHosts)) {
+      this.refusedHosts++;
+      sendJson(res, 421, { error: 'this listener does not answer that host name; see --http-allowed-hosts' });
+      return;
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { allow: 'GET, HEAD' }).end();
       return;

@@ -1,5 +1,6 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Clock } from '../clock.js';
+import type { LogStats } from '../log.js';
 import type { Sentinel } from '../sentinel.js';
 import { SUBJECTS } from '../topics.js';
 import { DIRTY_KINDS } from '../watch/policy-watcher.js';
@@ -20,7 +21,7 @@ export const MAX_OBSERVED_COMPONENT_SERIES = 100;
  * so alerts written for config-reloader sidecars (kube-prometheus'
  * ConfigReloaderSidecarErrors, for one) work on this sidecar unchanged.
  */
-export function createMetrics(sentinel: Sentinel, clock: Clock): Registry {
+export function createMetrics(sentinel: Sentinel, clock: Clock, logStats: LogStats): Registry {
   const register = new Registry();
   collectDefaultMetrics({ register });
   const { reloader, monitor, bus, announcer, service, heartbeat } = sentinel;
@@ -190,6 +191,10 @@ export function createMetrics(sentinel: Sentinel, clock: Clock): Registry {
       return reporting === 0 ? 1 : onRevision / reporting;
     },
   );
+  counterOf(`${PREFIX}log_lines_dropped_total`, 'Log lines dropped because stdout did not take them and the buffer was full.', () => logStats.dropped);
+  counterOf(`${PREFIX}heartbeats_evicted_total`, 'Instances dropped to make room for newer ones (oldest stale, else least recently heard outside the roster).', () => monitor.counters.evicted);
+  counterOf(`${PREFIX}status_requests_shed_total`, 'Status requests turned away (ADR-32 503) past the rate, so heartbeats go first.', () => monitor.shed);
+  counterOf(`${PREFIX}transitions_dropped_total`, 'Instance transitions not published on nachos.system.health.changed, past the rate (a flood).', () => monitor.transitionsDropped);
   gaugeOf(`${PREFIX}bus_connected`, 'Whether the sentinel is connected to the bus.', () => (bus.connected ? 1 : 0));
   counterOf(`${PREFIX}bus_reconnects_total`, 'Reconnections to the bus since start.', () => bus.reconnects);
   new Counter({

@@ -107,6 +107,15 @@ export class NatsServer {
     await exited;
   }
 
+  /** Freezes the server (SIGSTOP): connections stay open and nothing is answered, as on an overloaded host. */
+  pause(): void {
+    this.child?.kill('SIGSTOP');
+  }
+
+  resume(): void {
+    this.child?.kill('SIGCONT');
+  }
+
   async restart(): Promise<void> {
     await this.kill();
     await this.spawn();

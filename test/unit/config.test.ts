@@ -52,6 +52,7 @@ describe('resolveConfig', () => {
       maxIntervalMs: 60_000,
       checks: [],
       http: { host: '127.0.0.1', port: 9470 },
+      httpAllowedHosts: [],
     });
   });
 

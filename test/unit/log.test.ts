@@ -11,7 +11,7 @@ describe('logger', () => {
         done();
       },
     });
-    const log = createLogger({ level: 'info', component: 'sentinel', instance: 'h-1', destination });
+    const { log } = createLogger({ level: 'info', component: 'sentinel', instance: 'h-1', destination });
     log.info({ password: 'p4ss', auth: { token: 't0ken', seed: 'SUAseed' }, nkey: 'nk' }, 'hello');
     const line = JSON.parse(lines[0] ?? '{}') as Record<string, unknown>;
     expect(line).toMatchObject({ component: 'sentinel', instance: 'h-1', level: 'info', msg: 'hello', password: '[redacted]' });

@@ -1,0 +1,255 @@
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Transition } from '../../src/health/aggregator.js';
+import type { HealthStatusPayload } from '../../src/health/status-payload.js';
+import { SUBJECTS } from '../../src/topics.js';
+import { Beater } from '../helpers/beater.js';
+import { BusListener } from '../helpers/bus-listener.js';
+import { BIN, Daemon } from '../helpers/daemon.js';
+import { NatsServer } from '../helpers/nats-server.js';
+import { policyDir } from '../helpers/policy-files.js';
+import { startSentinel } from '../helpers/sentinel.js';
+import { quietFor, until } from '../helpers/until.js';
+
+const envelope = (payload: unknown) => JSON.stringify({ id: randomBytes(8).toString('hex'), timestamp: new Date().toISOString(), source: 'x', type: 'system.health', payload });
+
+/** Attacks and accidents from the second hardening round, on the health side: each failed before its fix. */
+describe('hardening: peers, stalls and floods cannot make the sentinel lie or freeze', () => {
+  let server: NatsServer;
+  let listener: BusListener;
+  let root: string;
+  let dir: string;
+  let cleanup: () => void;
+  const stops: (() => Promise<unknown> | unknown)[] = [];
+
+  beforeEach(async () => {
+    ({ root, dir, cleanup } = policyDir());
+    server = await NatsServer.start();
+    listener = await BusListener.start(server.url, [SUBJECTS.healthChanged]);
+  });
+  afterEach(async () => {
+    for (const stop of stops.splice(0).reverse()) await stop();
+    await listener.close();
+    await server.stop();
+    cleanup();
+  });
+
+  const start = async (flags: Record<string, string | boolean | string[]>) => {
+    const running = await startSentinel({ servers: server.url, policies: dir, 'log-level': 'info', ...flags }, root);
+    stops.push(() => running.close());
+    await running.connected();
+    return running;
+  };
+  const beater = async (component: string, instance: string, intervalMs: number) => {
+    const b = await Beater.start(server.url, component, instance, intervalMs);
+    stops.push(() => b.crash().catch(() => undefined));
+    return b;
+  };
+  const daemon = (args: string[]) => {
+    const d = Daemon.start(['--servers', server.url, '--policies', dir, ...args]);
+    stops.push(() => d.stop());
+    return d;
+  };
+  const status = async (component?: string) => {
+    const reply = await listener.nc.request(SUBJECTS.healthStatus, component ? JSON.stringify({ component }) : '', { timeout: 5000 });
+    return reply.json<{ payload: HealthStatusPayload }>().payload;
+  };
+  const transitions = () => listener.on(SUBJECTS.healthChanged).map((e) => e.payload as unknown as Transition);
+  const flood = async (count: number, make: (i: number) => unknown) => {
+    for (let i = 0; i < count; i++) {
+      listener.nc.publish(SUBJECTS.health, envelope(make(i)));
+      if (i % 2000 === 0) await listener.nc.flush();
+    }
+    await listener.nc.flush();
+  };
+  /** How long a GET takes, against a sentinel in this process. */
+  const timeGet = (port: number, path: string) =>
+    new Promise<number>((resolve, reject) => {
+      const started = performance.now();
+      httpRequest({ host: '127.0.0.1', port, path }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(performance.now() - started));
+      })
+        .on('error', reject)
+        .end();
+    });
+
+  it('stays fast with 10,000 instances of one component with opaque ids, beating and then falling silent (no quadratic work)', async () => {
+    const running = await start({ interval: '500ms', 'max-instances-per-component': '10000', 'max-instances': '20000' });
+    const ids = Array.from({ length: 10_000 }, () => randomBytes(6).toString('hex'));
+    const round = () => flood(ids.length, (i) => ({ status: 'healthy', component: 'gw', instance: ids[i], intervalMs: 400 }));
+    await round();
+    await until(() => running.sentinel.monitor.aggregator.trackedCount >= 10_000, 10_000, '10,000 instances');
+    // /healthz is asked all along: while they beat again (each heartbeat once cost a scan of all 10,000),
+    // and while they all fall silent (each silence once cost a scan of all 10,000).
+    const port = running.sentinel.httpAddress?.port as number;
+    const latencies: number[] = [];
+    let polling = true;
+    const poller = (async () => {
+      while (polling) {
+        latencies.push(await timeGet(port, '/healthz'));
+        await quietFor(50);
+      }
+    })();
+    for (let r = 0; r < 3; r++) await round();
+    await until(async () => (await status('gw')).components[0]?.status === 'missing', 30_000, 'all stale');
+    polling = false;
+    await poller;
+    // It took 26 s once; a second is a generous bound on a busy machine.
+    expect(Math.max(...latencies)).toBeLessThan(1000);
+    expect(transitions().filter((t) => t.component === running.sentinel.config.component && t.to === 'stale')).toEqual([]);
+  });
+
+  it('takes a stalled bus (nats-server paused) for what it is: unknown, and nobody stale', async () => {
+    await start({ interval: '400ms' });
+    await beater('gateway', 'g1', 400);
+    await beater('llm', 'l1', 400);
+    await until(async () => (await status()).status === 'healthy', 5000, 'healthy');
+    server.pause();
+    await quietFor(3000);
+    server.resume();
+    await until(async () => (await status()).status === 'healthy', 5000, 'healthy again');
+    const seen = transitions();
+    expect(seen.filter((t) => t.to === 'stale')).toEqual([]);
+    expect(seen.filter((t) => t.scope === 'overall').map((t) => t.to)).toContain('unknown');
+    expect(seen.filter((t) => t.scope === 'overall' && t.to === 'unhealthy')).toEqual([]);
+  });
+
+  it('judges no one from the gap when the sentinel itself was paused (docker pause, GC, throttling)', async () => {
+    const d = daemon(['--interval', '200ms', '--require', 'gateway']);
+    await beater('gateway', 'g1', 200);
+    await until(async () => (await status()).status === 'healthy', 10_000, 'healthy');
+    d.child.kill('SIGSTOP');
+    await quietFor(3000);
+    d.child.kill('SIGCONT');
+    await quietFor(1500);
+    expect(transitions().filter((t) => t.component === 'gateway' && (t.to === 'stale' || t.to === 'missing'))).toEqual([]);
+    expect(d.logs.find((l) => l.msg === 'the sentinel was paused; judging silence again from now')).toMatchObject({ pausedMs: expect.any(Number) });
+  });
+
+  it('answers a flood of status requests from a reply built once, sheds the excess, and keeps its heartbeat and /healthz', async () => {
+    const running = await start({ interval: '500ms', 'max-instances-per-component': '10000' });
+    await flood(9000, (i) => ({ status: 'healthy', component: `c${i % 20}`, instance: `i${i}`, intervalMs: 60_000 }));
+    await until(() => running.sentinel.monitor.aggregator.trackedCount >= 9000, 10_000, '9,000 instances');
+    const port = running.sentinel.httpAddress?.port as number;
+    // Each of these cost a full build of the view over 9,000 instances before (about 52 ms each).
+    const ask = JSON.stringify({ component: 'c1' });
+    const replies = Array.from({ length: 2000 }, () => listener.nc.request(SUBJECTS.healthStatus, ask, { timeout: 10_000 }).catch(() => undefined));
+    const during = await timeGet(port, '/healthz');
+    const answered = await Promise.all(replies);
+    const shed = answered.filter((r) => r?.headers?.get('Nats-Service-Error-Code') === '503').length;
+    expect(during).toBeLessThan(1000);
+    expect(shed).toBeGreaterThan(0);
+    expect(answered.filter((r) => r && !r.headers?.get('Nats-Service-Error-Code')).length).toBeGreaterThan(100);
+    expect(running.sentinel.monitor.shed).toBe(shed);
+    expect(transitions().filter((t) => t.to === 'stale')).toEqual([]);
+  });
+
+  it('clamps a forged interval: a dead gateway is not kept healthy for an hour by one message', async () => {
+    await start({ interval: '200ms', require: 'gateway', 'max-interval': '500ms' });
+    listener.nc.publish(SUBJECTS.health, envelope({ status: 'healthy', component: 'gateway', instance: 'g1', intervalMs: 3_600_000 }));
+    await until(() => transitions().some((t) => t.component === 'gateway' && t.instance === 'g1' && t.to === 'stale'), 5000, 'the forged gateway to go stale');
+    expect((await status('gateway')).components[0]?.instances[0]?.intervalMs).toBe(500);
+  });
+
+  it('never lets a flood of forged instances lock the real gateway out', async () => {
+    await start({ interval: '200ms', require: 'gateway', 'max-instances': '1000' });
+    await flood(10_000, (i) => ({ status: 'healthy', component: `forged-${i}`, instance: 'x', intervalMs: 3_600_000 }));
+    await quietFor(300);
+    const gateway = await beater('gateway', 'real-1', 200);
+    await until(async () => (await status('gateway')).components[0]?.status === 'healthy', 5000, 'the real gateway to be seen');
+    expect((await status()).tracked).toBeLessThanOrEqual(1000);
+    expect(gateway.sent).toBeGreaterThan(0);
+  });
+
+  it('keeps its status reply and the probe readable whatever is tracked: 10,000 components, the roster first', async () => {
+    await start({ interval: '200ms', require: 'gateway', 'max-instances': '20000' });
+    await beater('gateway', 'g1', 200);
+    const name = (i: number) => `component-with-a-long-name-to-fill-the-reply-${i}`;
+    await flood(10_000, (i) => ({ status: 'healthy', component: name(i), instance: 'x', intervalMs: 3_600_000 }));
+    await until(async () => (await status()).tracked >= 10_000, 10_000, '10,000 components');
+    const view = await status();
+    expect(view.truncated).toBe(true);
+    expect(view.omitted?.components).toBeGreaterThan(0);
+    expect(view.components.slice(0, 2).map((c) => c.name)).toEqual(['gateway', 'sentinel']);
+    const probe = await Daemon.run(['--once', '--servers', server.url, '--json']);
+    expect(probe.code, probe.stderr).toBe(0);
+    expect(JSON.parse(probe.stdout)).toMatchObject({ ok: true, truncated: true });
+  });
+
+  it('answers only loopback names, its own address and IP addresses in Host: no DNS rebinding', async () => {
+    const running = await start({ interval: '500ms' });
+    const port = running.sentinel.httpAddress?.port as number;
+    const get = (host: string) =>
+      new Promise<number>((resolve, reject) => {
+        httpRequest({ host: '127.0.0.1', port, path: '/status.json', headers: { host } }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        })
+          .on('error', reject)
+          .end();
+      });
+    expect(await get(`attacker.example:${port}`)).toBe(421);
+    expect(await get('127.0.0.1.nip.io')).toBe(421);
+    for (const ok of [`localhost:${port}`, `127.0.0.1:${port}`, `[::1]:${port}`, `10.1.2.3:${port}`, 'localhost']) expect(await get(ok), ok).toBe(200);
+    const allowed = await startSentinel({ servers: server.url, policies: dir, 'http-allowed-hosts': 'sentinel.internal' }, root);
+    stops.push(() => allowed.close());
+    const allowedPort = allowed.sentinel.httpAddress?.port as number;
+    const status2 = await new Promise<number>((resolve) =>
+      httpRequest({ host: '127.0.0.1', port: allowedPort, path: '/healthz', headers: { host: 'sentinel.internal:9470' } }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      }).end(),
+    );
+    expect(status2).toBe(200);
+  });
+
+  it('prints no escape sequence from the network: a forged reply cannot drive the terminal', async () => {
+    const nasty = '\u001b[2J\u001b]0;owned\u0007\u009b31m';
+    // A forged "sentinel" answering status requests (no real one runs here).
+    listener.nc.subscribe(SUBJECTS.healthStatus, {
+      callback: (_err, msg) => {
+        const component = { name: `gw${nasty}`, role: 'observed', status: 'healthy', reason: nasty, instances: [{ instance: 'i', status: 'healthy', lastSeenAgoMs: 1, policyRevision: `rev${nasty}`, checks: {} }] };
+        const payload = { status: 'healthy', reason: nasty, components: [component], missing: [], policy: { summary: nasty, lastConvergence: null }, tracked: 1 };
+        msg.respond(JSON.stringify({ id: 'x', timestamp: 't', source: 's', type: 't', payload }));
+      },
+    });
+    await listener.nc.flush();
+    for (const args of [[], ['--json']]) {
+      const probe = await Daemon.run(['--once', '--servers', server.url, ...args]);
+      expect(probe.code).toBe(0);
+      // eslint-disable-next-line no-control-regex
+      expect(probe.stdout).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/);
+      expect(probe.stdout).toContain('\\u001b[2J');
+    }
+  });
+
+  it('never stalls on a log reader that stopped reading: lines are dropped and counted', async () => {
+    // stdout is a pipe this test never reads: it fills after 64 KiB, as a blocked log driver would.
+    const child = spawn(process.execPath, [BIN, '--servers', server.url, '--policies', dir, '--log-level', 'trace', '--interval', '200ms', '--http', '127.0.0.1:0'], {
+      env: { PATH: process.env.PATH ?? '' },
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    child.stdout?.pause();
+    stops.push(() => {
+      child.kill('SIGKILL');
+    });
+    let own = 0;
+    listener.nc.subscribe(SUBJECTS.health, {
+      callback: (_err, msg) => {
+        if (msg.string().includes('"component":"sentinel"')) own++;
+      },
+    });
+    await until(() => own > 0, 10_000, 'a first heartbeat');
+    // Thousands of log lines (every ignored heartbeat is one at trace level).
+    for (let i = 0; i < 20_000; i++) listener.nc.publish(SUBJECTS.health, `not json ${i} ${'x'.repeat(200)}`);
+    await listener.nc.flush();
+    await quietFor(500);
+    const before = own;
+    await quietFor(1000);
+    // Heartbeats kept coming (every 200 ms) while nobody read a line.
+    expect(own - before).toBeGreaterThanOrEqual(3);
+  });
+});
