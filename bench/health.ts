@@ -11,7 +11,10 @@
  * (d) failure detection: from a publisher's last heartbeat to the stale
  *     transition, over 100 publishers that stop at random times;
  * (e) false stale alarms under ±30% jitter and 1% loss, 10 simulated minutes
- *     (the aggregator on a fake clock).
+ *     (the aggregator on a fake clock);
+ * (f) the cost of one heartbeat and of one sweep with N instances of ONE
+ *     component (opaque ids, as a flood sends them), N = 100 to 10,000: flat,
+ *     where it once grew with N (every heartbeat and every silence scanned them all).
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -302,6 +305,44 @@ function falseAlarms() {
   );
 }
 
+/** (f) Per-heartbeat and per-sweep cost against the number of instances of one component. */
+function flatness() {
+  const cost = (n: number) => {
+    const clock = new FakeClock();
+    const agg = new HealthAggregator({ clock, intervalMs: 1000, required: [], optional: [], maxInstances: 20_000, maxPerComponent: 20_000, onTransition: () => undefined });
+    agg.setConnected(true);
+    const random = prng(n);
+    const ids = Array.from({ length: n }, () => Math.floor(random() * 2 ** 48).toString(16));
+    const beat = (id: string) => agg.ingest({ status: 'healthy', component: 'gw', instance: id, intervalMs: 1000 });
+    for (const id of ids) beat(id);
+    // Heartbeats of tracked instances: what a live system takes in all day.
+    const rounds = Math.max(1, Math.floor(200_000 / n));
+    let t0 = performance.now();
+    for (let r = 0; r < rounds; r++) for (const id of ids) beat(id);
+    const perBeat = ((performance.now() - t0) * 1e6) / (rounds * n);
+    // Then they all fall silent: every sweep until they are all stale, per instance swept.
+    t0 = performance.now();
+    let sweeps = 0;
+    for (let t = 0; t < 4000; t += 100) {
+      clock.advance(100);
+      agg.tick();
+      sweeps++;
+    }
+    const perSweptInstance = ((performance.now() - t0) * 1e6) / (sweeps * n);
+    return { perBeat, perSweptInstance };
+  };
+  const sizes = [100, 1000, 10_000];
+  const results = sizes.map(cost);
+  const base = results[0] as { perBeat: number; perSweptInstance: number };
+  const rows = sizes.map((n, i) => {
+    const r = results[i] as typeof base;
+    return `    ${String(n).padStart(6)} instances of one component: ${r.perBeat.toFixed(0).padStart(5)} ns per heartbeat (${(r.perBeat / base.perBeat).toFixed(1)}x), ${r.perSweptInstance.toFixed(0).padStart(5)} ns per instance per sweep (${(r.perSweptInstance / base.perSweptInstance).toFixed(1)}x)`;
+  });
+  const last = results.at(-1) as typeof base;
+  const flat = last.perBeat / base.perBeat < 3 && last.perSweptInstance / base.perSweptInstance < 3;
+  console.log(`(f) cost against the size of one component (opaque ids; the aggregator on a fake clock):\n${rows.join('\n')}\n    target: flat, under 3x from 100 to 10,000: ${verdict(flat)}`);
+}
+
 async function main() {
   const which = new Set(process.argv.slice(2));
   const run = (name: string) => which.size === 0 || which.has(name);
@@ -313,6 +354,7 @@ async function main() {
     if (run('load')) await steadyLoad(server);
     if (run('detection')) await detection(server);
     if (run('alarms')) falseAlarms();
+    if (run('flat')) flatness();
   } finally {
     await server.stop();
   }

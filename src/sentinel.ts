@@ -258,6 +258,9 @@ export class Sentinel {
     // A new revision in force, or a set rejected, is news in our own heartbeat too: say it now, not an interval later.
     this.reloader.on('applied', () => this.heartbeat.publishIfChanged());
     this.announcer.on('publishFailed', () => this.heartbeat.publishIfChanged());
+    this.bus.on('permissionDenied', (denial) => {
+      if (denial.operation === 'publish') this.announcer.publishRefused(denial.subject, denial.message);
+    });
     await this.reloader.start();
     this.heartbeat.start();
     this.httpAddress = await this.http?.start();

@@ -33,6 +33,14 @@ export interface BusEvents {
   disconnect: [server: string];
   /** Connection back, possibly to another server of the cluster, possibly a new connection. */
   reconnect: [server: string];
+  /** The server refused a publish or a subscription on a subject (its permissions). */
+  permissionDenied: [denial: PermissionDenial];
+}
+
+export interface PermissionDenial {
+  operation: 'publish' | 'subscription';
+  subject: string;
+  message: string;
 }
 
 /**
@@ -167,7 +175,12 @@ export class BusConnection extends EventEmitter<BusEvents> {
             this.notify('reconnect', s.server);
             break;
           case 'error':
-            if (isAuthError(s.error)) {
+            if (s.error?.name === 'PermissionViolationError') {
+              const { operation, subject } = s.error as Error & { operation?: string; subject?: string };
+              const denial: PermissionDenial = { operation: operation === 'subscription' ? 'subscription' : 'publish', subject: subject ?? '', message: messageOf(s.error) };
+              log.error({ operation: denial.operation, subject: denial.subject }, `the bus refused a ${denial.operation} on ${denial.subject}; check the server's permissions for this user`);
+              this.emit('permissionDenied', denial);
+            } else if (isAuthError(s.error)) {
               this.lastError = `the bus refused the credentials (${messageOf(s.error)})`;
               log.error({ error: messageOf(s.error) }, 'the bus refused our credentials while reconnecting; check them');
             } else {

@@ -152,6 +152,18 @@ export class PolicyAnnouncer extends EventEmitter<{ published: [announcement: An
     this.publish(SUBJECTS.policyRejected, data, { revision: rejection.revision });
   }
 
+  /**
+   * The server refused, after the fact, a publish on `subject` (its
+   * permissions): nats.js reports that asynchronously, not as a throw. One of
+   * ours is an announcement that did not go out.
+   */
+  publishRefused(subject: string, message: string): void {
+    if (subject !== SUBJECTS.policyReload && subject !== SUBJECTS.policyRejected) return;
+    this.publishFailures++;
+    this.publishFailure = { subject, revision: this.announced?.snapshot.revision ?? '', error: message, at: this.now() };
+    this.emit('publishFailed', this.publishFailure);
+  }
+
   private publish(subject: string, data: Uint8Array, meta: { reason?: ReloadReason; revision: string; transfer?: boolean }): void {
     const { bus, log } = this.options;
     try {

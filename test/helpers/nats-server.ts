@@ -47,6 +47,8 @@ export interface NatsServerOptions {
   /** Extra nats-server configuration (its own format), written to a file. */
   config?: string;
   args?: string[];
+  /** Environment of the server process (its config file can read variables: `password: $X`). */
+  env?: Record<string, string>;
 }
 
 export class NatsServer {
@@ -86,7 +88,7 @@ export class NatsServer {
       writeFileSync(file, this.options.config);
       args.push('-c', file);
     }
-    const child = spawn(natsServerBinary(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(natsServerBinary(), args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...this.options.env } });
     this.child = child;
     this.output = '';
     const collect = (chunk: Buffer) => {

@@ -253,3 +253,77 @@ describe('hardening: peers, stalls and floods cannot make the sentinel lie or fr
     expect(own - before).toBeGreaterThanOrEqual(3);
   });
 });
+
+describe('the example subject permissions (deploy/nats-server.conf), on a real nats-server', () => {
+  it('let the sentinel do its work, and keep a component from speaking or answering for it', async () => {
+    const { readFileSync } = await import('node:fs');
+    const path = await import('node:path');
+    const { connect } = await import('@nats-io/transport-node');
+    const config = readFileSync(path.resolve(import.meta.dirname, '../../deploy/nats-server.conf'), 'utf8');
+    const server = await NatsServer.start({ config, env: { SENTINEL_PASSWORD: 's3ntinel', GATEWAY_PASSWORD: 'g4teway' } });
+    const { root, dir, cleanup } = policyDir();
+    const running = await startSentinel({ servers: server.url, policies: dir, user: 'sentinel', password: 's3ntinel', interval: '200ms' }, root);
+    const gateway = await connect({ servers: server.url, user: 'gateway', pass: 'g4teway' });
+    const errors: string[] = [];
+    void (async () => {
+      for await (const s of gateway.status()) if (s.type === 'error') errors.push(String((s.error as Error).message));
+    })();
+    try {
+      await running.connected();
+      // The sentinel announces, answers, and hears heartbeats.
+      const current = await gateway.request('nachos.system.policy.current', '', { timeout: 2000 });
+      expect(current.json<{ payload: { revision: string } }>().payload.revision).toBe(running.sentinel.reloader.inForce?.revision);
+      gateway.publish('nachos.system.health', envelope({ status: 'healthy', component: 'gateway', instance: 'g1', intervalMs: 200 }));
+      await until(async () => {
+        const reply = await gateway.request('nachos.system.health.status', JSON.stringify({ component: 'gateway' }), { timeout: 2000 });
+        return reply.json<{ payload: HealthStatusPayload }>().payload.components[0]?.instances.length === 1;
+      }, 5000, 'the gateway heard');
+      // The gateway cannot announce a policy, publish a transition, or answer status requests in the sentinel's place.
+      gateway.publish('nachos.system.policy.reload', '{}');
+      gateway.publish('nachos.system.health.changed', '{}');
+      gateway.subscribe('nachos.system.health.status');
+      await until(() => errors.length >= 3, 5000, 'three permission violations');
+      expect(errors.join('\n')).toMatch(/Permissions Violation for Publish to "nachos.system.policy.reload"/i);
+      expect(errors.join('\n')).toMatch(/Permissions Violation for Publish to "nachos.system.health.changed"/i);
+      expect(errors.join('\n')).toMatch(/Permissions Violation for Subscription to "nachos.system.health.status"/i);
+      // The sentinel itself was refused nothing.
+      expect(running.lines.filter((l) => String(l.msg).startsWith('the bus refused'))).toEqual([]);
+    } finally {
+      await gateway.close();
+      await running.close();
+      await server.stop();
+      cleanup();
+    }
+  });
+
+  it('make a publish the server refuses show in the sentinel\'s health, its metric and its log', async () => {
+    const { connect } = await import('@nats-io/transport-node');
+    // A sentinel given a component's permissions (a misconfiguration): its announcements are refused.
+    const config = 'authorization { users = [ { user: s, password: p, permissions: { publish: { deny: ["nachos.system.policy.reload"] } } } ] }\n';
+    const server = await NatsServer.start({ config });
+    const { root, dir, cleanup } = policyDir();
+    const running = await startSentinel({ servers: server.url, policies: dir, user: 's', password: 'p', interval: '200ms' }, root);
+    const watcher = await connect({ servers: server.url, user: 's', pass: 'p' });
+    const beats: Record<string, unknown>[] = [];
+    watcher.subscribe('nachos.system.health', {
+      callback: (_e, m) => {
+        beats.push(m.json<{ payload: Record<string, unknown> }>().payload);
+      },
+    });
+    try {
+      await running.connected();
+      await until(() => running.sentinel.announcer.publishFailure, 5000, 'the refusal');
+      const beat = await until(() => beats.find((b) => (b.checks as Record<string, string> | undefined)?.announce === 'error'), 5000, 'a degraded heartbeat');
+      expect(beat.status).toBe('degraded');
+      expect((beat.details as Record<string, { message: string }>).announce?.message).toMatch(/could not publish on nachos.system.policy.reload: .*Permissions Violation/i);
+      const metrics = await (await fetch(`http://127.0.0.1:${running.sentinel.httpAddress?.port}/metrics`)).text();
+      expect(metrics).toMatch(/^nachos_sentinel_publish_failures_total\{subject="nachos.system.policy.reload"\} [1-9]/m);
+      expect(running.lines.find((l) => String(l.msg).startsWith('the bus refused a publish on nachos.system.policy.reload'))).toBeDefined();
+    } finally {
+      await watcher.close();
+      await running.close();
+      await server.stop();
+      cleanup();
+    }
+  });
+});
