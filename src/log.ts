@@ -1,5 +1,6 @@
+import { createRequire } from 'node:module';
 import { pino, type Logger } from 'pino';
-import type { LogLevel } from './config/settings.js';
+import type { LogFormat, LogLevel } from './config/settings.js';
 
 /**
  * Keys whose values are secrets wherever they appear in a log object. Secrets
@@ -10,6 +11,8 @@ const REDACT_PATHS = SECRET_KEYS.flatMap((k) => [k, `*.${k}`]);
 
 export interface LoggerOptions {
   level: LogLevel;
+  /** `auto`: pretty when stdout is a terminal, JSON lines otherwise. */
+  format?: LogFormat;
   component: string;
   instance: string;
   /** Where lines go; stdout by default. Tests pass a stream to read them back. */
@@ -39,7 +42,10 @@ export function createLogger(options: LoggerOptions): { log: Logger; stats: LogS
     boom.on('drop', () => {
       stats.dropped++;
     });
-    destination = boom;
+    const format = options.format ?? 'auto';
+    const pretty = format === 'pretty' || (format === 'auto' && process.stdout.isTTY === true);
+    // pino's own printer for people, in this process, onto the same bounded asynchronous destination.
+    destination = pretty ? prettyStream(boom, process.stdout.isTTY === true) : boom;
   }
   const log = pino(
     {
@@ -52,6 +58,12 @@ export function createLogger(options: LoggerOptions): { log: Logger; stats: LogS
     destination,
   );
   return { log, stats };
+}
+
+/** pino-pretty, loaded only when asked for: JSON lines are the default off a terminal. */
+function prettyStream(destination: pino.DestinationStream, colorize: boolean): NodeJS.WritableStream {
+  const build = createRequire(import.meta.url)('pino-pretty') as typeof import('pino-pretty');
+  return build({ destination, colorize, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', singleLine: false, sync: false });
 }
 
 export { redactUrl } from './bus/url-credentials.js';

@@ -1,6 +1,7 @@
 import { Kind, type TSchema } from '@sinclair/typebox';
 import type { TypeCheck } from '@sinclair/typebox/compiler';
 import { ValueErrorType, type ValueError } from '@sinclair/typebox/errors';
+import { Value } from '@sinclair/typebox/value';
 import { closest } from './did-you-mean.js';
 
 /** One schema violation, worded for the person who wrote the file. */
@@ -22,12 +23,45 @@ export function schemaIssues<T extends TSchema>(check: TypeCheck<T>, value: unkn
   const issues: SchemaIssue[] = [];
   const seen = new Set<string>();
   for (const error of check.Errors(value)) {
-    if (seen.has(error.path)) continue;
-    seen.add(error.path);
-    issues.push({ path: error.path, message: describe(error) });
+    const issue = error.type === ValueErrorType.Union ? (insideUnion(error) ?? { path: error.path, message: describe(error) }) : { path: error.path, message: describe(error) };
+    if (seen.has(issue.path)) continue;
+    seen.add(issue.path);
+    issues.push(issue);
     if (issues.length >= MAX_ISSUES) break;
   }
   return issues;
+}
+
+/**
+ * A value that matches none of a union's members, said from the member it
+ * was meant to be: an array against the array member (`servers[0]: must be a
+ * string, got 1`, not "got an array"), a table against the member its `type`
+ * names (`url` is missing), or the `type` itself when it names none.
+ */
+function insideUnion(error: ValueError): SchemaIssue | undefined {
+  const members = (error.schema.anyOf ?? []) as TSchema[];
+  const value = error.value as unknown;
+  let member: TSchema | undefined;
+  if (Array.isArray(value)) {
+    member = members.find((m) => m[Kind] === 'Array');
+  } else if (value !== null && typeof value === 'object') {
+    const objects = members.filter((m) => m[Kind] === 'Object');
+    const typed = objects.filter((m) => (m.properties as Record<string, TSchema> | undefined)?.type?.const !== undefined);
+    if (typed.length > 0) {
+      const kind = (value as { type?: unknown }).type;
+      if (kind === undefined) return { path: `${error.path}/type`, message: `missing required key "type"` };
+      member = typed.find((m) => (m.properties as Record<string, TSchema>).type?.const === kind);
+      if (!member) {
+        const kinds = typed.map((m) => JSON.stringify((m.properties as Record<string, TSchema>).type?.const));
+        return { path: `${error.path}/type`, message: `must be one of ${kinds.join(', ')}, got ${show(kind)}` };
+      }
+    } else {
+      member = objects[0];
+    }
+  }
+  if (!member) return undefined;
+  const inner = Value.Errors(member, value).First();
+  return inner ? { path: `${error.path}${inner.path}`, message: describe(inner) } : undefined;
 }
 
 function describe(error: ValueError): string {

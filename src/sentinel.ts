@@ -12,6 +12,7 @@ import { ConfigError, messageOf } from './errors.js';
 import { ReloadSigner } from './policy/signature.js';
 import { CheckRunner, configuredCheck, eventLoopCheck } from './health/checks.js';
 import { HeartbeatPublisher } from './health/heartbeat.js';
+import { rosterOf } from './health/heartbeat-payload.js';
 import { HttpServer, sendJson } from './http/http-server.js';
 import { createMetrics } from './http/metrics.js';
 import { StatusFeed } from './http/status-feed.js';
@@ -164,6 +165,7 @@ export class Sentinel {
         },
       ],
       policyRevision: () => this.reloader.inForce?.revision ?? null,
+      roster: rosterOf(this.monitor.required, config.optional),
       log,
     });
     this.service = new MicroService({

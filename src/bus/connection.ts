@@ -12,8 +12,17 @@ export const INITIAL_RETRY_WAIT = 250; // ms
 export const MAX_RETRY_WAIT = 2000; // 2 s
 /** After the bus refused our credentials: nothing will change soon, so try less often. */
 export const AUTH_RETRY_WAIT = 5000; // 5 s
-/** Log "still waiting for the bus" at most this often. */
-const WAITING_LOG_EVERY = 10_000; // 10 s
+/** Log "still waiting for the bus" this often. */
+export const WAITING_LOG_EVERY = 10_000; // 10 s
+
+/**
+ * Whether the attempt about to wait `nextWait` should say "still waiting": the
+ * attempt nearest each WAITING_LOG_EVERY, not the first one past it (attempts
+ * are up to 2 s apart, which made "every 10 s" come every 12 s).
+ */
+export function dueToLog(sinceLastLog: number, nextWait: number): boolean {
+  return sinceLastLog + nextWait / 2 >= WAITING_LOG_EVERY;
+}
 /** Client pings: a dead TCP connection is noticed within about 2 intervals. */
 const PING_INTERVAL = 10_000; // 10 s
 
@@ -110,7 +119,7 @@ export class BusConnection extends EventEmitter<BusEvents> {
             { servers: this.safeServers, auth: authMethod(auth, this.options.servers), attempts, error: messageOf(err) },
             `the bus refused our credentials; check them (retrying every ${AUTH_RETRY_WAIT / 1000}s)`,
           );
-        } else if (now - lastLogged >= WAITING_LOG_EVERY) {
+        } else if (dueToLog(now - lastLogged, wait)) {
           lastLogged = now;
           log.warn(
             { servers: this.safeServers, attempts, waitingFor: `${Math.round((now - since) / 1000)}s`, error: messageOf(err) },

@@ -116,6 +116,10 @@ export class HealthMonitor extends EventEmitter<{ transition: [transition: Trans
       self: { component: options.component, instance: options.instance },
       onTransition: (t) => this.transition(t),
       onPause: (gapMs) => options.log.warn({ pausedMs: Math.round(gapMs) }, 'the sentinel was paused; judging silence again from now'),
+      onRosterDisagreement: (d) => {
+        if (d) options.log.warn({ sentinels: d.sentinels }, 'sentinels disagree on the roster: their answers differ; give every replica the same --require and --optional');
+        else options.log.info('sentinels agree on the roster again');
+      },
     });
   }
 
@@ -285,9 +289,12 @@ export class HealthMonitor extends EventEmitter<{ transition: [transition: Trans
     const quiet =
       (t.scope === 'instance' && (t.reason === 'join' || t.reason === 'heard' || t.reason === 'reported' || t.reason === 'evicted')) ||
       (t.scope === 'component' && t.component !== null && !this.rostered.has(t.component) && t.to !== 'unhealthy');
-    // Nested: the transition's own `component` and `instance` must not shadow the log line's.
-    const level = quiet ? 'debug' : t.to === 'stale' || t.to === 'unhealthy' || t.to === 'missing' ? 'warn' : 'info';
-    log[level]({ transition: t }, 'health transition');
+    // Worse is a warning, better (healthy, heard again) is news. Nested: the transition's own
+    // `component` and `instance` must not shadow the log line's.
+    const better = t.to === 'healthy' || t.to === 'gone' || (t.from === null && t.to === 'degraded');
+    const level = quiet ? 'debug' : better ? 'info' : 'warn';
+    const what = t.scope === 'overall' ? 'overall' : `${t.component}${t.instance ? `/${t.instance}` : ''}`;
+    log[level]({ transition: t }, `health: ${what} ${t.from ?? 'new'} -> ${t.to}: ${t.why}`);
     this.emit('transition', t);
     const nc = bus.nc;
     if (!nc || !bus.connected) return;

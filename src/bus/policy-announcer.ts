@@ -224,10 +224,17 @@ export class PolicyAnnouncer extends EventEmitter<{ published: [announcement: An
   /** The reply to a `nachos.system.policy.current` request (the endpoint handler). */
   currentReply(msg: Msg): Uint8Array {
     const { source } = this.options;
-    // The request body is optional; when it is an envelope, its correlationId (else its id) correlates the
-    // reply, as Nachos' own bus client matches replies.
-    const request = msg.data.byteLength > 0 ? decodeEnvelope(msg.data, MAX_REQUEST_BYTES) : undefined;
-    const correlationId = request?.ok ? (request.value.correlationId ?? request.value.id) : undefined;
+    // The request body is optional: nothing, or a JSON object; when it is an envelope, its correlationId
+    // (else its id) correlates the reply, as Nachos' own bus client matches replies.
+    let correlationId: string | undefined;
+    if (msg.data.byteLength > 0) {
+      const body = msg.data.byteLength <= MAX_REQUEST_BYTES ? safeJson(msg.data) : undefined;
+      if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+        throw new ServiceError(400, 'a policy.current request is empty, or a JSON object (a Nachos envelope, say)');
+      }
+      const request = decodeEnvelope(msg.data, MAX_REQUEST_BYTES);
+      correlationId = request.ok ? (request.value.correlationId ?? request.value.id) : undefined;
+    }
     if (this.announced) return this.encodeReload(this.announced, 'request', correlationId).data;
     const payload = {
       schemaVersion: SCHEMA_VERSION,

@@ -42,10 +42,12 @@ export async function probeBus(options: ProbeOptions): Promise<number> {
     });
   } catch (err) {
     const where = shownServers(options.servers);
+    const method = authMethod(options.auth, options.servers);
+    if (!isAuthError(err)) throw new ProbeError(`bus unreachable at ${where}: ${(err as Error).message}`);
     throw new ProbeError(
-      isAuthError(err)
-        ? `the bus at ${where} refused the credentials (${(err as Error).message}); check ${authMethod(options.auth, options.servers)}`
-        : `bus unreachable at ${where}: ${(err as Error).message}`,
+      method === 'none'
+        ? `the bus at ${where} wants credentials, and none were given: --user and --password, --token, --nkey, --creds (or NATS_USER, NATS_PASSWORD, NATS_TOKEN, NATS_NKEY, NATS_CREDS, or [auth] in --config)`
+        : `the bus at ${where} refused the credentials (${(err as Error).message}); check the ${method}`,
     );
   }
   try {

@@ -20,7 +20,7 @@ export const SHUTDOWN_DEADLINE = 1500; // 1.5 s
 export async function run(cli: CommandLine, env: NodeJS.ProcessEnv, cwd: string): Promise<number> {
   const config = resolveConfig({ flags: cli.flags, env, cwd });
   const instance = makeInstanceId();
-  const { log, stats: logStats } = createLogger({ level: config.logLevel, component: config.component, instance });
+  const { log, stats: logStats } = createLogger({ level: config.logLevel, format: config.logFormat, component: config.component, instance });
   log.info(
     {
       version: packageVersion(),

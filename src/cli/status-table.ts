@@ -2,6 +2,9 @@ import type { HealthStatusPayload } from '../health/status-payload.js';
 import { probedStatus } from './ask-status.js';
 import { printable } from './printable.js';
 
+/** Failing checks listed under the table; the rest are counted. */
+const MAX_FAILING_SHOWN = 20;
+
 /**
  * The health view as a table for people: one line per component with its
  * status, live/total instances, the freshest heartbeat and the policy
@@ -22,13 +25,16 @@ export function statusTable(
   if (view.missing.length > 0 && !options.component) lines.push(`missing: ${printable(view.missing.join(', '))}`);
   lines.push('');
 
-  const rows: string[][] = [['COMPONENT', 'ROLE', 'STATUS', 'INSTANCES', 'LAST SEEN', 'POLICY']];
+  if (view.rosters) {
+    lines.splice(1, 0, `sentinels disagree on the roster: ${printable(view.rosters.sentinels.map((r) => `${r.component}/${r.instance} requires ${r.required.join(',') || 'nothing'}`).join('; '))}`);
+  }
+  const rows: string[][] = [['COMPONENT', 'ROLE', 'STATUS', 'INSTANCES', 'LAST SEEN', 'POLICY', 'WHY']];
   for (const c of view.components) {
     const live = c.instances.filter((i) => i.status !== 'stale').length;
     const freshest = c.instances.reduce<number | undefined>((m, i) => (m === undefined ? i.lastSeenAgoMs : Math.min(m, i.lastSeenAgoMs)), undefined);
     const revisions = [...new Set(c.instances.map((i) => i.policyRevision).filter((r): r is string => r !== null))].map((r) => r.slice(0, 12));
     rows.push(
-      [c.name, c.role, c.status, `${live}/${c.instances.length}`, freshest === undefined ? '-' : `${formatMs(freshest)} ago`, revisions.length === 0 ? '-' : revisions.join(',')].map(
+      [c.name, c.role, c.status, `${live}/${c.instances.length}`, freshest === undefined ? '-' : `${formatMs(freshest)} ago`, revisions.length === 0 ? '-' : revisions.join(','), c.reason ?? ''].map(
         (cell) => printable(String(cell)),
       ),
     );
@@ -40,6 +46,12 @@ export function statusTable(
     if (i > 0) cells[2] = paint(row[2] ?? '', cells[2] ?? '');
     lines.push(cells.join('  ').trimEnd());
   });
+  // Each failing check with its reason, as the instance said it (the first few).
+  const failing = view.components.flatMap((c) =>
+    c.instances.flatMap((i) => Object.entries(i.details ?? {}).map(([check, detail]) => `  ${c.name}/${i.instance} ${check}: ${detail.message ?? 'error'}`)),
+  );
+  if (failing.length > 0) lines.push('', 'failing checks:', ...failing.slice(0, MAX_FAILING_SHOWN).map(printable));
+  if (failing.length > MAX_FAILING_SHOWN) lines.push(`  and ${failing.length - MAX_FAILING_SHOWN} more`);
   if (view.truncated) {
     const omitted = view.omitted ? ` (${view.omitted.components} component(s), ${view.omitted.instances} instance(s))` : '';
     lines.push(`(left out to fit the bus message size${omitted}; counts are exact)`);

@@ -98,8 +98,15 @@ function readConfigFile(file: string, settings: readonly Setting[]): ConfigFile 
   const check = TypeCompiler.Compile(configFileSchema(settings));
   const issue = schemaIssues(check, values)[0];
   if (issue) {
-    const keys = pointerToPath(issue.path).map(String);
-    const message = /^(unknown|missing) /.test(issue.message) ? issue.message : `key "${keys.join('.')}": ${issue.message}`;
+    const path = pointerToPath(issue.path);
+    const keys = path.map(String);
+    // `health.checks[0].url`, as a person writes a key of a TOML array of tables.
+    const named = (p: (string | number)[]) => p.map((k, i) => (typeof k === 'number' ? `[${k}]` : i === 0 ? k : `.${k}`)).join('');
+    const message = /^unknown /.test(issue.message)
+      ? issue.message
+      : /^missing /.test(issue.message)
+        ? `${path.length > 1 ? `key "${named(path.slice(0, -1))}": ` : ''}${issue.message}`
+        : `key "${named(path)}": ${issue.message}`;
     throw new ConfigError(whereInFile({ path: file, values, positions }, keys), message);
   }
   return { path: file, values, positions };

@@ -9,6 +9,8 @@ import { DEFAULT_HTTP_LISTEN, DEFAULT_SERVERS, parseListenAddress, type ListenAd
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
+export const LOG_FORMATS = ['auto', 'json', 'pretty'] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
 
 /** The daemon's configuration, resolved: flags > environment > config file > defaults. */
 export interface SentinelConfig {
@@ -29,6 +31,8 @@ export interface SentinelConfig {
   rescanIntervalMs: number;
   maxFileBytes: number;
   logLevel: LogLevel;
+  /** JSON lines, or pino-pretty's lines for people; `auto`: pretty when stdout is a terminal. */
+  logFormat: LogFormat;
   /** What this sentinel reports as (envelope `source`, heartbeat `component`). */
   component: string;
   /** Heartbeat interval H. */
@@ -236,6 +240,24 @@ export const SETTINGS = [
     flagType: 'string',
     parse: parseLogLevel,
     help: `log level: ${LOG_LEVELS.join(', ')}`,
+  }),
+  setting({
+    key: 'logFormat',
+    file: 'log_format',
+    flag: 'log-format',
+    env: ['LOG_FORMAT'],
+    defaultText: 'auto',
+    schema: Type.Union(
+      LOG_FORMATS.map((f) => Type.Literal(f)),
+      {},
+    ),
+    flagType: 'string',
+    parse: (raw) => {
+      const text = String(raw).trim().toLowerCase();
+      if ((LOG_FORMATS as readonly string[]).includes(text)) return text as LogFormat;
+      throw new TypeError(`"${raw}" is not a log format; use json, pretty or auto (pretty on a terminal, JSON otherwise)`);
+    },
+    help: 'log lines as json, pretty (pino-pretty, for people) or auto: pretty when stdout is a terminal',
   }),
   setting({
     key: 'component',

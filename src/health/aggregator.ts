@@ -26,6 +26,8 @@ export interface Transition {
   /** `gone` when an instance or an observed component is removed. */
   to: string;
   reason: TransitionReason;
+  /** Why, in words a person reads: "no heartbeat for 2.5 intervals", "2 of 3 instances stale". */
+  why: string;
   /** Wall-clock time of the last heartbeat behind this (ISO 8601), if any. */
   lastSeenAt: string | null;
   /**
@@ -95,6 +97,8 @@ export interface AggregatorOptions {
   onTransition: (t: Transition) => void;
   /** The sweep ran `gapMs` after the previous one: the process was paused. */
   onPause?: (gapMs: number) => void;
+  /** Live sentinels came to disagree on the roster (or agree again: null). */
+  onRosterDisagreement?: (disagreement: RosterDisagreement | null) => void;
 }
 
 export interface InstanceView {
@@ -123,9 +127,16 @@ export interface ComponentView {
   instances: InstanceView[];
 }
 
+/** Aggregating sentinels that judge by different rosters: their answers would differ, so every answer says so. */
+export interface RosterDisagreement {
+  sentinels: { component: string; instance: string; digest: string; required: string[]; optional: string[] }[];
+}
+
 export interface StatusView {
   status: OverallStatus;
   reason: string;
+  /** Live sentinels that disagree on the roster, or null. */
+  rosters: RosterDisagreement | null;
   components: ComponentView[];
   /** Required components with no live instance. */
   missing: string[];
@@ -156,6 +167,10 @@ export class HealthAggregator {
   /** Silence is judged from here at the earliest: the last (re)connection, or the end of a pause. */
   private silenceFrom: number;
   private lastTickAt: number;
+  /** Tracked instances that send a roster: aggregating sentinels. */
+  private readonly aggregators = new Set<Tracked>();
+  private disagreement: RosterDisagreement | null = null;
+  private disagreementKey = '';
   private overallStatus: OverallStatus = 'unknown';
   private overallReason = 'starting: waiting for the first interval';
 
@@ -184,6 +199,10 @@ export class HealthAggregator {
 
   get overall(): OverallStatus {
     return this.overallStatus;
+  }
+
+  get rosterDisagreement(): RosterDisagreement | null {
+    return this.disagreement;
   }
 
   /** The bus connection came up (start or reconnect) or went down. */
@@ -347,6 +366,7 @@ export class HealthAggregator {
     return {
       status: this.overallStatus,
       reason: this.overallReason,
+      rosters: this.disagreement,
       components,
       missing: this.roster.filter((c) => c.role === 'required' && c.status === 'missing').map((c) => c.name),
       policy: this.convergence.view(this.table.all(), now),
@@ -382,6 +402,8 @@ export class HealthAggregator {
 
   private instanceChanged({ t, from, to, reason }: InstanceChange): void {
     this.dirty.add(t.component);
+    if (to === 'gone' || t.roster === undefined) this.aggregators.delete(t);
+    else this.aggregators.add(t);
     this.options.onTransition({
       scope: 'instance',
       component: t.component,
@@ -389,6 +411,7 @@ export class HealthAggregator {
       from,
       to,
       reason,
+      why: instanceWhy(t, to, reason),
       lastSeenAt: new Date(t.lastSeenWall).toISOString(),
       seq: t.seq,
       detectedAt: new Date(this.options.clock.wallNow()).toISOString(),
@@ -402,6 +425,7 @@ export class HealthAggregator {
   private reconcile(convergence = true): void {
     const now = this.options.clock.now();
     const inGrace = now < this.graceUntil;
+    this.checkRosters();
     for (const name of this.dirty) {
       const entry = this.table.components.get(name);
       if (!entry) continue;
@@ -437,12 +461,33 @@ export class HealthAggregator {
         from,
         to: status,
         reason: !this.connected || this.cutOff !== undefined ? 'disconnected' : inGrace ? 'grace' : 'aggregate',
+        why: reason,
         lastSeenAt: null,
         seq: null,
         detectedAt: new Date(this.options.clock.wallNow()).toISOString(),
       });
     }
     if (convergence) this.checkConvergence();
+  }
+
+  /** Whether the live aggregating sentinels judge by the same roster; tells once per change. */
+  private checkRosters(): void {
+    const live = [...this.aggregators].filter((t) => isLive(t.status) && t.roster);
+    const digests = new Set(live.map((t) => t.roster?.digest));
+    const disagreement =
+      digests.size > 1
+        ? {
+            sentinels: live
+              .map((t) => ({ component: t.component, instance: t.instance, ...(t.roster as NonNullable<Tracked['roster']>) }))
+              .sort((a, b) => (a.instance < b.instance ? -1 : a.instance > b.instance ? 1 : 0)),
+          }
+        : null;
+    const key = disagreement ? disagreement.sentinels.map((s) => `${s.instance}=${s.digest}`).join(',') : '';
+    this.disagreement = disagreement;
+    if (key !== this.disagreementKey) {
+      this.disagreementKey = key;
+      this.options.onRosterDisagreement?.(disagreement);
+    }
   }
 
   private overallNow(inGrace: boolean): [OverallStatus, string] {
@@ -453,13 +498,16 @@ export class HealthAggregator {
     const degraded: string[] = [];
     for (const c of this.roster) {
       const s = c.status ?? 'missing';
+      const failing = s === 'unhealthy' || s === 'degraded' ? failingChecks(c.instances.values()) : '';
+      const said = `${c.role} ${c.name} is ${s}${failing ? ` (${failing})` : ''}`;
       if (c.role === 'required') {
-        if (s === 'missing' || s === 'unhealthy') unhealthy.push(`required ${c.name} is ${s}`);
-        else if (s === 'degraded') degraded.push(`required ${c.name} is degraded`);
+        if (s === 'missing' || s === 'unhealthy') unhealthy.push(said);
+        else if (s === 'degraded') degraded.push(said);
       } else if (s !== 'healthy') {
-        degraded.push(`optional ${c.name} is ${s}`);
+        degraded.push(said);
       }
     }
+    if (this.disagreement) degraded.push(`sentinels disagree on the roster (${describeRosters(this.disagreement)})`);
     // Outside the roster, only an unhealthy component counts, and at most as degraded.
     for (const name of [...this.observedUnhealthy].slice(0, REASON_NAMES)) degraded.push(`${name} is unhealthy`);
     if (this.observedUnhealthy.size > REASON_NAMES) degraded.push(`and ${this.observedUnhealthy.size - REASON_NAMES} more unhealthy`);
@@ -485,6 +533,7 @@ export class HealthAggregator {
       from: entry.status,
       to,
       reason,
+      why: to === 'gone' ? 'no instance left' : componentReason(entry, to as ComponentStatus),
       lastSeenAt: lastSeen > 0 ? new Date(lastSeen).toISOString() : null,
       seq: null,
       detectedAt: new Date(this.options.clock.wallNow()).toISOString(),
@@ -503,21 +552,67 @@ function componentStatus(entry: ComponentEntry): ComponentStatus {
   return entry.notHealthy > 0 ? 'degraded' : 'healthy';
 }
 
-/** Why a component has its status, in words. */
-function componentReason(entry: ComponentEntry): string {
+/** Why a component has its status, in words: its instances, and the checks that fail. */
+function componentReason(entry: ComponentEntry, status: ComponentStatus | null = entry.status): string {
   const total = entry.instances.size;
   const stale = total - entry.current;
   const suspect = entry.current - entry.liveSet.size;
   const role = entry.role === 'observed' ? '' : `${entry.role} `;
-  if (entry.status === null) return `${role}${entry.name} has not reported yet`;
+  if (status === null) return `${role}${entry.name} has not reported yet`;
   if (total === 0) return `${role}${entry.name} has not reported`;
   const parts: string[] = [];
   if (stale > 0) parts.push(`${stale} of ${total} instance${total === 1 ? '' : 's'} stale`);
-  if (suspect > 0) parts.push(`${suspect} of ${total} silent for more than 1.5 intervals`);
+  if (suspect > 0) parts.push(`${suspect} of ${total} silent for over 1.5 intervals`);
   if (entry.unhealthy > 0) parts.push(`${entry.unhealthy} of ${total} unhealthy`);
   const degraded = entry.notHealthy - entry.unhealthy - suspect;
   if (degraded > 0) parts.push(`${degraded} of ${total} degraded`);
+  const failing = failingChecks(entry.instances.values());
+  if (failing) parts.push(failing);
   return parts.length > 0 ? parts.join(', ') : `${total} of ${total} healthy`;
+}
+
+/** The failing checks of some instances, with their reasons, as they said them: "llm: HTTP 503, expected 200". */
+function failingChecks(instances: Iterable<Tracked>, limit = 3): string {
+  const seen = new Map<string, string>();
+  for (const t of instances) {
+    if (t.status === 'stale' || !t.details) continue;
+    for (const [name, detail] of Object.entries(t.details)) {
+      const key = `${name}: ${detail.message ?? 'error'}`;
+      seen.set(key, key);
+      if (seen.size > limit) break;
+    }
+    if (seen.size > limit) break;
+  }
+  const list = [...seen.values()];
+  if (list.length === 0) return '';
+  return `failing ${list.slice(0, limit).join('; ')}${list.length > limit ? '; and more' : ''}`;
+}
+
+/** Why an instance moved, in words. */
+function instanceWhy(t: Tracked, to: InstanceStatus | 'gone', reason: InstanceChange['reason']): string {
+  const interval = `${t.intervalMs / 1000} s`;
+  switch (reason) {
+    case 'join':
+      return 'first heartbeat of this component';
+    case 'restart':
+      return to === 'gone' ? 'replaced by a newer instance (a restart)' : 'a new instance of a component heard before (a restart)';
+    case 'reported': {
+      const failing = failingChecks([t]);
+      return `it reports ${to}${failing ? `: ${failing}` : ''}`;
+    }
+    case 'heard':
+      return 'heard again';
+    case 'silent':
+      return `no heartbeat for over 1.5 intervals (${interval} each)`;
+    case 'stale':
+      return `no heartbeat for over 2.5 intervals (${interval} each)`;
+    case 'leave':
+      return 'left cleanly (a stopping heartbeat)';
+    case 'expired':
+      return 'stale for 10 intervals: forgotten';
+    case 'evicted':
+      return 'dropped to make room for newer instances';
+  }
 }
 
 function instanceView(t: Tracked, now: number): InstanceView {
@@ -536,6 +631,13 @@ function instanceView(t: Tracked, now: number): InstanceView {
     checks: t.checks,
     ...(t.details && Object.keys(t.details).length > 0 ? { details: t.details } : {}),
   };
+}
+
+/** `sentinel/a requires gateway, llm; sentinel/b requires gateway` */
+function describeRosters(d: RosterDisagreement): string {
+  return d.sentinels
+    .map((s) => `${s.component}/${s.instance} requires ${s.required.join(', ') || 'nothing'}${s.optional.length > 0 ? ` (optional ${s.optional.join(', ')})` : ''}`)
+    .join('; ');
 }
 
 function formatSeconds(ms: number): string {

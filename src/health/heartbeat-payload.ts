@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Type, type Static, type TLiteral, type TUnion } from '@sinclair/typebox';
 
 /**
@@ -41,8 +42,16 @@ export const HeartbeatSchema = Type.Object(
     intervalMs: Type.Optional(Type.Integer({ minimum: 10, maximum: MAX_INTERVAL_MS })),
     state: Type.Optional(oneOf(LIFECYCLE_STATES)),
     policy: Type.Optional(Type.Object({ revision: Type.Union([Type.String({ maxLength: 128 }), Type.Null()]) })),
-    /** Optional details per check; not tracked by the aggregator. */
+    /** Optional details per check; the aggregator keeps the messages of failing ones. */
     details: Type.Optional(Type.Unknown()),
+    /** Sent by aggregating sentinels: the roster they judge by, so that replicas that disagree are found. */
+    roster: Type.Optional(
+      Type.Object({
+        digest: Type.String({ minLength: 1, maxLength: 64 }),
+        required: Type.Array(Type.String({ maxLength: MAX_NAME }), { maxItems: 64 }),
+        optional: Type.Array(Type.String({ maxLength: MAX_NAME }), { maxItems: 64 }),
+      }),
+    ),
   },
   { additionalProperties: true },
 );
@@ -68,4 +77,21 @@ export interface SentinelHeartbeat extends Heartbeat {
   state: LifecycleState;
   policy: { revision: string | null };
   details: Record<string, CheckDetail>;
+  roster?: Roster;
+}
+
+/** A roster as heartbeats carry it. */
+export interface Roster {
+  /** The first 16 hex digits of the SHA-256 of `{"optional":[...],"required":[...]}`, names sorted. */
+  digest: string;
+  required: string[];
+  optional: string[];
+}
+
+/** The roster a sentinel judges by, with its digest: the same lists always give the same digest. */
+export function rosterOf(required: readonly string[], optional: readonly string[]): Roster {
+  const req = [...new Set(required)].sort();
+  const opt = [...new Set(optional)].filter((name) => !req.includes(name)).sort();
+  const digest = createHash('sha256').update(JSON.stringify({ optional: opt, required: req })).digest('hex').slice(0, 16);
+  return { digest, required: req, optional: opt };
 }

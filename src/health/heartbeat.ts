@@ -5,7 +5,7 @@ import type { Clock, TimerHandle } from '../clock.js';
 import { messageOf } from '../errors.js';
 import { SUBJECTS } from '../topics.js';
 import { withFailure, type CheckRunner } from './checks.js';
-import type { CheckDetail, LifecycleState, ReportedStatus, SentinelHeartbeat } from './heartbeat-payload.js';
+import type { CheckDetail, LifecycleState, ReportedStatus, Roster, SentinelHeartbeat } from './heartbeat-payload.js';
 
 /** Heartbeats go out every interval, give or take this fraction, so replicas do not beat in step. */
 export const JITTER = 0.1;
@@ -29,6 +29,8 @@ export interface HeartbeatOptions {
   /** The sentinel's own checks (bus, policy), evaluated live at each heartbeat. */
   live: readonly LiveCheck[];
   policyRevision: () => string | null;
+  /** The roster this sentinel judges by (aggregating sentinels only). */
+  roster?: Roster;
   log: Logger;
   random?: () => number;
 }
@@ -106,6 +108,7 @@ export class HeartbeatPublisher {
       state: this.state,
       policy: { revision: this.options.policyRevision() },
       details,
+      ...(this.options.roster ? { roster: this.options.roster } : {}),
     };
   }
 

@@ -1,4 +1,4 @@
-import type { Heartbeat, LifecycleState, ReportedStatus } from './heartbeat-payload.js';
+import type { Heartbeat, LifecycleState, ReportedStatus, Roster } from './heartbeat-payload.js';
 
 /**
  * The instance table: every (component, instance) heard, grouped by
@@ -34,6 +34,8 @@ export interface Tracked {
   checks: Record<string, 'ok' | 'error'>;
   /** The check details it published (reasons of failing checks), bounded. */
   details: Record<string, { message?: string }> | undefined;
+  /** The roster it judges by, when it is an aggregating sentinel. */
+  roster: Roster | undefined;
   /** Live instances of its component when it was last heard, itself included. */
   peers: number;
   /** This instance already stands for one restarted predecessor. */
@@ -169,6 +171,7 @@ export class InstanceTable {
       policyRevision: hb.policy ? hb.policy.revision : undefined,
       checks: hb.checks ?? {},
       details: detailsOf(hb),
+      roster: hb.roster,
       peers: 0,
       succeeded: false,
     };
@@ -205,6 +208,7 @@ export class InstanceTable {
     t.policyRevision = hb.policy ? hb.policy.revision : undefined;
     t.checks = hb.checks ?? {};
     t.details = detailsOf(hb);
+    t.roster = hb.roster;
     this.account(entry, t, +1);
     t.peers = entry.liveSet.size;
     this.staleOrder.delete(t);

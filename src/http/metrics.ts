@@ -24,6 +24,9 @@ export const MAX_OBSERVED_COMPONENT_SERIES = 100;
 export function createMetrics(sentinel: Sentinel, clock: Clock, logStats: LogStats): Registry {
   const register = new Registry();
   collectDefaultMetrics({ register });
+  // prom-client names three gauges with a counter's `_total` suffix, which `promtool check metrics`
+  // refuses; their values are the sums of `nodejs_active_handles`, `_requests` and `_resources` by type.
+  for (const name of ['handles', 'requests', 'resources'] as const) register.removeSingleMetric(`nodejs_active_${name}_total`);
   const { reloader, monitor, bus, announcer, service, heartbeat } = sentinel;
   /** A single-value gauge read at scrape time. */
   const gaugeOf = (name: string, help: string, read: () => number) =>
@@ -195,6 +198,12 @@ export function createMetrics(sentinel: Sentinel, clock: Clock, logStats: LogSta
   counterOf(`${PREFIX}heartbeats_evicted_total`, 'Instances dropped to make room for newer ones (oldest stale, else least recently heard outside the roster).', () => monitor.counters.evicted);
   counterOf(`${PREFIX}status_requests_shed_total`, 'Status requests turned away (ADR-32 503) past the rate, so heartbeats go first.', () => monitor.shed);
   counterOf(`${PREFIX}transitions_dropped_total`, 'Instance transitions not published on nachos.system.health.changed, past the rate (a flood).', () => monitor.transitionsDropped);
+  gaugeOf(`${PREFIX}roster_disagreement`, 'Whether live sentinels judge by different rosters (1), so that their answers differ.', () =>
+    monitor.aggregator.rosterDisagreement ? 1 : 0,
+  );
+  gaugeOf(`${PREFIX}cut_off`, 'Whether the sentinel is connected but cut off from the bus (the server does not answer, or its own heartbeats do not come back).', () =>
+    monitor.aggregator.cutOff !== undefined ? 1 : 0,
+  );
   gaugeOf(`${PREFIX}bus_connected`, 'Whether the sentinel is connected to the bus.', () => (bus.connected ? 1 : 0));
   counterOf(`${PREFIX}bus_reconnects_total`, 'Reconnections to the bus since start.', () => bus.reconnects);
   new Counter({

@@ -137,9 +137,10 @@ export const STATUS_PAGE_SCRIPT = `'use strict';
       : h('div', { class: 'empty' }, 'none'));
 
     section('components', 'Components', health.components.length ? h('table', { id: 'component-table' },
-      h('tr', {}, h('th', {}, 'component'), h('th', {}, 'role'), h('th', {}, 'status'), h('th', {}, 'instances')),
+      h('tr', {}, h('th', {}, 'component'), h('th', {}, 'role'), h('th', {}, 'status'), h('th', {}, 'why'), h('th', {}, 'instances')),
       health.components.map((c) => h('tr', { 'data-component': c.name },
         h('td', { class: 'mono' }, c.name), h('td', { class: 'muted' }, c.role), h('td', {}, badge(c.status)),
+        h('td', { class: 'muted why' }, c.reason || ''),
         h('td', {}, c.instances.length ? h('div', { class: 'chips' }, c.instances.map((i) =>
           h('span', { class: 'chip', 'data-instance': i.instance, title: 'policy ' + short(i.policyRevision) },
             h('span', { class: 'dot ' + i.status }), h('span', { class: 'mono' }, i.instance),
@@ -152,7 +153,7 @@ export const STATUS_PAGE_SCRIPT = `'use strict';
         h('td', { class: 'muted mono' }, t.detectedAt.slice(11, 23)),
         h('td', { class: 'mono' }, t.scope === 'overall' ? 'overall' : t.component + (t.instance ? '/' + t.instance : '')),
         h('td', {}, t.from ? badge(t.from) : h('span', { class: 'muted' }, 'new'), ' → ', badge(t.to)),
-        h('td', { class: 'muted' }, t.reason))))
+        h('td', { class: 'muted' }, t.why || t.reason))))
       : h('div', { class: 'empty' }, 'none yet'));
 
     const s = doc.sentinel;

@@ -1,5 +1,5 @@
 import { close, constants, fstat, open, read, type Stats } from 'node:fs';
-import { readdir, realpath, stat } from 'node:fs/promises';
+import { lstat, readdir, readlink, realpath, stat } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import path from 'node:path';
 import { ERROR_CODES, messageOf, type Problem } from '../errors.js';
@@ -188,6 +188,7 @@ async function readCapped(file: string, maxBytes: number): Promise<ReadOutcome> 
     // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever.
     fd = await fsOpen(file, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { problem: { code: ERROR_CODES.POLICY_READ, message: await whyMissing(file) } };
     return { problem: { code: ERROR_CODES.POLICY_READ, message: `cannot be read: ${describeErrno(err)}` } };
   }
   try {
@@ -238,6 +239,19 @@ function fileType(stats: Stats): string {
   if (stats.isSocket()) return 'a socket';
   if (stats.isCharacterDevice() || stats.isBlockDevice()) return 'a device';
   return 'not a file';
+}
+
+/** A file that could not be opened because it is not there: a link to nothing, or no file at all. */
+async function whyMissing(file: string): Promise<string> {
+  const link = await lstat(file).then(
+    (s) => s.isSymbolicLink(),
+    () => false,
+  );
+  if (link) {
+    const target = await readlink(file).catch(() => '?');
+    return `is a dangling symlink: its target ${target} does not exist`;
+  }
+  return 'does not exist (or was removed while being read)';
 }
 
 function describeErrno(err: unknown): string {

@@ -71,8 +71,12 @@ describe('a secured bus', () => {
 
       const wrong = await probe(server, { NATS_USER: 'alice', NATS_PASSWORD: 'nope-9' });
       expect(wrong.code).toBe(1);
-      expect(wrong.stderr).toMatch(/refused the credentials \(.*Authorization Violation.*\); check user\/password/i);
+      expect(wrong.stderr).toMatch(/refused the credentials \(.*Authorization Violation.*\); check the user\/password/i);
       expect(wrong.stderr).not.toContain('nope-9');
+      // No credentials at all: said as such (it once said "check none").
+      const none = await probe(server, {});
+      expect(none.code).toBe(1);
+      expect(none.stderr).toMatch(/wants credentials, and none were given: --user and --password, --token, --nkey, --creds/);
     } finally {
       await running?.close();
       await server.stop();
@@ -87,7 +91,7 @@ describe('a secured bus', () => {
       expect(JSON.stringify(lines)).not.toContain('tok-8812');
       expect((await probe(server, {}, ['--token', 'tok-8812'])).stderr).toMatch(/no sentinel answered/);
       const wrong = await probe(server, {}, ['--token', 'tok-0000']);
-      expect(wrong.stderr).toMatch(/refused the credentials \(.*Authorization Violation.*\); check token/i);
+      expect(wrong.stderr).toMatch(/refused the credentials \(.*Authorization Violation.*\); check the token/i);
       expect(wrong.stderr).not.toContain('tok-');
     } finally {
       await server.stop();
@@ -109,7 +113,7 @@ describe('a secured bus', () => {
       // A key the server does not know: refused, and said so.
       const stranger = makeNkeyUser(keys, 'stranger.nk');
       const wrong = await probe(server, { NATS_NKEY: stranger.seedFile });
-      expect(wrong.stderr).toMatch(/refused the credentials \(.*Authorization Violation.*\); check nkey/i);
+      expect(wrong.stderr).toMatch(/refused the credentials \(.*Authorization Violation.*\); check the nkey/i);
       expect(wrong.stderr).not.toContain(stranger.seed);
     } finally {
       await server.stop();
