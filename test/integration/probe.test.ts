@@ -62,8 +62,8 @@ describe('nachos-sentinel --once', () => {
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/^nachos: healthy \(every required component is healthy\)\npolicy: 1 of 1 on revision [0-9a-f]{12}/);
     expect(result.stdout).toMatch(/COMPONENT\s+ROLE\s+STATUS\s+INSTANCES\s+LAST SEEN\s+POLICY/);
-    expect(result.stdout).toMatch(/\ngateway\s+required\s+healthy\s+1\/1\s+\d+ms ago\s+-\n/);
-    expect(result.stdout).toMatch(/\nsentinel\s+required\s+healthy\s+1\/1\s+\d+ms ago\s+[0-9a-f]{12}\n/);
+    expect(result.stdout).toMatch(/\ngateway\s+required\s+healthy\s+1\/1\s+\d+ms ago\s+-\s+1 of 1 healthy\n/);
+    expect(result.stdout).toMatch(/\nsentinel\s+required\s+healthy\s+1\/1\s+\d+ms ago\s+[0-9a-f]{12}\s+1 of 1 healthy\n/);
   });
 
   it('exits 0 when degraded, 1 with --strict, and 1 when unhealthy', async () => {

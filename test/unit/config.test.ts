@@ -43,6 +43,7 @@ describe('resolveConfig', () => {
       rescanIntervalMs: 60_000,
       maxFileBytes: 1024 * 1024,
       logLevel: 'info',
+      logFormat: 'auto',
       component: 'sentinel',
       healthIntervalMs: 5000,
       required: [],
@@ -107,7 +108,7 @@ listen = "off"
     const own = writeConfig('[[health.checks]]\nname = "bus"\ntype = "tcp"\naddress = "x:1"\n', 'own.toml');
     expect(errorOf(() => resolve({ config: own })).message).toMatch(/"bus" is the sentinel's own/);
     const bad = writeConfig('[[health.checks]]\nname = "a"\ntype = "smoke"\n', 'bad.toml');
-    expect(errorOf(() => resolve({ config: bad })).message).toMatch(/bad.toml:1:1: key "health.checks.0": must be a check table/);
+    expect(errorOf(() => resolve({ config: bad })).message).toMatch(/bad.toml:1:1: key "health.checks\[0\].type": must be one of "http", "tcp", "command", got "smoke"/);
     expect(errorOf(() => resolve({ interval: '10ms' })).message).toBe('--interval: must be at least 50ms');
     // Every interval accepted is one every heartbeat receiver accepts: whole ms, at most 1 h.
     expect(errorOf(() => resolve({ interval: '2h' })).message).toBe('--interval: must be at most 1h');
