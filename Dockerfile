@@ -2,7 +2,7 @@
 # The nachos-sentinel sidecar image. Build: docker build -t nachos-sentinel .
 
 # --- build: compile TypeScript with the dev dependencies --------------------
-FROM node:20.20-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
 COPY src ./src
@@ -10,7 +10,7 @@ COPY src ./src
 RUN npm ci --no-audit --no-fund
 
 # --- runtime: production dependencies and the compiled code only ------------
-FROM node:20.20-bookworm-slim AS runtime
+FROM node:24-bookworm-slim AS runtime
 ENV NODE_ENV=production \
     POLICY_PATH=/app/policies
 WORKDIR /app

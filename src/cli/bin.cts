@@ -8,6 +8,10 @@
  * hundreds of modules saves the daemon about 4 MB.
  */
 const argv = process.argv.slice(2);
+// Node 22 and later cache the compiled code of every module loaded from here on, natively (in the OS
+// temporary directory); on Node 20 the probe falls back to the cache written at build time (code-cache.ts).
+const nodeModule = require('node:module') as { enableCompileCache?: () => unknown };
+nodeModule.enableCompileCache?.();
 if (argv.includes('--once')) {
   const probe = require('./once.cjs') as { once(argv: string[], env: NodeJS.ProcessEnv): Promise<number> };
   // The probe writes its output synchronously, so nothing is lost by exiting at once

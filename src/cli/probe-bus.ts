@@ -18,8 +18,11 @@ import { statusTable } from './status-table.js';
  * modules; run from source, it is the package itself.
  */
 async function natsClient(): Promise<typeof import('./nats-client.js')> {
-  if (typeof __dirname === 'string') return requireWithCodeCache(`${__dirname}/nats-client.cjs`);
-  return import('@nats-io/transport-node');
+  if (typeof __dirname !== 'string') return import('@nats-io/transport-node');
+  const file = `${__dirname}/nats-client.cjs`;
+  // Node 22+: the compile cache bin.cjs enabled does this natively; Node 20: the cache written at build time.
+  const native = typeof (require('node:module') as { enableCompileCache?: unknown }).enableCompileCache === 'function';
+  return native ? (require(file) as typeof import('./nats-client.js')) : requireWithCodeCache(file);
 }
 
 /** Build step: the code cache of the client bundle (see code-cache.ts). */

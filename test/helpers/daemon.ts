@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, copyFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { until } from './until.js';
 
@@ -24,12 +25,26 @@ export class Daemon {
   }
 
   /** Starts a long-running daemon, on an ephemeral HTTP port so that daemons side by side never collide. */
-  static start(args: string[], env: Record<string, string> = {}, cwd?: string, user?: { uid: number; gid: number }): Daemon {
-    return Daemon.spawn(args, { SENTINEL_HTTP: '127.0.0.1:0', ...env }, cwd, user);
+  static start(args: string[], env: Record<string, string> = {}, cwd?: string, user?: { uid: number; gid: number }, bin = BIN): Daemon {
+    return Daemon.spawn(args, { SENTINEL_HTTP: '127.0.0.1:0', ...env }, cwd, user, bin);
   }
 
-  private static spawn(args: string[], env: Record<string, string>, cwd?: string, user?: { uid: number; gid: number }): Daemon {
-    const child = spawn(process.execPath, [BIN, ...args], {
+  /**
+   * The built executable copied where any user can read it: a checkout in a private home
+   * directory (mode 0700) is out of an unprivileged user's reach. The daemon is one bundle
+   * (dist/cli/daemon.mjs) with its entry and package.json: nothing else is needed.
+   */
+  static readableCopy(dir: string): string {
+    const cli = path.join(dir, 'dist', 'cli');
+    mkdirSync(cli, { recursive: true });
+    for (const file of ['bin.cjs', 'daemon.mjs']) copyFileSync(path.join(path.dirname(BIN), file), path.join(cli, file));
+    copyFileSync(path.resolve(path.dirname(BIN), '../../package.json'), path.join(dir, 'package.json'));
+    for (const d of [dir, path.join(dir, 'dist'), cli]) chmodSync(d, 0o755);
+    return path.join(cli, 'bin.cjs');
+  }
+
+  private static spawn(args: string[], env: Record<string, string>, cwd?: string, user?: { uid: number; gid: number }, bin = BIN): Daemon {
+    const child = spawn(process.execPath, [bin, ...args], {
       cwd,
       ...user,
       // A clean environment: nothing from the machine (NATS_URL, ...) leaks into a test.

@@ -122,8 +122,8 @@ timeout = "300ms"
 required = false
 `,
     );
-    await start({ config, interval: '5s' });
-    // With H = 5 s, what arrives within a second was published because something changed.
+    await start({ config, interval: '10s' });
+    // With H = 10 s, what arrives within 3 s was published because something changed (a margin a busy machine keeps).
     const latest = () => heartbeats().at(-1);
     // The stuck check holds the first round for 300 ms: the first heartbeat says so.
     expect((await until(() => heartbeats()[0], 3000, 'the first heartbeat')).state).toBe('starting');
@@ -137,12 +137,12 @@ required = false
 
     answer = 503;
     const before = heartbeats().length;
-    // Checks run on each turn (every 5 s); the turn's own heartbeat still carries the old results,
+    // Checks run on each turn (every 10 s); the turn's own heartbeat still carries the old results,
     // and the change goes out as soon as the check has run, not a whole interval later.
-    await until(() => heartbeats().slice(before).some((h) => h.status === 'unhealthy'), 8000, 'the unhealthy heartbeat');
+    await until(() => heartbeats().slice(before).some((h) => h.status === 'unhealthy'), 15_000, 'the unhealthy heartbeat');
     const arrivals = listener.messages.filter((m) => m.subject === SUBJECTS.health);
     const index = arrivals.findIndex((m, i) => i >= before && (m.envelope.payload as { status: string }).status === 'unhealthy');
-    expect((arrivals[index]?.at ?? 0) - (arrivals[index - 1]?.at ?? 0)).toBeLessThan(1000);
+    expect((arrivals[index]?.at ?? 0) - (arrivals[index - 1]?.at ?? 0)).toBeLessThan(3000);
     expect(heartbeats().at(-1)).toMatchObject({ checks: { web: 'error' }, details: { web: { message: 'HTTP 503, expected 200' } } });
   });
 
@@ -317,9 +317,9 @@ required = false
   });
 
   it('says a new policy revision, or a rejected set, in its own heartbeat at once', async () => {
-    const running = await start({ interval: '5s' });
+    const running = await start({ interval: '10s' });
     await until(() => heartbeats().at(-1)?.state === 'running', 5000, 'the first round of checks');
-    // With H = 5 s, a heartbeat within a second of the change was sent because of it.
+    // With H = 10 s, a heartbeat within 3 s of the change was sent because of it (a margin a busy machine keeps).
     writeFileSync(path.join(dir, 'b.toml'), policyText('b1'));
     const changedAt = performance.now();
     await until(() => running.sentinel.reloader.inForce?.revision === shellRevision(dir), 3000, 'the change in force');
@@ -328,7 +328,7 @@ required = false
       3000,
       'a heartbeat with the new revision',
     );
-    expect(revised.at - changedAt).toBeLessThan(1000);
+    expect(revised.at - changedAt).toBeLessThan(3000);
 
     writeFileSync(path.join(dir, 'c.toml'), 'not = [valid');
     const brokenAt = performance.now();
@@ -337,7 +337,7 @@ required = false
       3000,
       'a degraded heartbeat',
     );
-    expect(degraded.at - brokenAt).toBeLessThan(1000);
+    expect(degraded.at - brokenAt).toBeLessThan(3000);
     expect(degraded.envelope.payload).toMatchObject({ checks: { policy_files: 'error' } });
   });
 

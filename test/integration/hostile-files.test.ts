@@ -34,7 +34,9 @@ describe('hostile files in the policy directory', () => {
     writeFileSync(path.join(dir, 'a.toml'), policyText('a1'));
     chmodSync(path.join(dir, 'a.toml'), 0o644);
     listener = await BusListener.start(server.url, [SUBJECTS.policyReload, SUBJECTS.policyRejected]);
-    daemon = Daemon.start(['--servers', server.url, '--policies', dir, '--max-file-size', '4KiB'], {}, root, NOBODY);
+    // Run as nobody from a copy nobody can read: the checkout may sit in a private home directory.
+    const bin = Daemon.readableCopy(path.join(root, 'sentinel'));
+    daemon = Daemon.start(['--servers', server.url, '--policies', dir, '--max-file-size', '4KiB'], {}, root, NOBODY, bin);
     await listener.waitFor(SUBJECTS.policyReload, 1, 10_000);
     good = shellRevision(dir);
   });
