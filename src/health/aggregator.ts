@@ -498,8 +498,16 @@ export class HealthAggregator {
     const degraded: string[] = [];
     for (const c of this.roster) {
       const s = c.status ?? 'missing';
-      const failing = s === 'unhealthy' || s === 'degraded' ? failingChecks(c.instances.values()) : '';
-      const said = `${c.role} ${c.name} is ${s}${failing ? ` (${failing})` : ''}`;
+      // Why, in a few words: the failing checks, or whether it ever reported.
+      const detail =
+        s === 'unhealthy' || s === 'degraded'
+          ? failingChecks(c.instances.values())
+          : s === 'missing'
+            ? c.instances.size === 0
+              ? 'has not reported'
+              : `${c.instances.size} of ${c.instances.size} instance${c.instances.size === 1 ? '' : 's'} stale`
+            : '';
+      const said = `${c.role} ${c.name} is ${s}${detail ? ` (${detail})` : ''}`;
       if (c.role === 'required') {
         if (s === 'missing' || s === 'unhealthy') unhealthy.push(said);
         else if (s === 'degraded') degraded.push(said);

@@ -155,7 +155,7 @@ required = false
     await beater('gateway', 'g1');
     await until(async () => (await status()).status === 'degraded', 3000, 'degraded');
     view = await status();
-    expect(view.reason).toBe('optional slack is missing');
+    expect(view.reason).toBe('optional slack is missing (has not reported)');
     expect(view.components.find((c) => c.name === 'gateway')).toMatchObject({ role: 'required', status: 'healthy' });
 
     await beater('slack', 's1');

@@ -72,14 +72,14 @@ describe('nachos-sentinel --once', () => {
     await settled();
     const degraded = await probe(['--servers', server.url]);
     expect(degraded.code).toBe(0);
-    expect(degraded.stdout).toContain('nachos: degraded (optional slack is missing)');
+    expect(degraded.stdout).toContain('nachos: degraded (optional slack is missing (has not reported))');
     expect((await probe(['--servers', server.url, '--strict'])).code).toBe(1);
 
     gateway.status = 'unhealthy';
     await until(async () => (await probe(['--servers', server.url])).code === 1, 5000, 'the probe to fail');
     const unhealthy = await probe(['--servers', server.url, '--json']);
     expect(unhealthy.code).toBe(1);
-    expect(JSON.parse(unhealthy.stdout)).toMatchObject({ ok: false, status: 'unhealthy', reason: 'required gateway is unhealthy; optional slack is missing' });
+    expect(JSON.parse(unhealthy.stdout)).toMatchObject({ ok: false, status: 'unhealthy', reason: 'required gateway is unhealthy; optional slack is missing (has not reported)' });
   });
 
   it('exits 1 while the sentinel is still inside its first interval (unknown)', async () => {

@@ -42,7 +42,7 @@ describe('the live status page, in a real headless browser', () => {
       const statusOf = (component: string) => page.locator(`[data-component="${component}"] .badge`);
       await expect.poll(() => statusOf('gateway').textContent(), { timeout: 10_000 }).toBe('healthy');
       await expect.poll(() => page.locator('#overall').textContent(), { timeout: 10_000 }).toBe('degraded');
-      expect(await page.locator('#reason').textContent()).toBe('optional slack is missing');
+      expect(await page.locator('#reason').textContent()).toBe('optional slack is missing (has not reported)');
       const revision = running.sentinel.reloader.inForce?.revision ?? '';
       expect(await page.locator('#revision').textContent()).toBe(revision.slice(0, 12));
       expect(await page.locator('#convergence').textContent()).toMatch(/^1 of 1 on revision/);

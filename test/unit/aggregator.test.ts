@@ -47,7 +47,7 @@ describe('HealthAggregator', () => {
       ['gateway', null, 'missing'],
     ]);
     expect(of('overall').map((t) => [t.from, t.to, t.reason])).toEqual([['unknown', 'unhealthy', 'aggregate']]);
-    expect(agg.view().reason).toBe('required gateway is missing; optional slack is missing');
+    expect(agg.view().reason).toBe('required gateway is missing (has not reported); optional slack is missing (has not reported)');
   });
 
   it('is healthy with every required component healthy, degraded by an optional one', () => {
