@@ -62,7 +62,9 @@ describe('the verdict and its reasons', () => {
     for (let i = 0; i < 8; i++) {
       const view = await status();
       expect(view.rosters?.sentinels).toHaveLength(2);
-      expect(view.reason).toMatch(/sentinels disagree on the roster \(sentinel\/test-\w+ requires gateway, sentinel; sentinel\/test-\w+ requires gateway, llm, sentinel\)/);
+      expect(view.reason).toMatch(/sentinels disagree on the roster \(sentinel\/test-\w+ requires [a-z, ]+; sentinel\/test-\w+ requires [a-z, ]+\)/);
+      expect(view.reason).toContain(`sentinel/${a.sentinel.instance} requires gateway, sentinel`);
+      expect(view.reason).toContain(`sentinel/${b.sentinel.instance} requires gateway, llm, sentinel`);
       verdicts.add(view.status);
       const r = await probe('--strict');
       expect(r.code).toBe(1);
