@@ -21,7 +21,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { HealthAggregator, STALE_AFTER_INTERVALS, STALE_MARGIN, type Transition } from '../src/health/aggregator.js';
-import { SUBJECTS } from '../src/topics.js';
+import { SUBJECTS } from '../src/protocol/topics.js';
 import { Daemon, BIN } from '../test/helpers/daemon.js';
 import { FakeClock } from '../test/helpers/fake-clock.js';
 import { prng } from '../test/helpers/prng.js';

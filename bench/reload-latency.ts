@@ -19,7 +19,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { watch } from 'chokidar';
 import { loadFiles } from '../src/policy/load.js';
 import { buildSnapshot } from '../src/policy/snapshot.js';
-import { SUBJECTS } from '../src/topics.js';
+import { SUBJECTS } from '../src/protocol/topics.js';
 import { Daemon } from '../test/helpers/daemon.js';
 import { NatsServer } from '../test/helpers/nats-server.js';
 import { atomicWrite, policyText } from '../test/helpers/policy-files.js';

@@ -2,14 +2,16 @@
  * nachos-sentinel as a library, for the containers that subscribe to it:
  * the subjects, the payload types, and what checks a reload.
  */
-export { SUBJECTS, SENTINEL_QUEUE, channelInbound, channelOutbound, toolCall, toolResult, envelopeType } from './topics.js';
-export type { Envelope } from './bus/envelope.js';
+export { SUBJECTS, SENTINEL_QUEUE, envelopeType } from './protocol/topics.js';
+export type { Envelope } from './protocol/envelope.js';
 export type { AnnouncedFile, PolicyReloadPayload, PolicyRejectedPayload, ReloadBody, ReloadReason, ReloadTransfer } from './policy/announcements.js';
 export { contentBytes } from './policy/announcements.js';
-export type { HealthStatusPayload } from './bus/health-monitor.js';
+export type { HealthStatusPayload } from './health/status-payload.js';
 export type { Transition } from './health/aggregator.js';
 export type { Heartbeat, SentinelHeartbeat } from './health/heartbeat-payload.js';
 export { computeRevision } from './policy/snapshot.js';
 export { signedBytes, SIGNED_PREFIX, type ReloadSignature } from './policy/signature.js';
 export { canonicalJson } from './policy/canonical-json.js';
-export { ReloadFilter, verifyReload, fetchReloadBody, type FilterVerdict, type Requester, type VerifyResult } from './subscriber.js';
+export { verifyReload, type VerifyResult } from './subscriber/verify-reload.js';
+export { ReloadFilter, type FilterVerdict } from './subscriber/reload-filter.js';
+export { fetchReloadBody, type Requester } from './subscriber/fetch-reload-body.js';

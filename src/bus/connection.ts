@@ -2,9 +2,13 @@ import { EventEmitter } from 'node:events';
 import { connect, credsAuthenticator, nkeyAuthenticator, type NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import { messageOf } from '../errors.js';
-import { redactUrl } from '../log.js';
-import { authMethod, authOptions, isAuthError, type BusAuth } from './auth.js';
+import { redactUrl } from './url-credentials.js';
+import type { BusAuth } from '../config/auth-settings.js';
+import { authMethod, authOptions, isAuthError } from './auth.js';
+import type { Flusher, Publisher, Subscriber } from '../protocol/ports.js';
 
+/** The server's limit on a message when it has not told us yet (nats-server's default). */
+export const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
 /** Wait between reconnect attempts once connected: short, the bus is usually just restarting. */
 export const RECONNECT_WAIT = 250; // ms
 /** First wait between attempts while the bus has never been reached; doubles up to the max. */
@@ -59,15 +63,17 @@ export interface PermissionDenial {
  * with short waits, and every transition is logged and emitted. A bus that
  * refuses our credentials is said so, plainly, at every attempt.
  */
-export class BusConnection extends EventEmitter<BusEvents> {
+export class BusConnection extends EventEmitter<BusEvents> implements Publisher, Flusher, Subscriber {
   nc: NatsConnection | undefined;
+  /** Subscriptions made through `subscribe`, made again on every new connection. */
+  private readonly subscriptions: { subject: string; callback: (data: Uint8Array) => void }[] = [];
   private closing: Promise<void> | undefined;
   private started: Promise<NatsConnection | undefined> | undefined;
   private wake: (() => void) | undefined;
   private everConnected = false;
   connected = false;
   reconnects = 0;
-  /** Why the last attempt failed, for readiness and status (never holds a secret). */
+  /** Why the last attempt failed, for /readyz (never holds a secret). */
   lastError: string | undefined;
 
   constructor(private readonly options: BusOptions) {
@@ -82,6 +88,33 @@ export class BusConnection extends EventEmitter<BusEvents> {
   /** The server connected to now, without credentials; null while disconnected. */
   get server(): string | null {
     return this.nc && this.connected ? redactUrl(this.nc.getServer()) : null;
+  }
+
+  get maxPayload(): number {
+    return this.nc?.info?.max_payload ?? DEFAULT_MAX_PAYLOAD;
+  }
+
+  publish(subject: string, data: Uint8Array): void {
+    if (!this.nc || !this.connected) throw new Error('not connected to the bus');
+    this.nc.publish(subject, data);
+  }
+
+  async flush(): Promise<void> {
+    if (!this.nc || !this.connected) throw new Error('not connected to the bus');
+    await this.nc.flush();
+  }
+
+  subscribe(subject: string, callback: (data: Uint8Array) => void): void {
+    this.subscriptions.push({ subject, callback });
+    if (this.nc && !this.nc.isClosed()) this.attach(this.nc, subject, callback);
+  }
+
+  private attach(nc: NatsConnection, subject: string, callback: (data: Uint8Array) => void): void {
+    nc.subscribe(subject, {
+      callback: (err, msg) => {
+        if (!err) callback(msg.data);
+      },
+    });
   }
 
   /** Connects, retrying until the bus answers. Resolves undefined if closed first. */
@@ -140,6 +173,8 @@ export class BusConnection extends EventEmitter<BusEvents> {
       this.nc = nc;
       this.connected = true;
       this.lastError = undefined;
+      // nats.js re-subscribes after a reconnect itself; a new connection needs them anew.
+      for (const { subject, callback } of this.subscriptions) this.attach(nc, subject, callback);
       this.watchStatus(nc);
       const server = nc.getServer();
       log.info({ server: redactUrl(server), attempts, auth: authMethod(auth, this.options.servers) }, 'connected to the bus');

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
+import type { Msg } from '@nats-io/transport-node';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.js';
@@ -7,11 +7,11 @@ import { messageOf } from '../errors.js';
 import { HealthAggregator, PAUSE_AFTER, type Transition } from '../health/aggregator.js';
 import { HeartbeatSchema } from '../health/heartbeat-payload.js';
 import { fitStatus, type HealthStatusPayload, type IngestCounters } from '../health/status-payload.js';
-import { SUBJECTS } from '../topics.js';
-import type { BusConnection } from './connection.js';
-import { decodeEnvelope, encodeEnvelope, isEnvelope, makeEnvelope } from './envelope.js';
+import { SUBJECTS } from '../protocol/topics.js';
+import type { SentinelConfig } from '../config/settings.js';
+import { decodeEnvelope, encodeEnvelope, isEnvelope, makeEnvelope } from '../protocol/envelope.js';
 import { ServiceError } from './micro-service.js';
-import { DEFAULT_MAX_PAYLOAD } from './policy-announcer.js';
+import type { Flusher, Publisher, Subscriber } from '../protocol/ports.js';
 
 export type { HealthStatusPayload, IngestCounters } from '../health/status-payload.js';
 
@@ -34,17 +34,14 @@ export const STATUS_BURST = 100;
 
 const checkHeartbeat = TypeCompiler.Compile(HeartbeatSchema);
 
-export interface HealthMonitorOptions {
-  bus: BusConnection;
+/** The settings it reads, by their names in the configuration. */
+export type HealthSettings = Pick<SentinelConfig, 'component' | 'healthIntervalMs' | 'required' | 'optional' | 'maxInstances'> &
+  Partial<Pick<SentinelConfig, 'maxInstancesPerComponent' | 'maxIntervalMs'>>;
+
+export interface HealthMonitorOptions extends HealthSettings {
+  bus: Publisher & Flusher & Subscriber;
   clock: Clock;
-  component: string;
   instance: string;
-  intervalMs: number;
-  required: string[];
-  optional: string[];
-  maxInstances: number;
-  maxPerComponent?: number;
-  maxIntervalMs?: number;
   log: Logger;
 }
 
@@ -80,14 +77,11 @@ export class HealthMonitor extends EventEmitter<{ transition: [transition: Trans
   transitionsDropped = 0;
   private transitionTokens = TRANSITION_BURST;
   private transitionTokensAt: number;
-  private sub: Subscription | undefined;
-  private subNc: NatsConnection | undefined;
   private sweep: NodeJS.Timeout | undefined;
   private lastSweepAt: number;
   /** When the ping in flight was sent (or a pause ended), if one is in flight. */
   private pingSentAt: number | undefined;
   private pingId = 0;
-  private readonly unsubscribers: (() => void)[] = [];
   /** Changes of the view (transitions) since start: a built reply is current while this has not moved. */
   private version = 0;
   private readonly built = new Map<string, BuiltStatus>();
@@ -107,11 +101,11 @@ export class HealthMonitor extends EventEmitter<{ transition: [transition: Trans
     this.rostered = new Set([...this.required, ...options.optional]);
     this.aggregator = new HealthAggregator({
       clock: options.clock,
-      intervalMs: options.intervalMs,
+      intervalMs: options.healthIntervalMs,
       required: this.required,
       optional: options.optional,
       maxInstances: options.maxInstances,
-      maxPerComponent: options.maxPerComponent,
+      maxPerComponent: options.maxInstancesPerComponent,
       maxIntervalMs: options.maxIntervalMs,
       self: { component: options.component, instance: options.instance },
       onTransition: (t) => this.transition(t),
@@ -123,34 +117,26 @@ export class HealthMonitor extends EventEmitter<{ transition: [transition: Trans
     });
   }
 
+  /** Listens on `nachos.system.health` (every replica keeps the whole view: no queue group) and starts the sweep. */
   start(): void {
-    const { bus } = this.options;
-    const up = () => {
-      this.subscribe();
-      this.pingSentAt = undefined;
-      this.pingId++;
-      this.aggregator.setConnected(true);
-    };
-    const down = () => this.aggregator.setConnected(false);
-    bus.on('connect', up);
-    bus.on('reconnect', up);
-    bus.on('disconnect', down);
-    this.unsubscribers.push(
-      () => bus.off('connect', up),
-      () => bus.off('reconnect', up),
-      () => bus.off('disconnect', down),
-    );
-    if (bus.connected) up();
+    this.options.bus.subscribe(SUBJECTS.health, (data) => this.ingest(data));
     this.sweep = setInterval(() => this.onSweep(), SWEEP_INTERVAL);
     this.sweep.unref();
   }
 
+  /** On the bus (first time, or again): silence is judged again from now, after a grace interval. */
+  connected(): void {
+    this.pingSentAt = undefined;
+    this.pingId++;
+    this.aggregator.setConnected(true);
+  }
+
+  disconnected(): void {
+    this.aggregator.setConnected(false);
+  }
+
   stop(): void {
-    for (const off of this.unsubscribers.splice(0)) off();
     if (this.sweep) clearInterval(this.sweep);
-    this.sub?.unsubscribe();
-    this.sub = undefined;
-    this.subNc = undefined;
   }
 
   /** Each sweep: ping the server (one ping in flight at most), then judge silence. */
@@ -165,12 +151,11 @@ export class HealthMonitor extends EventEmitter<{ transition: [transition: Trans
 
   private ping(now: number): void {
     const { bus, log } = this.options;
-    const nc = bus.nc;
-    if (!nc || !bus.connected) return;
+    if (!bus.connected) return;
     if (this.pingSentAt === undefined) {
       const id = ++this.pingId;
       this.pingSentAt = now;
-      nc.flush().then(
+      bus.flush().then(
         () => {
           if (id !== this.pingId) return;
           this.pingSentAt = undefined;
@@ -246,7 +231,7 @@ export class HealthMonitor extends EventEmitter<{ transition: [transition: Trans
     const key = component ?? '';
     const cached = this.built.get(key);
     if (cached && now - cached.builtAt < STATUS_KEPT_FOR && (cached.version === this.version || now - cached.builtAt < STATUS_REBUILD_EVERY)) return cached.bytes;
-    const maxPayload = (this.options.bus.nc?.info?.max_payload ?? DEFAULT_MAX_PAYLOAD) - ENVELOPE_ROOM;
+    const maxPayload = this.options.bus.maxPayload - ENVELOPE_ROOM;
     const payload = fitStatus(this.statusPayload(component), maxPayload, (p) => Buffer.byteLength(JSON.stringify(p)));
     const bytes = Buffer.from(JSON.stringify(payload));
     // One per component asked about, a handful in practice; a flood of made-up names must not grow it.
@@ -268,19 +253,6 @@ export class HealthMonitor extends EventEmitter<{ transition: [transition: Trans
     };
   }
 
-  private subscribe(): void {
-    const nc = this.options.bus.nc;
-    // nats.js re-subscribes after a reconnect; only a new connection needs a new subscription.
-    if (!nc || this.subNc === nc) return;
-    this.subNc = nc;
-    // No queue group: every sentinel replica keeps the whole view.
-    this.sub = nc.subscribe(SUBJECTS.health, {
-      callback: (err, msg) => {
-        if (!err) this.ingest(msg.data);
-      },
-    });
-  }
-
   private transition(t: Transition): void {
     const { bus, log, component } = this.options;
     this.version++;
@@ -296,15 +268,14 @@ export class HealthMonitor extends EventEmitter<{ transition: [transition: Trans
     const what = t.scope === 'overall' ? 'overall' : `${t.component}${t.instance ? `/${t.instance}` : ''}`;
     log[level]({ transition: t }, `health: ${what} ${t.from ?? 'new'} -> ${t.to}: ${t.why}`);
     this.emit('transition', t);
-    const nc = bus.nc;
-    if (!nc || !bus.connected) return;
+    if (!bus.connected) return;
     // A flood of forged heartbeats must not be amplified onto the bus: past the rate, instance transitions are counted, not published.
     if (t.scope === 'instance' && !this.takeTransitionToken()) {
       this.transitionsDropped++;
       return;
     }
     try {
-      nc.publish(SUBJECTS.healthChanged, encodeEnvelope(makeEnvelope(SUBJECTS.healthChanged, component, { schemaVersion: 1, ...t })));
+      bus.publish(SUBJECTS.healthChanged, encodeEnvelope(makeEnvelope(SUBJECTS.healthChanged, component, { schemaVersion: 1, ...t })));
     } catch (err) {
       log.warn({ error: messageOf(err) }, 'could not publish a health transition');
     }

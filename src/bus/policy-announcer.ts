@@ -15,15 +15,12 @@ import {
   type ReloadReason,
 } from '../policy/announcements.js';
 import type { ReloadSigner } from '../policy/signature.js';
-import type { Snapshot } from '../policy/snapshot.js';
-import type { PolicyReloader } from '../reload/reloader.js';
-import { policyTransfer, SUBJECTS } from '../topics.js';
-import type { BusConnection } from './connection.js';
-import { decodeEnvelope, encodeEnvelope, makeEnvelope } from './envelope.js';
+import type { PolicyState, Snapshot } from '../policy/snapshot.js';
+import { policyTransfer, SUBJECTS } from '../protocol/topics.js';
+import type { Publisher } from '../protocol/ports.js';
+import { decodeEnvelope, encodeEnvelope, makeEnvelope } from '../protocol/envelope.js';
 import { ServiceError } from './micro-service.js';
 
-/** The server's limit when it has not told us yet (nats-server's default). */
-export const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
 /** Requests are small; anything bigger is not read. */
 const MAX_REQUEST_BYTES = 64 * 1024;
 /** Room left in each transfer part for the reply's own framing. */
@@ -32,8 +29,8 @@ const PART_HEADROOM = 512;
 const KEPT_BODIES = 4;
 
 export interface PolicyAnnouncerOptions {
-  bus: BusConnection;
-  reloader: PolicyReloader;
+  bus: Publisher;
+  policy: PolicyState;
   /** The envelope `source`. */
   source: string;
   /** This sentinel's instance id: its transfer subject ends with it. */
@@ -94,7 +91,6 @@ export class PolicyAnnouncer extends EventEmitter<{ published: [announcement: An
   publishFailure: PublishFailure | undefined;
   /** Publishes that failed since start. */
   publishFailures = 0;
-  private readonly unsubscribers: (() => void)[] = [];
   /** Bodies announced by transfer, by their SHA-256, newest last. */
   private readonly bodies = new Map<string, KeptBody>();
 
@@ -107,30 +103,32 @@ export class PolicyAnnouncer extends EventEmitter<{ published: [announcement: An
     return policyTransfer(this.options.instance);
   }
 
-  start(): void {
-    const { bus, reloader } = this.options;
-    this.listen(reloader, 'accepted', (snapshot: Snapshot) => this.announce(snapshot, this.announced ? 'change' : 'startup'));
-    this.listen(reloader, 'rejected', () => this.announceRejection());
-    this.listen(reloader, 'recovered', (snapshot: Snapshot) => this.announce(snapshot, 'recovered'));
-    this.listen(bus, 'connect', () => this.onConnect('startup'));
-    this.listen(bus, 'reconnect', () => this.onConnect('reconnect'));
-    if (bus.connected) this.onConnect('startup');
+  /** A new valid set is in force: announced as a change (or, the first time, as this instance's startup). */
+  accepted(snapshot: Snapshot): void {
+    this.announce(snapshot, this.announced ? 'change' : 'startup');
   }
 
-  stop(): void {
-    for (const off of this.unsubscribers.splice(0)) off();
+  /** After a rejection, the files are back to the set in force. */
+  recovered(snapshot: Snapshot): void {
+    this.announce(snapshot, 'recovered');
   }
 
-  private onConnect(reason: ReloadReason): void {
-    const { reloader } = this.options;
-    if (reloader.inForce) this.announce(reloader.inForce, this.announced ? reason : 'startup');
-    if (reloader.lastRejection) this.announceRejection();
+  /** A set was refused. */
+  rejected(): void {
+    this.announceRejection();
+  }
+
+  /** On the bus (first time, or again): it kept nothing for those who were cut off, so say again what is in force. */
+  connected(): void {
+    const { policy } = this.options;
+    if (policy.inForce) this.announce(policy.inForce, this.announced ? 'reconnect' : 'startup');
+    if (policy.lastRejection) this.announceRejection();
   }
 
   /** Announces `snapshot` (a new revision gets the next sequence number). */
   private announce(snapshot: Snapshot, reason: ReloadReason): void {
     const { bus } = this.options;
-    if (!bus.nc || !bus.connected) return; // announced on (re)connect instead
+    if (!bus.connected) return; // announced on (re)connect instead
     if (this.announced?.snapshot.revision !== snapshot.revision) {
       this.announced = { snapshot, previous: this.announced?.snapshot, sequence: (this.announced?.sequence ?? 0) + 1 };
     } else if (this.announced.snapshot !== snapshot) {
@@ -142,11 +140,11 @@ export class PolicyAnnouncer extends EventEmitter<{ published: [announcement: An
   }
 
   private announceRejection(): void {
-    const { reloader, bus, source, invalidFiles } = this.options;
-    const rejection = reloader.lastRejection;
-    if (!rejection || !bus.nc || !bus.connected) return;
+    const { policy, bus, source, invalidFiles } = this.options;
+    const rejection = policy.lastRejection;
+    if (!rejection || !bus.connected) return;
     const hint = invalidFiles === 'reject-set' && rejection.problems.some((p) => p.file !== '') ? SKIP_FILE_HINT : undefined;
-    const data = fitRejection(rejectedPayload(rejection, reloader.inForce, hint), this.maxPayload, (payload) =>
+    const data = fitRejection(rejectedPayload(rejection, policy.inForce, hint), this.maxPayload, (payload) =>
       encodeEnvelope(makeEnvelope(SUBJECTS.policyRejected, source, payload, { now: this.now() })),
     );
     this.publish(SUBJECTS.policyRejected, data, { revision: rejection.revision });
@@ -167,8 +165,7 @@ export class PolicyAnnouncer extends EventEmitter<{ published: [announcement: An
   private publish(subject: string, data: Uint8Array, meta: { reason?: ReloadReason; revision: string; transfer?: boolean }): void {
     const { bus, log } = this.options;
     try {
-      if (!bus.nc) throw new Error('not connected');
-      bus.nc.publish(subject, data);
+      bus.publish(subject, data);
       this.publishFailure = undefined;
       log.info({ subject, ...meta, bytes: data.byteLength }, 'announced');
       this.emit('published', { subject, ...meta, bytes: data.byteLength });
@@ -181,7 +178,7 @@ export class PolicyAnnouncer extends EventEmitter<{ published: [announcement: An
   }
 
   private get maxPayload(): number {
-    return this.options.bus.nc?.info?.max_payload ?? DEFAULT_MAX_PAYLOAD;
+    return this.options.bus.maxPayload;
   }
 
   private now(): number {
@@ -256,12 +253,6 @@ export class PolicyAnnouncer extends EventEmitter<{ published: [announcement: An
     const start = request.part * stored.partBytes;
     if (start >= stored.bytes.byteLength) throw new ServiceError(400, `part ${request.part} is past the end`);
     return stored.bytes.subarray(start, start + stored.partBytes);
-  }
-
-  private listen<E extends NodeJS.EventEmitter>(emitter: E, event: string, fn: (...args: never[]) => void): void {
-    const handler = fn as (...args: unknown[]) => void;
-    emitter.on(event, handler);
-    this.unsubscribers.push(() => emitter.off(event, handler));
   }
 }
 

@@ -1,7 +1,7 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { HealthStatusPayload } from '../health/status-payload.js';
 import { redactUrl } from '../bus/url-credentials.js';
-import { SUBJECTS, envelopeType } from '../topics.js';
+import { SUBJECTS, envelopeType } from '../protocol/topics.js';
 
 /** Wait before asking again a sentinel that sheds requests (ADR-32 503). */
 const BUSY_RETRY = 200; // ms

@@ -1,6 +1,6 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { SETTINGS, type Setting } from '../config/settings.js';
-import { closest } from '../did-you-mean.js';
+import { closest } from '../text/did-you-mean.js';
 import { UsageError } from '../errors.js';
 
 export { EXIT } from './exit-codes.js';

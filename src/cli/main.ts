@@ -7,11 +7,11 @@
 
 async function main(argv: string[]): Promise<number> {
   if (argv.includes('--once')) {
-    return (await import('./once.js')).once(argv, process.env);
+    return (await import('./probe/once.js')).once(argv, process.env);
   }
   const { parseCommandLine, helpText, EXIT } = await import('./command-line.js');
   const { SentinelError, ERROR_CODES } = await import('../errors.js');
-  const { packageVersion } = await import('../version.js');
+  const { packageVersion } = await import('./version.js');
   try {
     const cli = parseCommandLine(argv);
     if (cli.flags.help) {

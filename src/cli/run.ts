@@ -1,9 +1,10 @@
 import { authMethod } from '../bus/auth.js';
 import { resolveConfig } from '../config/resolve.js';
-import { makeInstanceId } from '../instance.js';
-import { createLogger, redactUrl } from '../log.js';
-import { Sentinel } from '../sentinel.js';
-import { packageVersion } from '../version.js';
+import { makeInstanceId } from '../health/instance-id.js';
+import { redactUrl } from '../bus/url-credentials.js';
+import { createLogger } from '../log/logger.js';
+import { Sentinel } from '../roles/sentinel.js';
+import { packageVersion } from './version.js';
 import { EXIT, type CommandLine } from './command-line.js';
 
 /**
@@ -38,7 +39,7 @@ export async function run(cli: CommandLine, env: NodeJS.ProcessEnv, cwd: string)
     process.once('SIGTERM', () => resolve('SIGTERM'));
     process.once('SIGINT', () => resolve('SIGINT'));
   });
-  const sentinel = new Sentinel(config, { log, instance, logStats });
+  const sentinel = new Sentinel(config, { log, instance, logStats, version: packageVersion() });
   // SIGHUP, as for Prometheus and consul-template, reads the policy set again at once (what a watcher
   // on a network filesystem missed); the process stays up. Registered before start: its default kills.
   const reread = () => {

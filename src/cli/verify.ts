@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { UsageError } from '../errors.js';
 import { isPublicKey } from '../policy/signature.js';
-import { verifyReload } from '../subscriber.js';
+import { verifyReload } from '../subscriber/verify-reload.js';
 import { EXIT, type CommandLine } from './command-line.js';
 
 /**

@@ -5,7 +5,9 @@ import { MAX_CHECKS, MAX_INTERVAL_MS } from '../health/heartbeat-payload.js';
 import { INVALID_FILE_MODES, type InvalidFileMode } from '../policy/invalid-files.js';
 import { parseByteSize } from './byte-size.js';
 import { parseDuration } from './duration.js';
-import { DEFAULT_HTTP_LISTEN, DEFAULT_SERVERS, parseListenAddress, type ListenAddress } from './listen-address.js';
+import type { ListenAddress } from './listen-address.js';
+import { AUTH_SETTINGS, SHARED_SETTINGS, type SettingSpec } from './shared-settings.js';
+import { parseBoolean, parseList, parseNonEmpty, parseOptional, parsePositiveInteger } from './values.js';
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -69,29 +71,14 @@ export interface SentinelConfig {
 }
 
 /**
- * One setting, everywhere it can come from. This table is the single source
- * of flags, environment variables, config keys, defaults, parsing and help.
+ * One setting of the daemon: the shared entry (shared-settings.ts: flag,
+ * environment, config key, default, parser, help) and the schema of its value
+ * in the config file (also the config file's JSON Schema). This table is the
+ * single source of flags, environment variables, config keys, defaults,
+ * parsing and help.
  */
-export interface Setting<K extends keyof SentinelConfig = keyof SentinelConfig> {
-  key: K;
-  /** Key in the config file; a dot for a table (`health.interval`). */
-  file: string;
-  /** Long flag, without `--`; absent for settings only the config file can hold. */
-  flag?: string;
-  /** Environment variables, first found wins. */
-  env: readonly string[];
-  /** The default, as a user would write it (for help and docs). */
-  defaultText: string;
-  /** The TOML value's schema (also the config file's JSON Schema). */
+export interface Setting<K extends keyof SentinelConfig = keyof SentinelConfig> extends SettingSpec<K, SentinelConfig[K]> {
   schema: TSchema;
-  /** Flag type: strings are parsed by `parse`. */
-  flagType: 'string' | 'boolean';
-  /** The flag may repeat (values are concatenated). */
-  multiple?: boolean;
-  /** A path: relative to the config file when it comes from there, else to the working directory. */
-  isPath?: boolean;
-  parse: (raw: unknown) => SentinelConfig[K];
-  help: string;
 }
 
 const DURATION = Type.Union([Type.String({ pattern: '^\\s*(\\d+(\\.\\d+)?(ms|s|m|h))+\\s*$' }), Type.Integer({ minimum: 0 })], {
@@ -110,17 +97,10 @@ function setting<K extends keyof SentinelConfig>(s: Setting<K>): Setting<K> {
 
 export const SETTINGS = [
   setting({
-    key: 'servers',
-    file: 'servers',
-    flag: 'servers',
-    env: ['NATS_SERVERS', 'NATS_URL'],
-    defaultText: DEFAULT_SERVERS,
+    ...SHARED_SETTINGS.servers,
     schema: Type.Union([Type.String({ minLength: 1 }), Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })], {
       errorMessage: 'must be a server URL or an array of them',
     }),
-    flagType: 'string',
-    parse: parseServers,
-    help: 'NATS server URLs, comma-separated',
   }),
   setting({
     key: 'policies',
@@ -358,17 +338,7 @@ export const SETTINGS = [
     parse: parseChecks,
     help: 'checks of the container beside the sentinel ([[health.checks]] tables)',
   }),
-  setting({
-    key: 'http',
-    file: 'http.listen',
-    flag: 'http',
-    env: ['SENTINEL_HTTP'],
-    defaultText: DEFAULT_HTTP_LISTEN,
-    schema: Type.String({ minLength: 1 }),
-    flagType: 'string',
-    parse: parseListenAddress,
-    help: 'HTTP listener for /healthz and /readyz: host:port, or off',
-  }),
+  setting({ ...SHARED_SETTINGS.http, schema: Type.String({ minLength: 1 }) }),
   setting({
     key: 'httpAllowedHosts',
     file: 'http.allowed_hosts',
@@ -384,54 +354,23 @@ export const SETTINGS = [
   ...secretSettings(),
 ] as const satisfies readonly Setting[];
 
-/** Authentication and TLS: the names NATS tooling uses for flags and environment variables. */
+/** Authentication and TLS (shared with the probe), and the signing seed (the daemon's alone). */
 function secretSettings() {
-  const optional = (raw: unknown) => (raw === '' || raw === undefined ? undefined : parseNonEmpty(raw));
-  const text = (key: 'user' | 'password' | 'token', file: string, flag: string, env: string, help: string) =>
-    setting({ key, file, flag, env: [env], defaultText: '', schema: Type.String({ minLength: 1 }), flagType: 'string', parse: optional, help });
-  const path = (key: 'nkey' | 'creds' | 'tlsCa' | 'tlsCert' | 'tlsKey' | 'signingSeed', file: string, flag: string, env: string, help: string) =>
-    setting({ key, file, flag, env: [env], defaultText: '', schema: Type.String({ minLength: 1 }), flagType: 'string', isPath: true, parse: optional, help });
   return [
-    text('user', 'auth.user', 'user', 'NATS_USER', 'user name for the bus (with --password)'),
-    text('password', 'auth.password', 'password', 'NATS_PASSWORD', 'password for the bus; prefer the variable or the config file to a flag'),
-    text('token', 'auth.token', 'token', 'NATS_TOKEN', 'token for the bus'),
-    path('nkey', 'auth.nkey', 'nkey', 'NATS_NKEY', 'file holding an NKey seed'),
-    path('creds', 'auth.creds', 'creds', 'NATS_CREDS', 'credentials file (user JWT and seed)'),
-    path('tlsCa', 'tls.ca', 'tls-ca', 'NATS_CA', 'CA certificate(s) to verify the bus with'),
-    path('tlsCert', 'tls.cert', 'tls-cert', 'NATS_CERT', 'client certificate, for mutual TLS (with --tls-key)'),
-    path('tlsKey', 'tls.key', 'tls-key', 'NATS_KEY', 'client key, for mutual TLS'),
-    path('signingSeed', 'signing_seed', 'signing-seed', 'SENTINEL_SIGNING_SEED', 'NKey seed file: sign every reload (off by default)'),
+    ...AUTH_SETTINGS.map((s) => setting({ ...s, schema: Type.String({ minLength: 1 }) })),
+    setting({
+      key: 'signingSeed',
+      file: 'signing_seed',
+      flag: 'signing-seed',
+      env: ['SENTINEL_SIGNING_SEED'],
+      defaultText: '',
+      schema: Type.String({ minLength: 1 }),
+      flagType: 'string',
+      isPath: true,
+      parse: parseOptional,
+      help: 'NKey seed file: sign every reload (off by default)',
+    }),
   ];
-}
-
-function parseNonEmpty(raw: unknown): string {
-  if (typeof raw !== 'string' || raw.trim() === '') throw new TypeError('must not be empty');
-  return raw.trim();
-}
-
-/** A list from TOML (array), from repeated flags (array) or from one comma-separated string. */
-function parseList(raw: unknown): string[] {
-  const items = (Array.isArray(raw) ? raw : [raw]).flatMap((v) => String(v).split(','));
-  return items.map((s) => s.trim()).filter((s) => s !== '');
-}
-
-export function parseServers(raw: unknown): string[] {
-  const servers = parseList(raw);
-  if (servers.length === 0) throw new TypeError('needs at least one server URL');
-  for (const s of servers) {
-    if (/\s/.test(s)) throw new TypeError(`"${s}" is not a server URL`);
-    const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(s)?.[1]?.toLowerCase();
-    if (scheme !== undefined && !['nats', 'tls'].includes(scheme)) {
-      throw new TypeError(`"${s}": unsupported scheme "${scheme}://"; use nats:// or tls://`);
-    }
-  }
-  return servers;
-}
-
-function parsePositiveInteger(raw: unknown): number {
-  const n = typeof raw === 'number' ? raw : Number(String(raw).trim());
-  if (!Number.isSafeInteger(n) || n < 1) throw new TypeError(`"${raw}" is not a positive whole number`);
-  return n;
 }
 
 /** Resolves `[[health.checks]]` tables (already checked against their schema) into specs. */
@@ -474,14 +413,6 @@ function parseChecks(raw: unknown): CheckSpec[] {
     names.add(spec.name);
   }
   return specs;
-}
-
-function parseBoolean(raw: unknown): boolean {
-  if (typeof raw === 'boolean') return raw;
-  const text = String(raw).trim().toLowerCase();
-  if (['true', '1', 'yes', 'on'].includes(text)) return true;
-  if (['false', '0', 'no', 'off', ''].includes(text)) return false;
-  throw new TypeError(`"${raw}" is not true or false`);
 }
 
 function parseInvalidFiles(raw: unknown): InvalidFileMode {

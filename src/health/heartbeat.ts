@@ -1,9 +1,9 @@
 import type { Logger } from 'pino';
-import type { BusConnection } from '../bus/connection.js';
-import { encodeEnvelope, makeEnvelope } from '../bus/envelope.js';
+import type { Flusher, Publisher } from '../protocol/ports.js';
+import { encodeEnvelope, makeEnvelope } from '../protocol/envelope.js';
 import type { Clock, TimerHandle } from '../clock.js';
 import { messageOf } from '../errors.js';
-import { SUBJECTS } from '../topics.js';
+import { SUBJECTS } from '../protocol/topics.js';
 import { withFailure, type CheckRunner } from './checks.js';
 import type { CheckDetail, LifecycleState, ReportedStatus, Roster, SentinelHeartbeat } from './heartbeat-payload.js';
 
@@ -18,7 +18,7 @@ export interface LiveCheck {
 }
 
 export interface HeartbeatOptions {
-  bus: BusConnection;
+  bus: Publisher & Flusher;
   clock: Clock;
   component: string;
   instance: string;
@@ -85,9 +85,8 @@ export class HeartbeatPublisher {
     this.options.runner.stop();
     this.state = 'stopping';
     this.publish();
-    const nc = this.options.bus.nc;
-    if (nc && this.options.bus.connected) {
-      await Promise.race([nc.flush().catch(() => undefined), new Promise((r) => setTimeout(r, flushTimeoutMs).unref())]);
+    if (this.options.bus.connected) {
+      await Promise.race([this.options.bus.flush().catch(() => undefined), new Promise((r) => setTimeout(r, flushTimeoutMs).unref())]);
     }
   }
 
@@ -145,12 +144,11 @@ export class HeartbeatPublisher {
 
   private publish(): void {
     const { bus, component, log } = this.options;
-    const nc = bus.nc;
-    if (!nc || !bus.connected) return; // published again on reconnect
+    if (!bus.connected) return; // published again on reconnect
     this.seq++;
     const payload = this.payload();
     try {
-      nc.publish(SUBJECTS.health, encodeEnvelope(makeEnvelope(SUBJECTS.health, component, payload)));
+      bus.publish(SUBJECTS.health, encodeEnvelope(makeEnvelope(SUBJECTS.health, component, payload)));
       this.published++;
       if (payload.status !== this.lastStatus) {
         log.info({ status: payload.status, checks: payload.checks, previous: this.lastStatus ?? null }, 'own health status');

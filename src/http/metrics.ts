@@ -1,9 +1,13 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Announcement, PublishFailure } from '../bus/policy-announcer.js';
+import type { PolicyState } from '../policy/snapshot.js';
 import type { Clock } from '../clock.js';
-import type { LogStats } from '../log.js';
-import type { Sentinel } from '../sentinel.js';
-import { SUBJECTS } from '../topics.js';
-import { DIRTY_KINDS } from '../watch/policy-watcher.js';
+import type { HealthAggregator } from '../health/aggregator.js';
+import type { IngestCounters } from '../health/status-payload.js';
+import type { LogStats } from '../log/logger.js';
+import { SUBJECTS } from '../protocol/topics.js';
+import type { ApplyContext, ApplyOutcome } from '../reload/reloader.js';
+import { DIRTY_KINDS, type DirtyKind } from '../watch/policy-watcher.js';
 
 const PREFIX = 'nachos_sentinel_';
 const COMPONENT_STATUSES = ['healthy', 'degraded', 'unhealthy', 'missing', 'unknown'] as const;
@@ -11,23 +15,47 @@ const OVERALL_STATUSES = ['healthy', 'degraded', 'unhealthy', 'unknown'] as cons
 /** Per-component series beyond the roster: a flood of component names must not become a flood of series. */
 export const MAX_OBSERVED_COMPONENT_SERIES = 100;
 
+/** What the metrics read at scrape time: read-only views of the daemon's parts. */
+export interface MetricsSource {
+  policy: PolicyState;
+  health: {
+    readonly counters: IngestCounters;
+    readonly shed: number;
+    readonly transitionsDropped: number;
+    readonly aggregator: Pick<HealthAggregator, 'trackedCount' | 'overall' | 'componentStatuses' | 'policyCounts' | 'rosterDisagreement' | 'cutOff'>;
+  };
+  bus: { readonly connected: boolean; readonly reconnects: number };
+  endpoints: () => { name: string; requests: number; errors: number }[];
+  heartbeats: { readonly published: number };
+  log: LogStats;
+}
+
+/** What happens, told by the composition root as it happens (the counters of events). */
+export interface MetricsRecorder {
+  watchEvent(kind: DirtyKind): void;
+  watchError(): void;
+  applied(outcome: ApplyOutcome, context: ApplyContext): void;
+  announced(announcement: Announcement): void;
+  publishFailed(failure: PublishFailure): void;
+}
+
 /**
- * Prometheus metrics for `/metrics`. Counters of what happens are fed by the
- * parts' events; everything that is state is read at scrape time, so nothing
- * can drift from what the daemon holds.
+ * Prometheus metrics for `/metrics`. Counters of what happens are fed through
+ * the recorder; everything that is state is read at scrape time from the
+ * source, so nothing can drift from what the daemon holds.
  *
  * The two reload gauges carry the names Prometheus' config reloader uses
  * (`reloader_last_reload_successful`, `reloader_last_reload_success_timestamp_seconds`),
  * so alerts written for config-reloader sidecars (kube-prometheus'
  * ConfigReloaderSidecarErrors, for one) work on this sidecar unchanged.
  */
-export function createMetrics(sentinel: Sentinel, clock: Clock, logStats: LogStats): Registry {
+export function createMetrics(source: MetricsSource, clock: Clock): { registry: Registry; record: MetricsRecorder } {
   const register = new Registry();
   collectDefaultMetrics({ register });
   // prom-client names three gauges with a counter's `_total` suffix, which `promtool check metrics`
   // refuses; their values are the sums of `nodejs_active_handles`, `_requests` and `_resources` by type.
   for (const name of ['handles', 'requests', 'resources'] as const) register.removeSingleMetric(`nodejs_active_${name}_total`);
-  const { reloader, monitor, bus, announcer, service, heartbeat } = sentinel;
+  const { policy: reloader, health: monitor, bus, heartbeats: heartbeat, log: logStats } = source;
   /** A single-value gauge read at scrape time. */
   const gaugeOf = (name: string, help: string, read: () => number) =>
     new Gauge({
@@ -112,9 +140,7 @@ export function createMetrics(sentinel: Sentinel, clock: Clock, logStats: LogSta
     registers: [register],
   });
 
-  reloader.on('watchEvent', (kind) => watchEvents.inc({ kind }));
-  reloader.on('watchError', () => watchErrors.inc());
-  reloader.on('applied', (outcome, context) => {
+  const applied = (outcome: ApplyOutcome, context: ApplyContext) => {
     if (outcome === 'accepted') {
       reloads.inc({ outcome: 'published' });
       lastSuccess = clock.wallNow() / 1000;
@@ -129,7 +155,7 @@ export function createMetrics(sentinel: Sentinel, clock: Clock, logStats: LogSta
       bursts.inc();
       if (context.events > 1) coalesced.inc(context.events - 1);
     }
-  });
+  };
 
   const announcements = new Counter({
     name: `${PREFIX}announcements_total`,
@@ -137,7 +163,7 @@ export function createMetrics(sentinel: Sentinel, clock: Clock, logStats: LogSta
     labelNames: ['subject', 'reason'],
     registers: [register],
   });
-  announcer.on('published', (a) => announcements.inc({ subject: a.subject, reason: a.reason ?? (a.subject === SUBJECTS.policyRejected ? 'rejected' : '') }));
+
   const publishFailures = new Counter({
     name: `${PREFIX}publish_failures_total`,
     help: 'Announcements the bus did not take (too large, connection lost), by subject.',
@@ -145,7 +171,7 @@ export function createMetrics(sentinel: Sentinel, clock: Clock, logStats: LogSta
     registers: [register],
   });
   for (const subject of [SUBJECTS.policyReload, SUBJECTS.policyRejected]) publishFailures.inc({ subject }, 0);
-  announcer.on('publishFailed', (f) => publishFailures.inc({ subject: f.subject }));
+
 
   // Heartbeats heard, and why some were not taken.
   counterOf(`${PREFIX}heartbeats_received_total`, 'Messages heard on nachos.system.health.', () => monitor.counters.received);
@@ -213,7 +239,7 @@ export function createMetrics(sentinel: Sentinel, clock: Clock, logStats: LogSta
     registers: [register],
     collect() {
       this.reset();
-      for (const ep of service.endpointStats()) this.inc({ endpoint: ep.name }, ep.requests);
+      for (const ep of source.endpoints()) this.inc({ endpoint: ep.name }, ep.requests);
     },
   });
   new Counter({
@@ -223,8 +249,17 @@ export function createMetrics(sentinel: Sentinel, clock: Clock, logStats: LogSta
     registers: [register],
     collect() {
       this.reset();
-      for (const ep of service.endpointStats()) this.inc({ endpoint: ep.name }, ep.errors);
+      for (const ep of source.endpoints()) this.inc({ endpoint: ep.name }, ep.errors);
     },
   });
-  return register;
+  return {
+    registry: register,
+    record: {
+      watchEvent: (kind) => watchEvents.inc({ kind }),
+      watchError: () => watchErrors.inc(),
+      applied,
+      announced: (a) => announcements.inc({ subject: a.subject, reason: a.reason ?? (a.subject === SUBJECTS.policyRejected ? 'rejected' : '') }),
+      publishFailed: (f) => publishFailures.inc({ subject: f.subject }),
+    },
+  };
 }

@@ -1,8 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Clock } from '../clock.js';
 import type { Problem } from '../errors.js';
+import type { PolicyState } from '../policy/snapshot.js';
 import type { StatusView, Transition } from '../health/aggregator.js';
-import type { Sentinel } from '../sentinel.js';
+import type { Rejection } from '../policy/snapshot.js';
 
 /** Transitions kept for the status page. */
 export const RECENT_TRANSITIONS = 50;
@@ -27,10 +28,21 @@ export interface StatusDocument {
   };
 }
 
+/** What the status page reads: read-only views of the daemon's parts. */
+export interface FeedSource {
+  identity: { component: string; instance: string; version: string };
+  policy: PolicyState;
+  /** The sequence number the revision in force was announced with, if it was. */
+  announcedSequence(revision: string): number | null;
+  bus: { readonly connected: boolean; readonly server: string | null };
+  view(): StatusView;
+}
+
 /**
  * What the status page reads: the daemon's state as one document, recent
  * transitions and the last rejected set remembered, and a server-sent-events
- * stream that pushes the document on every change and every second.
+ * stream that pushes the document on every change and every second. The
+ * composition root tells it what happens (`transition`, `rejected`, `accepted`).
  */
 export class StatusFeed {
   private readonly transitions: Transition[] = [];
@@ -42,48 +54,43 @@ export class StatusFeed {
   private readonly startedAt: number;
 
   constructor(
-    private readonly sentinel: Sentinel,
+    private readonly source: FeedSource,
     private readonly clock: Clock,
-    private readonly version: string,
   ) {
     this.startedAt = clock.now();
-    sentinel.monitor.on('transition', (t) => {
-      this.transitions.unshift(t);
-      this.transitions.length = Math.min(this.transitions.length, RECENT_TRANSITIONS);
-      this.changed();
-    });
-    sentinel.reloader.on('rejected', (rejection) => {
-      this.lastRejection = {
-        revision: rejection.revision,
-        at: new Date(clock.wallNow()).toISOString(),
-        stillOnDisk: true,
-        problems: rejection.problems,
-      };
-      this.changed();
-    });
-    sentinel.reloader.on('accepted', () => {
-      this.inForceSince = new Date(clock.wallNow()).toISOString();
-      this.changed();
-    });
+  }
+
+  transition(t: Transition): void {
+    this.transitions.unshift(t);
+    this.transitions.length = Math.min(this.transitions.length, RECENT_TRANSITIONS);
+    this.changed();
+  }
+
+  rejected(rejection: Rejection): void {
+    this.lastRejection = { revision: rejection.revision, at: new Date(this.clock.wallNow()).toISOString(), stillOnDisk: true, problems: rejection.problems };
+    this.changed();
+  }
+
+  accepted(): void {
+    this.inForceSince = new Date(this.clock.wallNow()).toISOString();
+    this.changed();
   }
 
   document(): StatusDocument {
-    const { sentinel, clock } = this;
-    const { reloader, bus, announcer } = sentinel;
+    const { source, clock } = this;
+    const { policy: reloader, bus } = source;
     const inForce = reloader.inForce;
     if (this.lastRejection) this.lastRejection.stillOnDisk = reloader.lastRejection?.revision === this.lastRejection.revision;
     return {
       schemaVersion: 1,
       generatedAt: new Date(clock.wallNow()).toISOString(),
       sentinel: {
-        component: sentinel.config.component,
-        instance: sentinel.instance,
-        version: this.version,
+        ...source.identity,
         uptimeSeconds: Math.round((clock.now() - this.startedAt) / 1000),
         connected: bus.connected,
         server: bus.server,
       },
-      health: sentinel.monitor.aggregator.view(),
+      health: source.view(),
       transitions: this.transitions,
       policy: {
         inForce: inForce
@@ -92,7 +99,7 @@ export class StatusFeed {
               files: inForce.files.length,
               rules: inForce.ruleCount,
               since: this.inForceSince,
-              sequence: announcer.announced?.snapshot.revision === inForce.revision ? announcer.announced.sequence : null,
+              sequence: source.announcedSequence(inForce.revision),
             }
           : null,
         lastRejection: this.lastRejection,

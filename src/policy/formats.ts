@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import type { Document } from 'yaml';
-import { keyPositions, locate as locateToml, type Position, type ValuePath } from '../toml-positions.js';
+import { keyPositions, locate as locateToml, type Position, type ValuePath } from '../text/toml-positions.js';
 
 /**
  * The file formats a policy (or another watched file) may be written in:

@@ -4,7 +4,7 @@ import { promisify } from 'node:util';
 import path from 'node:path';
 import { ERROR_CODES, messageOf, type Problem } from '../errors.js';
 import type { SourceFile } from './validate.js';
-import { compareBytes } from './sha256sum.js';
+import { compareBytes } from './byte-order.js';
 
 /** Where the files of a snapshot come from. */
 export interface LoadOptions {

@@ -1,5 +1,6 @@
-import { readdir, readFile, readlink } from 'node:fs/promises';
+import { readdir, readFile, readlink, realpath } from 'node:fs/promises';
 import path from 'node:path';
+import { isPolicyFileName } from './load.js';
 
 /**
  * Which files of a directory another process has open for writing, as far as
@@ -14,6 +15,12 @@ import path from 'node:path';
 /** Past this many processes the scan is skipped: its cost would be felt by every reload. */
 export const MAX_PROCESSES = 1024;
 const O_ACCMODE = 0o3;
+
+/** Policy files of `dir` (through symlinks) that another process holds open for writing, with a pid of each; never throws. */
+export async function policyFilesOpenForWriting(dir: string): Promise<Map<string, number>> {
+  const real = await realpath(dir).catch(() => undefined);
+  return real === undefined ? new Map() : openForWriting(real, isPolicyFileName).catch(() => new Map<string, number>());
+}
 
 /** Names (relative to `dir`, which must be a real path) of files open for writing by another process. */
 export async function openForWriting(dir: string, accepts: (name: string) => boolean): Promise<Map<string, number>> {

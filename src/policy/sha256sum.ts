@@ -1,7 +1,4 @@
-/** Byte order, so an order (and so a revision) never depends on the locale. */
-export function compareBytes(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a), Buffer.from(b));
-}
+import { compareBytes } from './byte-order.js';
 
 /**
  * The lines `sha256sum` prints for a set of files, `<sha256>  <path>\n`, in

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { ERROR_CODES, type Problem } from '../errors.js';
 import type { InvalidFileMode } from './invalid-files.js';
-import { compareBytes, sha256sumLines } from './sha256sum.js';
+import { compareBytes } from './byte-order.js';
+import { sha256sumLines } from './sha256sum.js';
 import { validateSet, type FileKind, type ParsedPolicy, type SourceFile } from './validate.js';
 
 /** One file of a snapshot, as announced on the bus. */
@@ -139,4 +140,13 @@ export function diffFiles(previous: readonly SnapshotFile[], next: readonly Snap
   }
   const removed = [...before.keys()].filter((p) => !after.has(p));
   return { added, modified, removed };
+}
+
+/**
+ * The policy state as the rest of the daemon reads it (the reloader holds
+ * it): the set in force, and the last set refused while it is still on disk.
+ */
+export interface PolicyState {
+  readonly inForce: Snapshot | undefined;
+  readonly lastRejection: Rejection | undefined;
 }

@@ -1,5 +1,5 @@
 import { Kind, type TSchema } from '@sinclair/typebox';
-import { closest } from '../did-you-mean.js';
+import { closest } from '../text/did-you-mean.js';
 
 /** A key the schema does not name, where it was found. */
 export interface UnknownKey {

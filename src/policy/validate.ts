@@ -1,10 +1,10 @@
 import { ERROR_CODES, type Problem } from '../errors.js';
-import { schemaIssues } from '../schema-errors.js';
-import { pathToPointer, pointerToPath, type Position } from '../toml-positions.js';
+import { schemaIssues } from '../text/schema-issues.js';
+import { pathToPointer, pointerToPath, type Position } from '../text/toml-positions.js';
 import { parseByFormat, type Parsed } from './formats.js';
 import { nachosReads, nachosRefusals, skippedRulesNote } from './nachos-compat.js';
 import { checkClosedPolicyDocument, checkPolicyDocument, OPERATORS, PolicyDocumentSchema, type Operator, type PolicyDocument } from './schema.js';
-import { compareBytes } from './sha256sum.js';
+import { compareBytes } from './byte-order.js';
 import { unknownKeys } from './unknown-keys.js';
 
 /** What a snapshot file holds: policies, or other configuration watched alongside them. */

@@ -1,14 +1,17 @@
 import { EventEmitter } from 'node:events';
-import { realpath } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { Clock, TimerHandle } from '../clock.js';
 import { ERROR_CODES, formatProblem } from '../errors.js';
 import { SKIP_FILE_HINT, type InvalidFileMode } from '../policy/invalid-files.js';
-import { isPolicyFileName, loadFiles, type LoadOptions } from '../policy/load.js';
-import { openForWriting } from '../policy/open-writers.js';
+import type { LoadOptions, LoadResult } from '../policy/load.js';
 import { buildSnapshot, computeRevision, digestFiles, type Rejection, type Snapshot } from '../policy/snapshot.js';
 import { QuietWindow } from '../watch/quiet-window.js';
-import { PolicyWatcher, type DirtyKind } from '../watch/policy-watcher.js';
+import type { DirtyKind } from '../watch/policy-watcher.js';
+
+/** Reads every file of the set (policy/load.ts's `loadFiles`, in the daemon). */
+export type Loader = (options: LoadOptions) => Promise<LoadResult>;
+/** Which policy files another process holds open for writing (policy/open-writers.ts, in the daemon). */
+export type WritersCheck = (dir: string) => Promise<Map<string, number>>;
 
 export interface ReloaderOptions extends LoadOptions {
   allowEmpty: boolean;
@@ -18,9 +21,13 @@ export interface ReloaderOptions extends LoadOptions {
   maxWaitMs: number;
   /** Full re-read every so often, for what a watcher misses (network filesystems); 0 turns it off. */
   rescanIntervalMs: number;
+  /** How often a set refused as unreadable is read again (the directory check's cadence). */
   dirCheckIntervalMs: number;
   clock: Clock;
   log: Logger;
+  load: Loader;
+  /** Asked, for reads a file event led to, whether a writer still holds a file open; none when absent. */
+  openWriters?: WritersCheck;
 }
 
 /** How long reads at the cap wait for files still being written, in caps (maxWait): 4 s by default. */
@@ -55,10 +62,6 @@ export interface ReloaderEvents {
   recovered: [snapshot: Snapshot, context: ApplyContext];
   /** Every apply, whatever its outcome (for metrics and tests). */
   applied: [outcome: ApplyOutcome, context: ApplyContext];
-  /** The watcher saw something (before any coalescing). */
-  watchEvent: [kind: DirtyKind];
-  /** The watcher failed; the periodic rescan still runs. */
-  watchError: [error: Error];
 }
 
 export interface ApplyContext {
@@ -73,10 +76,12 @@ export interface ApplyContext {
 
 /**
  * Watch, hash, apply: the reload engine, in the shape of Prometheus' config
- * reloader. The watcher only says "dirty"; `apply()` reads every file, hashes,
- * and returns early when the set is the one in force; only a set that
- * validates as a whole becomes the snapshot in force. A periodic full apply
- * catches what the watcher missed. It knows nothing of the bus.
+ * reloader. Whoever watches only says "dirty" (`dirty()`); `apply()` reads
+ * every file through the loader it is handed, hashes, and returns early when
+ * the set is the one read last; only a set that validates as a whole (or,
+ * with skip-file, what is left of it) becomes the snapshot in force. A
+ * periodic full apply catches what the watcher missed. It knows nothing of the
+ * bus, of the watcher, or of the filesystem: time is its clock, files its loader.
  */
 export class PolicyReloader extends EventEmitter<ReloaderEvents> {
   /** The valid snapshot in force, once there is one. */
@@ -87,7 +92,6 @@ export class PolicyReloader extends EventEmitter<ReloaderEvents> {
   private readonly window: QuietWindow;
   /** A read put off (a file changing or still being written), to be folded into the next one. */
   private deferred: ApplyContext | undefined;
-  private readonly watcher: PolicyWatcher;
   private rescanTimer: TimerHandle | undefined;
   private recheckTimer: TimerHandle | undefined;
   private running: Promise<ApplyOutcome> | undefined;
@@ -108,33 +112,21 @@ export class PolicyReloader extends EventEmitter<ReloaderEvents> {
       clock: options.clock,
       onFire: ({ events, capped }) => void this.apply(this.fired(events, capped)),
     });
-    this.watcher = new PolicyWatcher({
-      dir: options.dir,
-      extraFiles: options.extraFiles,
-      checkIntervalMs: options.dirCheckIntervalMs,
-    });
-    this.watcher.on('dirty', (kind, file) => this.onDirty(kind, file));
-    this.watcher.on('error', (err) => {
-      options.log.warn({ err }, 'policy watcher error; the periodic rescan still catches changes');
-      this.emit('watchError', err);
-    });
   }
 
-  /** Reads the set once, then watches it. Resolves once the watcher is ready. */
+  /** Reads the set once, and starts the periodic rescan. */
   async start(): Promise<ApplyOutcome> {
-    await this.watcher.start();
     const outcome = await this.apply({ trigger: 'startup', events: 0 });
     this.scheduleRescan();
     return outcome;
   }
 
-  /** Stops watching. Idempotent. */
+  /** Stops reading. Idempotent. */
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.window.cancel();
       if (this.rescanTimer) this.options.clock.clearTimeout(this.rescanTimer);
       if (this.recheckTimer) this.options.clock.clearTimeout(this.recheckTimer);
-      await this.watcher.close();
       // A read in flight is not waited for long: what it finds after close is dropped anyway.
       await Promise.race([this.running?.catch(() => undefined), new Promise((resolve) => setTimeout(resolve, CLOSE_WAIT).unref())]);
     })();
@@ -188,8 +180,9 @@ export class PolicyReloader extends EventEmitter<ReloaderEvents> {
   private async evaluate(context: ApplyContext): Promise<ApplyOutcome> {
     const { log } = this.options;
     // A read a file event led to asks, at the same time, whether another process still holds a file open for writing.
-    const writers = context.trigger === 'watch' ? writersOf(this.options.dir) : undefined;
-    const loaded = await loadFiles(this.options);
+    const { openWriters } = this.options;
+    const writers = context.trigger === 'watch' && openWriters ? openWriters(this.options.dir).catch(() => new Map<string, number>()) : undefined;
+    const loaded = await this.options.load(this.options);
     if (this.closing) return 'unchanged';
     if (loaded.unstable) {
       log.debug('a policy file changed while being read; reading again after the quiet window');
@@ -292,10 +285,10 @@ export class PolicyReloader extends EventEmitter<ReloaderEvents> {
     return { ...mergeContexts(deferred, { trigger: 'watch', events }), capped, firstEventAt };
   }
 
-  private onDirty(kind: DirtyKind, file: string): void {
+  /** Something changed on disk (`kind` says what; the watcher knows no more): read after the quiet window, or at once for a swap. */
+  dirty(kind: DirtyKind, file: string): void {
     if (this.closing) return;
     this.options.log.trace({ kind, file }, 'policy files dirty');
-    this.emit('watchEvent', kind);
     this.burstStartedAt ??= this.options.clock.now();
     if (kind === 'swap') {
       // A ConfigMap swap is complete by construction: no need to wait for quiet.
@@ -321,12 +314,6 @@ export class PolicyReloader extends EventEmitter<ReloaderEvents> {
       void this.apply({ trigger: 'rescan', events: 0 }).finally(() => this.scheduleRescan());
     }, rescanIntervalMs);
   }
-}
-
-/** Policy files of `dir` (through symlinks) that another process holds open for writing; never throws. */
-async function writersOf(dir: string): Promise<Map<string, number>> {
-  const real = await realpath(dir).catch(() => undefined);
-  return real === undefined ? new Map() : openForWriting(real, isPolicyFileName).catch(() => new Map<string, number>());
 }
 
 function mergeContexts(a: ApplyContext | undefined, b: ApplyContext): ApplyContext {

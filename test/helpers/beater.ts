@@ -1,7 +1,7 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { randomUUID } from 'node:crypto';
 import type { Heartbeat } from '../../src/health/heartbeat-payload.js';
-import { SUBJECTS } from '../../src/topics.js';
+import { SUBJECTS } from '../../src/protocol/topics.js';
 
 /**
  * Another Nachos container, as far as health goes: it publishes heartbeats

@@ -1,5 +1,5 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import type { Envelope } from '../../src/bus/envelope.js';
+import type { Envelope } from '../../src/protocol/envelope.js';
 import { until } from './until.js';
 
 /** Subscribes to subjects on a test server and keeps every decoded envelope. */

@@ -1,10 +1,17 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { until } from './until.js';
 
 /** The compiled executable, as `npm ci` leaves it. */
 export const BIN = path.resolve(import.meta.dirname, '../../dist/cli/bin.cjs');
+
+/** What runs the daemon: the executable and the Node binary that runs it. */
+export interface Executable {
+  bin: string;
+  node: string;
+}
+const OWN: Executable = { bin: BIN, node: process.execPath };
 
 /** The executable run as a child process, its output kept for assertions. */
 export class Daemon {
@@ -25,26 +32,33 @@ export class Daemon {
   }
 
   /** Starts a long-running daemon, on an ephemeral HTTP port so that daemons side by side never collide. */
-  static start(args: string[], env: Record<string, string> = {}, cwd?: string, user?: { uid: number; gid: number }, bin = BIN): Daemon {
-    return Daemon.spawn(args, { SENTINEL_HTTP: '127.0.0.1:0', ...env }, cwd, user, bin);
+  static start(args: string[], env: Record<string, string> = {}, cwd?: string, user?: { uid: number; gid: number }, executable = OWN): Daemon {
+    return Daemon.spawn(args, { SENTINEL_HTTP: '127.0.0.1:0', ...env }, cwd, user, executable);
   }
 
   /**
    * The built executable copied where any user can read it: a checkout in a private home
    * directory (mode 0700) is out of an unprivileged user's reach. The daemon is one bundle
-   * (dist/cli/daemon.mjs) with its entry and package.json: nothing else is needed.
+   * (dist/cli/daemon.mjs) with its entry and package.json: nothing else is needed. The Node
+   * binary is copied too when it sits out of reach (CI's Node 24, unpacked inside the checkout).
    */
-  static readableCopy(dir: string): string {
+  static readableCopy(dir: string): Executable {
     const cli = path.join(dir, 'dist', 'cli');
     mkdirSync(cli, { recursive: true });
     for (const file of ['bin.cjs', 'daemon.mjs']) copyFileSync(path.join(path.dirname(BIN), file), path.join(cli, file));
     copyFileSync(path.resolve(path.dirname(BIN), '../../package.json'), path.join(dir, 'package.json'));
     for (const d of [dir, path.join(dir, 'dist'), cli]) chmodSync(d, 0o755);
-    return path.join(cli, 'bin.cjs');
+    let node = process.execPath;
+    if (!anyoneMayRun(node)) {
+      node = path.join(dir, 'node');
+      copyFileSync(process.execPath, node);
+      chmodSync(node, 0o755);
+    }
+    return { bin: path.join(cli, 'bin.cjs'), node };
   }
 
-  private static spawn(args: string[], env: Record<string, string>, cwd?: string, user?: { uid: number; gid: number }, bin = BIN): Daemon {
-    const child = spawn(process.execPath, [bin, ...args], {
+  private static spawn(args: string[], env: Record<string, string>, cwd?: string, user?: { uid: number; gid: number }, { bin, node } = OWN): Daemon {
+    const child = spawn(node, [bin, ...args], {
       cwd,
       ...user,
       // A clean environment: nothing from the machine (NATS_URL, ...) leaks into a test.
@@ -88,5 +102,14 @@ export class Daemon {
 
   kill(): void {
     if (!this.exit) this.child.kill('SIGKILL');
+  }
+}
+
+/** Every directory on the way searchable by others, and the file executable by them. */
+function anyoneMayRun(file: string): boolean {
+  if ((statSync(file).mode & 0o001) === 0) return false;
+  for (let dir = path.dirname(file); ; dir = path.dirname(dir)) {
+    if ((statSync(dir).mode & 0o001) === 0) return false;
+    if (dir === path.dirname(dir)) return true;
   }
 }

@@ -3,8 +3,9 @@ import { pino, type Logger } from 'pino';
 import { resolveConfig } from '../../src/config/resolve.js';
 import type { SentinelConfig } from '../../src/config/settings.js';
 import type { ApplyContext, ApplyOutcome } from '../../src/reload/reloader.js';
-import { makeInstanceId } from '../../src/instance.js';
-import { Sentinel } from '../../src/sentinel.js';
+import { makeInstanceId } from '../../src/health/instance-id.js';
+import { Sentinel } from '../../src/roles/sentinel.js';
+import { packageVersion } from '../../src/cli/version.js';
 import { until } from './until.js';
 
 /** A logger whose lines a test can read back. */
@@ -25,7 +26,7 @@ export async function startSentinel(flags: Record<string, string | boolean | str
   const config: SentinelConfig = resolveConfig({ flags: { http: '127.0.0.1:0', ...flags }, env: {}, cwd });
   // Every line is kept for the test to read: debug unless the test asks for less (a flood would fill memory).
   const { log, lines } = captureLogger(typeof flags['log-level'] === 'string' ? flags['log-level'] : 'debug');
-  const sentinel = new Sentinel(config, { log, instance: makeInstanceId('test'), dirCheckIntervalMs: 50 });
+  const sentinel = new Sentinel(config, { log, instance: makeInstanceId('test'), version: packageVersion(), dirCheckIntervalMs: 50 });
   const applies: { outcome: ApplyOutcome; context: ApplyContext }[] = [];
   sentinel.reloader.on('applied', (outcome, context) => applies.push({ outcome, context }));
   await sentinel.start();

@@ -1,41 +1,25 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { SUBJECTS } from '../../src/topics.js';
-import { BusListener } from '../helpers/bus-listener.js';
+import { describe, expect } from 'vitest';
+import { SUBJECTS } from '../../src/protocol/topics.js';
 import { Daemon } from '../helpers/daemon.js';
 import { NatsCluster, NatsServer, freePort } from '../helpers/nats-server.js';
-import { policyDir, policyText } from '../helpers/policy-files.js';
+import { it } from '../helpers/fixtures.js';
+import { policyText } from '../helpers/policy-files.js';
 import { shellRevision } from '../helpers/revision.js';
-import { startSentinel } from '../helpers/sentinel.js';
 import { until } from '../helpers/until.js';
 
 describe('the bus comes and goes', () => {
-  let root: string;
-  let dir: string;
-  let cleanup: () => void;
-  const stops: (() => Promise<unknown> | void)[] = [];
-
-  beforeEach(() => {
-    ({ root, dir, cleanup } = policyDir());
-  });
-  afterEach(async () => {
-    for (const stop of stops.splice(0).reverse()) await stop();
-    cleanup();
-  });
-
-  it('announces again after its bus server is killed and restarted: the bus kept nothing', async () => {
+  it('announces again after its bus server is killed and restarted: the bus kept nothing', async ({ dir, defer, sentinel, listen }) => {
     // The listener sits on another node of a cluster, so it hears the announcement whoever reconnects first.
     const cluster = await NatsCluster.start(2);
-    stops.push(() => cluster.stop());
+    defer(() => cluster.stop());
     const [near, far] = cluster.servers as [NatsServer, NatsServer];
-    const running = await startSentinel({ servers: near.url, policies: dir }, root);
-    stops.push(() => running.close());
+    const running = await sentinel({ servers: near.url, policies: dir });
     await running.connected();
     await until(() => running.sentinel.announcer.announced, 5000, 'the startup announcement');
     const first = running.sentinel.announcer.announced;
-    const listener = await BusListener.start(far.url, [SUBJECTS.policyReload]);
-    stops.push(() => listener.close());
+    const listener = await listen([SUBJECTS.policyReload], far.url);
 
     await near.restart();
     const [again] = await listener.waitFor(SUBJECTS.policyReload, 1, 10_000);
@@ -44,11 +28,10 @@ describe('the bus comes and goes', () => {
     expect(running.lines.some((l) => l.msg === 'reconnected to the bus')).toBe(true);
   });
 
-  it('carries a change made while the bus was away in the reconnect announcement', async () => {
+  it('carries a change made while the bus was away in the reconnect announcement', async ({ dir, defer, sentinel, listen }) => {
     const server = await NatsServer.start();
-    stops.push(() => server.stop());
-    const running = await startSentinel({ servers: server.url, policies: dir }, root);
-    stops.push(() => running.close());
+    defer(() => server.stop());
+    const running = await sentinel({ servers: server.url, policies: dir });
     await running.connected();
     await until(() => running.sentinel.announcer.announced, 5000, 'the startup announcement');
     const before = running.sentinel.announcer.announced?.snapshot.revision;
@@ -59,26 +42,24 @@ describe('the bus comes and goes', () => {
     await until(() => running.sentinel.reloader.inForce?.revision === shellRevision(dir), 5000, 'the change to be applied');
 
     await server.spawn();
-    const listener = await BusListener.start(server.url, [SUBJECTS.policyReload]);
-    stops.push(() => listener.close());
+    await listen([SUBJECTS.policyReload], server.url);
     // The sentinel may reconnect before or after the listener; either way it announces after reconnecting.
     await until(() => running.sentinel.bus.reconnects > 0, 10_000, 'the reconnect');
     await until(() => running.sentinel.announcer.announced?.snapshot.revision === shellRevision(dir), 5000, 'the announcement');
     expect(running.sentinel.announcer.announced).toMatchObject({ sequence: 2, previous: { revision: before } });
   });
 
-  it('started before the bus, it keeps retrying with a clear log line and announces once the bus is up', async () => {
+  it('started before the bus, it keeps retrying with a clear log line and announces once the bus is up', async ({ dir, defer, listen }) => {
     const port = await freePort();
     const daemon = Daemon.start(['--servers', `nats://127.0.0.1:${port}`, '--policies', dir]);
-    stops.push(() => daemon.kill());
+    defer(() => daemon.kill());
     const waiting = await daemon.waitForLog((l) => l.msg === 'bus not reachable yet; retrying (the bus must start first)');
     expect(waiting).toMatchObject({ level: 'warn', servers: [`nats://127.0.0.1:${port}`] });
     expect(daemon.exit).toBeUndefined();
 
     const server = await NatsServer.start({ port });
-    stops.push(() => server.stop());
-    const listener = await BusListener.start(server.url, [SUBJECTS.policyReload]);
-    stops.push(() => listener.close());
+    defer(() => server.stop());
+    const listener = await listen([SUBJECTS.policyReload], server.url);
     await daemon.waitForLog((l) => l.msg === 'connected to the bus');
     // The listener and the daemon race to the new server; ask for the snapshot rather than rely on order.
     const reply = await until(

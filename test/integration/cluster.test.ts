@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Transition } from '../../src/health/aggregator.js';
-import { SUBJECTS } from '../../src/topics.js';
+import { SUBJECTS } from '../../src/protocol/topics.js';
 import { Beater } from '../helpers/beater.js';
 import { BusListener } from '../helpers/bus-listener.js';
 import { NatsCluster, type NatsServer } from '../helpers/nats-server.js';

@@ -4,7 +4,7 @@ import { request as httpRequest } from 'node:http';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Transition } from '../../src/health/aggregator.js';
 import type { HealthStatusPayload } from '../../src/health/status-payload.js';
-import { SUBJECTS } from '../../src/topics.js';
+import { SUBJECTS } from '../../src/protocol/topics.js';
 import { Beater } from '../helpers/beater.js';
 import { BusListener } from '../helpers/bus-listener.js';
 import { BIN, Daemon } from '../helpers/daemon.js';

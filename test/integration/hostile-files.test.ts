@@ -3,7 +3,7 @@ import { chmodSync, mkdirSync, rmSync, symlinkSync, unlinkSync, writeFileSync } 
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ERROR_CODES } from '../../src/errors.js';
-import { SUBJECTS } from '../../src/topics.js';
+import { SUBJECTS } from '../../src/protocol/topics.js';
 import { BusListener } from '../helpers/bus-listener.js';
 import { Daemon } from '../helpers/daemon.js';
 import { NatsServer } from '../helpers/nats-server.js';
@@ -35,8 +35,8 @@ describe('hostile files in the policy directory', () => {
     chmodSync(path.join(dir, 'a.toml'), 0o644);
     listener = await BusListener.start(server.url, [SUBJECTS.policyReload, SUBJECTS.policyRejected]);
     // Run as nobody from a copy nobody can read: the checkout may sit in a private home directory.
-    const bin = Daemon.readableCopy(path.join(root, 'sentinel'));
-    daemon = Daemon.start(['--servers', server.url, '--policies', dir, '--max-file-size', '4KiB'], {}, root, NOBODY, bin);
+    const copy = Daemon.readableCopy(path.join(root, 'sentinel'));
+    daemon = Daemon.start(['--servers', server.url, '--policies', dir, '--max-file-size', '4KiB'], {}, root, NOBODY, copy);
     await listener.waitFor(SUBJECTS.policyReload, 1, 10_000);
     good = shellRevision(dir);
   });

@@ -2,7 +2,7 @@ import { closeSync, existsSync, mkdirSync, openSync, renameSync, unlinkSync, wri
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sha256Hex } from '../../src/policy/snapshot.js';
-import { SUBJECTS } from '../../src/topics.js';
+import { SUBJECTS } from '../../src/protocol/topics.js';
 import { BusListener } from '../helpers/bus-listener.js';
 import { Daemon } from '../helpers/daemon.js';
 import { NatsServer } from '../helpers/nats-server.js';

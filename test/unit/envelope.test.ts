@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { decodeEnvelope, encodeEnvelope, makeEnvelope } from '../../src/bus/envelope.js';
-import { SUBJECTS } from '../../src/topics.js';
+import { decodeEnvelope, encodeEnvelope, makeEnvelope } from '../../src/protocol/envelope.js';
+import { SUBJECTS } from '../../src/protocol/topics.js';
 
 describe('envelope', () => {
   it('wraps a payload the Nachos way', () => {

@@ -12,7 +12,7 @@ import { ConfigError, ERROR_CODES } from '../../src/errors.js';
 import { loadFiles } from '../../src/policy/load.js';
 import { buildSnapshot } from '../../src/policy/snapshot.js';
 import { validateSet, type SourceFile } from '../../src/policy/validate.js';
-import { keyPositions } from '../../src/toml-positions.js';
+import { keyPositions } from '../../src/text/toml-positions.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 
 /**
@@ -51,7 +51,7 @@ describe('fuzz: the heartbeat decoder', () => {
       clock,
       component: 'sentinel',
       instance: 'fuzz',
-      intervalMs: 1000,
+      healthIntervalMs: 1000,
       // A rostered component: its live instances are never displaced, so a full table of them refuses.
       required: ['gateway'],
       optional: [],

@@ -1,6 +1,7 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { createLogger, redactUrl } from '../../src/log.js';
+import { redactUrl } from '../../src/bus/url-credentials.js';
+import { createLogger } from '../../src/log/logger.js';
 
 describe('logger', () => {
   it('puts component and instance on every line, and censors secrets wherever they appear', () => {

@@ -2,13 +2,14 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { createAccount, createUser } from '@nats-io/nkeys';
 import { describe, expect, it } from 'vitest';
-import { makeEnvelope, type Envelope } from '../../src/bus/envelope.js';
+import { makeEnvelope, type Envelope } from '../../src/protocol/envelope.js';
 import { contentBytes, fileContent, reloadBody, reloadHead, type PolicyReloadPayload } from '../../src/policy/announcements.js';
 import { canonicalJson } from '../../src/policy/canonical-json.js';
 import { buildSnapshot } from '../../src/policy/snapshot.js';
 import { ReloadSigner, signedBytes } from '../../src/policy/signature.js';
-import { ReloadFilter, verifyReload } from '../../src/subscriber.js';
-import { SUBJECTS } from '../../src/topics.js';
+import { ReloadFilter } from '../../src/subscriber/reload-filter.js';
+import { verifyReload } from '../../src/subscriber/verify-reload.js';
+import { SUBJECTS } from '../../src/protocol/topics.js';
 
 const seedOf = (kp: { getSeed(): Uint8Array }) => new TextDecoder().decode(kp.getSeed());
 const fixtures = path.resolve(import.meta.dirname, '../fixtures/nachos-style');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { keyPositions, locate, pointerToPath } from '../../src/toml-positions.js';
+import { keyPositions, locate, pointerToPath } from '../../src/text/toml-positions.js';
 
 const source = `# comment [not a header]
 version = "1.0"

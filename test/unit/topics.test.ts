@@ -1,25 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import {
-  SUBJECTS,
-  channelInbound,
-  channelOutbound,
-  envelopeType,
-  subjectToken,
-  toolCall,
-  toolResult,
-} from '../../src/topics.js';
+import { SUBJECTS, envelopeType, policyTransfer, subjectToken } from '../../src/protocol/topics.js';
 
 describe('topics', () => {
-  it('builds the bus subjects', () => {
-    expect(channelInbound('slack')).toBe('nachos.channel.slack.inbound');
-    expect(channelOutbound('telegram')).toBe('nachos.channel.telegram.outbound');
-    expect(toolCall('browser')).toBe('nachos.tool.browser.call');
-    expect(toolResult('web_search')).toBe('nachos.tool.web_search.result');
+  it('builds the transfer subject of an instance', () => {
+    expect(policyTransfer('sentinel-1a2b')).toBe('nachos.system.policy.transfer.sentinel-1a2b');
   });
 
   it.each(['', 'a.b', '*', '>', 'a b', 'tab\there', 'new\nline', 'x>'])('rejects the token %j', (token) => {
     expect(() => subjectToken(token)).toThrow(TypeError);
-    expect(() => toolCall(token)).toThrow(/tool name/);
+    expect(() => policyTransfer(token)).toThrow(/instance id/);
   });
 
   it('derives the envelope type from the subject', () => {

@@ -6,15 +6,15 @@
  * when the bus is asked, and the TOML parser only when a config file is named.
  * Every failure exits 1, a bad flag included, never 2 (Docker reserves 2).
  */
-import { readFileSync } from 'node:fs';
-import { dirname, resolve as resolvePath } from 'node:path';
 import { connect as tcpConnect } from 'node:net';
 import { parseArgs } from 'node:util';
-import { parseDuration } from '../config/duration.js';
-import { DEFAULT_HTTP_LISTEN, DEFAULT_SERVERS, formatListenAddress, parseListenAddress, type ListenAddress } from '../config/listen-address.js';
-import type { BusAuth } from '../bus/auth.js';
-import { EXIT } from './exit-codes.js';
-import { printable, printableJson } from './printable.js';
+import { parseDuration } from '../../config/duration.js';
+import { DEFAULT_HTTP_LISTEN, DEFAULT_SERVERS, formatListenAddress, type ListenAddress } from '../../config/listen-address.js';
+import { configFileNamed, readConfigFile, resolveSettings, type ResolveInput } from '../../config/resolve-settings.js';
+import { AUTH_SETTINGS, SHARED_SETTINGS } from '../../config/shared-settings.js';
+import { ConfigError } from '../../errors.js';
+import { EXIT } from '../exit-codes.js';
+import { printable, printableJson } from '../printable.js';
 import { print, ProbeError, type ProbeOptions } from './probe-output.js';
 
 export const DEFAULT_PROBE_TIMEOUT = 2000; // 2 s: under Docker's own default of 30 s, and quick for people
@@ -35,11 +35,14 @@ export const PROBE_HELP = `nachos-sentinel --once: is the system healthy? Exit 0
   --config FILE      read servers, http.listen, [auth] and [tls] from the sentinel's config file (env SENTINEL_CONFIG)
 
   A secured bus: --user/--password, --token, --nkey FILE, --creds FILE, --tls-ca FILE,
-  --tls-cert FILE with --tls-key FILE (env NATS_USER, NATS_PASSWORD, NATS_TOKEN, NATS_NKEY,
-  NATS_CREDS, NATS_CA, NATS_CERT, NATS_KEY), or credentials in the URL (nats://user:pass@host).
+  --tls-cert FILE with --tls-key FILE (env ${AUTH_SETTINGS.flatMap((s) => s.env).join(', ')}),
+  or credentials in the URL (nats://user:pass@host).
 `;
 
-/** The probe's flags (its own, smaller set: it never loads the daemon's settings table). */
+/** The settings the probe shares with the daemon: the same flags, variables, config keys and parsers. */
+const PROBE_SETTINGS = [SHARED_SETTINGS.servers, SHARED_SETTINGS.http, ...AUTH_SETTINGS] as const;
+
+/** The probe's flags: its own, and the shared settings' (never the daemon's whole table, with its schema library). */
 export const PROBE_OPTIONS = {
   once: { type: 'boolean' },
   self: { type: 'boolean' },
@@ -47,18 +50,9 @@ export const PROBE_OPTIONS = {
   strict: { type: 'boolean' },
   json: { type: 'boolean' },
   timeout: { type: 'string' },
-  servers: { type: 'string' },
-  http: { type: 'string' },
   config: { type: 'string' },
-  user: { type: 'string' },
-  password: { type: 'string' },
-  token: { type: 'string' },
-  nkey: { type: 'string' },
-  creds: { type: 'string' },
-  'tls-ca': { type: 'string' },
-  'tls-cert': { type: 'string' },
-  'tls-key': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
+  ...(Object.fromEntries(PROBE_SETTINGS.map((s) => [s.flag, { type: 'string' }])) as { [S in (typeof PROBE_SETTINGS)[number] as S['flag']]: { type: 'string' } }),
 } as const;
 
 /** Runs the probe; returns the exit code. Never throws. */
@@ -104,29 +98,20 @@ async function probeOptions(argv: string[], env: NodeJS.ProcessEnv): Promise<Pro
     throw new ProbeError(`${(err as Error).message.split('. ')[0]}; see --once --help`);
   }
   if (values.help) return undefined;
-  // An empty variable is an unset one, as for the daemon.
-  const fromEnv = (name: string) => (env[name]?.trim() ? env[name] : undefined);
-  const file = await readConfig(values.config ?? fromEnv('SENTINEL_CONFIG'));
   const timeoutMs = values.timeout === undefined ? DEFAULT_PROBE_TIMEOUT : checked('--timeout', () => parseDuration(values.timeout));
-  const servers = (values.servers ?? fromEnv('NATS_SERVERS') ?? fromEnv('NATS_URL') ?? file.servers ?? DEFAULT_SERVERS)
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
-  const httpText = values.http ?? fromEnv('SENTINEL_HTTP') ?? file.http ?? DEFAULT_HTTP_LISTEN;
-  const http = checked('--http', () => parseListenAddress(httpText));
+  // Flags > environment (the names NATS tooling uses) > config file, as for the daemon: the same resolution.
+  const input: ResolveInput = { flags: values, env, cwd: process.cwd() };
+  let settings;
+  try {
+    const named = configFileNamed(input);
+    // The TOML parser is loaded only when a config file is named; the file's other keys are the daemon's.
+    const file = named === undefined ? undefined : readConfigFile(named, (await import('smol-toml')).parse);
+    settings = resolveSettings(PROBE_SETTINGS, input, file);
+  } catch (err) {
+    throw err instanceof ConfigError ? new ProbeError(err.message) : err;
+  }
+  const { servers, http, ...auth } = settings;
   if (values.self && http === null) throw new ProbeError('--self needs the HTTP listener, but --http is off');
-  // Flags > environment (the names NATS tooling uses) > config file, as for the daemon.
-  const pick = (flag: string | undefined, env: string, fromFile: string | undefined) => flag ?? fromEnv(env) ?? fromFile;
-  const auth: BusAuth = {
-    user: pick(values.user, 'NATS_USER', file.auth.user),
-    password: pick(values.password, 'NATS_PASSWORD', file.auth.password),
-    token: pick(values.token, 'NATS_TOKEN', file.auth.token),
-    nkey: pick(values.nkey, 'NATS_NKEY', file.auth.nkey),
-    creds: pick(values.creds, 'NATS_CREDS', file.auth.creds),
-    tlsCa: pick(values['tls-ca'], 'NATS_CA', file.auth.tlsCa),
-    tlsCert: pick(values['tls-cert'], 'NATS_CERT', file.auth.tlsCert),
-    tlsKey: pick(values['tls-key'], 'NATS_KEY', file.auth.tlsKey),
-  };
   return {
     auth,
     self: values.self ?? false,
@@ -145,41 +130,6 @@ function checked<T>(flag: string, parse: () => T): T {
   } catch (err) {
     throw new ProbeError(`${flag}: ${(err as Error).message}`);
   }
-}
-
-/** Only what the probe needs from the config file; the TOML parser is loaded only then. */
-async function readConfig(file: string | undefined): Promise<{ servers?: string; http?: string; auth: BusAuth }> {
-  if (!file) return { auth: {} };
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new ProbeError(`cannot read config file ${file}: ${(err as Error).message}`);
-  }
-  const { parse } = await import('smol-toml');
-  let doc: Record<string, unknown>;
-  try {
-    doc = parse(text) as Record<string, unknown>;
-  } catch (err) {
-    throw new ProbeError(`${file}: ${(err as Error).message.split('\n')[0]}`);
-  }
-  const servers = Array.isArray(doc.servers) ? doc.servers.join(',') : typeof doc.servers === 'string' ? doc.servers : undefined;
-  const listen = (doc.http as { listen?: unknown } | undefined)?.listen;
-  const table = (name: string) => (doc[name] ?? {}) as Record<string, unknown>;
-  const str = (v: unknown) => (typeof v === 'string' && v !== '' ? v : undefined);
-  // Paths in the config file are relative to it, as for the daemon.
-  const filePath = (v: unknown) => (str(v) === undefined ? undefined : resolvePath(dirname(file), v as string));
-  const auth: BusAuth = {
-    user: str(table('auth').user),
-    password: str(table('auth').password),
-    token: str(table('auth').token),
-    nkey: filePath(table('auth').nkey),
-    creds: filePath(table('auth').creds),
-    tlsCa: filePath(table('tls').ca),
-    tlsCert: filePath(table('tls').cert),
-    tlsKey: filePath(table('tls').key),
-  };
-  return { servers, http: typeof listen === 'string' ? listen : undefined, auth };
 }
 
 /**

@@ -1,6 +1,6 @@
 import { writeSync } from 'node:fs';
-import type { BusAuth } from '../bus/auth.js';
-import type { ListenAddress } from '../config/listen-address.js';
+import type { BusAuth } from '../../config/auth-settings.js';
+import type { ListenAddress } from '../../config/listen-address.js';
 
 /** What the probe was asked, resolved from flags, environment and config file. */
 export interface ProbeOptions {

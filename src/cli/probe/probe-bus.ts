@@ -1,10 +1,11 @@
-import { authMethod, authOptions, authProblem, isAuthError } from '../bus/auth.js';
-import { askStatus, probedStatus, shownServers } from './ask-status.js';
+import { authMethod, authOptions, isAuthError } from '../../bus/auth.js';
+import { authProblem } from '../../config/auth-settings.js';
+import { askStatus, probedStatus, shownServers } from '../ask-status.js';
 import { requireWithCodeCache, writeCodeCache } from './code-cache.js';
-import { EXIT } from './exit-codes.js';
+import { EXIT } from '../exit-codes.js';
 import { print, ProbeError, type ProbeOptions } from './probe-output.js';
-import { printableJson } from './printable.js';
-import { statusTable } from './status-table.js';
+import { printableJson } from '../printable.js';
+import { statusTable } from '../status-table.js';
 
 /**
  * The probe over the bus: asks `nachos.system.health.status` and prints the

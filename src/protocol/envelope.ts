@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Type } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
-import { envelopeType } from '../topics.js';
+import { envelopeType } from './topics.js';
 
 /**
  * The Nachos bus envelope. Every message this project sends is one, and every

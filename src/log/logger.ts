@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import { pino, type Logger } from 'pino';
-import type { LogFormat, LogLevel } from './config/settings.js';
+import type { LogFormat, LogLevel } from '../config/settings.js';
 
 /**
  * Keys whose values are secrets wherever they appear in a log object. Secrets
@@ -66,4 +66,3 @@ function prettyStream(destination: pino.DestinationStream, colorize: boolean): N
   return build({ destination, colorize, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', singleLine: false, sync: false });
 }
 
-export { redactUrl } from './bus/url-credentials.js';

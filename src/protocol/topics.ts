@@ -1,15 +1,14 @@
 /**
  * Every subject on the Nachos bus, in one place: the bus's own list and those
- * this project adds. Builders validate their token so a name can never change
+ * this project adds. The transfer subject's builder validates its token so a name can never change
  * the shape of a subject (a `.` adds a level, `*` and `>` are wildcards).
  */
 
 /** The prefix every Nachos subject starts with. */
-export const PREFIX = 'nachos.';
+const PREFIX = 'nachos.';
 
 export const SUBJECTS = {
-  // The bus's own list.
-  gatewayRequest: 'nachos.gateway.request',
+  // The bus's own list (those the sentinel uses).
   policyReload: 'nachos.system.policy.reload',
   health: 'nachos.system.health',
   // Added by nachos-sentinel.
@@ -23,15 +22,13 @@ export const SUBJECTS = {
   healthStatus: 'nachos.system.health.status',
 } as const;
 
-export type Subject = (typeof SUBJECTS)[keyof typeof SUBJECTS];
-
 /** Queue group shared by sentinel replicas, so one of them answers each request. */
 export const SENTINEL_QUEUE = 'nachos-sentinel';
 
 // Whitespace, the separator and both wildcards would change what a subject means.
 const BAD_TOKEN = /[\s.*>]/;
 
-/** Checks one subject token (a channel or tool name); returns it, or throws. */
+/** Checks one subject token (an instance id); returns it, or throws. */
 export function subjectToken(name: string, what = 'name'): string {
   if (typeof name !== 'string' || name.length === 0) {
     throw new TypeError(`${what} must be a non-empty string`);
@@ -47,11 +44,6 @@ export function subjectToken(name: string, what = 'name'): string {
  * the sentinel instance that announced it (its instance id is the last token).
  */
 export const policyTransfer = (instance: string) => `nachos.system.policy.transfer.${subjectToken(instance, 'instance id')}`;
-
-export const channelInbound = (name: string) => `nachos.channel.${subjectToken(name, 'channel name')}.inbound`;
-export const channelOutbound = (name: string) => `nachos.channel.${subjectToken(name, 'channel name')}.outbound`;
-export const toolCall = (name: string) => `nachos.tool.${subjectToken(name, 'tool name')}.call`;
-export const toolResult = (name: string) => `nachos.tool.${subjectToken(name, 'tool name')}.result`;
 
 /** The envelope `type` of a subject: the subject without its `nachos.` prefix. */
 export function envelopeType(subject: string): string {

@@ -1,0 +1,131 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { ConfigError, messageOf } from '../errors.js';
+import { keyPositions, locate } from '../text/toml-positions.js';
+import type { SettingSpec } from './shared-settings.js';
+
+/**
+ * The one resolution every command uses: flags > environment > config file >
+ * defaults, each bad value a ConfigError naming where it came from (the flag,
+ * the variable, or the file, line and key). Light on purpose, as the table it
+ * reads: the TOML parser is handed in, so that the probe loads it only when
+ * a config file is named.
+ */
+
+/** Environment variable naming the config file, when `--config` is not given. */
+export const CONFIG_ENV = 'SENTINEL_CONFIG';
+
+export interface ResolveInput {
+  /** Values from the command line, keyed by flag name (as `util.parseArgs` returns them). */
+  flags: Record<string, string | boolean | (string | boolean)[] | undefined>;
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+}
+
+/** A config file, read and parsed. */
+export interface ConfigFile {
+  /** Absolute. */
+  path: string;
+  values: Record<string, unknown>;
+  source: string;
+}
+
+/** What a table of settings resolves to: each key, its parsed value. */
+export type Resolved<S extends readonly SettingSpec[]> = { [E in S[number] as E['key']]: ReturnType<E['parse']> };
+
+/** The config file the command line or the environment names (`--config`, SENTINEL_CONFIG), absolute. */
+export function configFileNamed(input: ResolveInput): string | undefined {
+  const named = pickString(input.flags.config) ?? nonEmpty(input.env[CONFIG_ENV]);
+  return named === undefined ? undefined : path.resolve(input.cwd, named);
+}
+
+/**
+ * Reads and parses a config file with `parse` (smol-toml's); a ConfigError
+ * naming the file (and the line and column of a syntax error) when it cannot.
+ */
+export function readConfigFile(file: string, parse: (text: string) => unknown): ConfigFile {
+  let source: string;
+  try {
+    source = readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new ConfigError(file, code === 'ENOENT' ? 'config file not found' : `cannot read config file: ${messageOf(err)}`);
+  }
+  try {
+    return { path: file, values: parse(source) as Record<string, unknown>, source };
+  } catch (err) {
+    const syntax = tomlSyntax(err);
+    if (syntax) throw new ConfigError(`${file}:${syntax.line}:${syntax.column}`, `TOML syntax: ${syntax.message}`);
+    throw new ConfigError(file, `cannot parse config file: ${messageOf(err)}`);
+  }
+}
+
+/**
+ * A TOML syntax error (smol-toml's TomlError, told by its line and column),
+ * its message cut to the first line, without smol-toml's prefix.
+ */
+export function tomlSyntax(err: unknown): { line: number; column: number; message: string } | undefined {
+  const { line, column, message } = (err ?? {}) as { line?: unknown; column?: unknown; message?: unknown };
+  if (typeof line !== 'number' || typeof column !== 'number' || typeof message !== 'string') return undefined;
+  return { line, column, message: (message.split('\n')[0] ?? '').replace(/^Invalid TOML document: /, '') };
+}
+
+/** Resolves each setting of the table; paths from the config file are relative to it. */
+export function resolveSettings<S extends readonly SettingSpec[]>(settings: S, input: ResolveInput, file: ConfigFile | undefined): Resolved<S> {
+  const resolved: Record<string, unknown> = {};
+  for (const s of settings) {
+    const found = pick(s, input, file);
+    let value: unknown;
+    try {
+      value = s.parse(found.raw);
+    } catch (err) {
+      throw new ConfigError(found.where(), `${found.key ?? ''}${messageOf(err)}`);
+    }
+    if (s.isPath && value !== undefined) {
+      const base = found.from === 'file' && file ? path.dirname(file.path) : input.cwd;
+      value = Array.isArray(value) ? value.map((p: string) => path.resolve(base, p)) : path.resolve(base, value as string);
+    }
+    resolved[s.key] = value;
+  }
+  return resolved as Resolved<S>;
+}
+
+/** Where a value came from (said only when it is bad); `key` prefixes messages about values from the config file. */
+type Found = { raw: unknown; where: () => string; key?: string; from: 'flag' | 'env' | 'file' | 'default' };
+
+function pick(s: SettingSpec, input: ResolveInput, file: ConfigFile | undefined): Found {
+  const flag = s.flag === undefined ? undefined : input.flags[s.flag];
+  if (flag !== undefined && !(Array.isArray(flag) && flag.length === 0)) {
+    return { raw: flag, where: () => `--${s.flag}`, from: 'flag' };
+  }
+  for (const name of s.env) {
+    const value = nonEmpty(input.env[name]);
+    if (value !== undefined) return { raw: value, where: () => `environment variable ${name}`, from: 'env' };
+  }
+  if (file) {
+    const keys = s.file.split('.');
+    const value = keys.reduce<unknown>((v, k) => (v as Record<string, unknown> | undefined)?.[k], file.values);
+    if (value !== undefined) {
+      return { raw: value, where: () => whereInFile(file, keys), key: `key "${s.file}": `, from: 'file' };
+    }
+  }
+  return { raw: s.defaultText, where: () => `default of ${s.file}`, from: 'default' };
+}
+
+const positionsOf = new WeakMap<ConfigFile, ReturnType<typeof keyPositions>>();
+
+/** `/etc/sentinel.toml:4:1`, the line of the key where it can be found (positions are found once, when first asked). */
+export function whereInFile(file: ConfigFile, keys: readonly (string | number)[]): string {
+  let positions = positionsOf.get(file);
+  if (!positions) positionsOf.set(file, (positions = keyPositions(file.source)));
+  const at = locate(positions, keys);
+  return at ? `${file.path}:${at.line}:${at.column}` : file.path;
+}
+
+function pickString(value: unknown): string | undefined {
+  return typeof value === 'string' ? nonEmpty(value) : undefined;
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value.trim() === '' ? undefined : value;
+}
