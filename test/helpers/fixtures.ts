@@ -4,7 +4,7 @@ import { test as base } from 'vitest';
 import { Beater } from './beater.js';
 import { BusListener } from './bus-listener.js';
 import { Daemon } from './daemon.js';
-import { NatsServer } from './nats-server.js';
+import { NatsServer, type NatsServerOptions } from './nats-server.js';
 import { policyText } from './policy-files.js';
 import { startSentinel } from './sentinel.js';
 import { tempDir } from './temp-dir.js';
@@ -22,6 +22,7 @@ type Stop = () => unknown;
  * whatever runs in a directory stops before the directory goes.
  *
  * - `server`: a nats-server of this file's own, on a free port (never the machine's 4222);
+ *   `startServer(options)`: one of this test's own, to configure, kill or pause;
  * - `root`: a fresh temporary directory for this test; `dir`: `root/policies`, holding `a.toml` (rule `a1`);
  * - `defer(stop)`: runs `stop` after this test;
  * - `sentinel(flags)`, `daemon(args)`, `listen(subjects)`, `beater(...)`: started on this
@@ -48,15 +49,23 @@ export const test = base
     return dir;
   })
   .extend('dir', async ({ root }) => {
-    const dir = path.join(root, 'policies');
+    const dir = policiesOf(root);
     mkdirSync(dir);
     writeFileSync(path.join(dir, 'a.toml'), policyText('a1'));
     return dir;
   })
-  .extend('sentinel', async ({ server, root, dir, defer }) => {
-    /** An in-process sentinel (servers and policies default to this test's), closed after the test. */
+  .extend('startServer', async ({ defer }) => {
+    /** A nats-server of this test's own, to configure, kill or pause; stopped after the test. */
+    return async (options: NatsServerOptions = {}): Promise<NatsServer> => {
+      const server = await NatsServer.start(options);
+      defer(() => server.stop());
+      return server;
+    };
+  })
+  .extend('sentinel', async ({ server, root, defer }) => {
+    /** An in-process sentinel on this file's server and `root/policies` (this test's `dir`) unless told otherwise; closed after the test. */
     return async (flags: Flags = {}): Promise<Running> => {
-      const running = await startSentinel({ servers: server.url, policies: dir, ...flags }, root);
+      const running = await startSentinel({ servers: server.url, policies: policiesOf(root), ...flags }, root);
       defer(() => running.close());
       return running;
     };
@@ -87,3 +96,8 @@ export const test = base
   });
 
 export const it = test;
+
+/** Where `dir` is made: a sentinel looks there unless told otherwise, though it is made only for a test that asks for `dir`. */
+function policiesOf(root: string): string {
+  return path.join(root, 'policies');
+}

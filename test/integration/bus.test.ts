@@ -3,7 +3,7 @@ import path from 'node:path';
 import { describe, expect } from 'vitest';
 import { SUBJECTS } from '../../src/protocol/topics.js';
 import { Daemon } from '../helpers/daemon.js';
-import { NatsCluster, NatsServer, freePort } from '../helpers/nats-server.js';
+import { NatsCluster, type NatsServer, freePort } from '../helpers/nats-server.js';
 import { it } from '../helpers/fixtures.js';
 import { policyText } from '../helpers/policy-files.js';
 import { shellRevision } from '../helpers/revision.js';
@@ -28,9 +28,8 @@ describe('the bus comes and goes', () => {
     expect(running.lines.some((l) => l.msg === 'reconnected to the bus')).toBe(true);
   });
 
-  it('carries a change made while the bus was away in the reconnect announcement', async ({ dir, defer, sentinel, listen }) => {
-    const server = await NatsServer.start();
-    defer(() => server.stop());
+  it('carries a change made while the bus was away in the reconnect announcement', async ({ startServer, dir, sentinel, listen }) => {
+    const server = await startServer();
     const running = await sentinel({ servers: server.url, policies: dir });
     await running.connected();
     await until(() => running.sentinel.announcer.announced, 5000, 'the startup announcement');
@@ -49,7 +48,7 @@ describe('the bus comes and goes', () => {
     expect(running.sentinel.announcer.announced).toMatchObject({ sequence: 2, previous: { revision: before } });
   });
 
-  it('started before the bus, it keeps retrying with a clear log line and announces once the bus is up', async ({ dir, defer, listen }) => {
+  it('started before the bus, it keeps retrying with a clear log line and announces once the bus is up', async ({ startServer, dir, defer, listen }) => {
     const port = await freePort();
     const daemon = Daemon.start(['--servers', `nats://127.0.0.1:${port}`, '--policies', dir]);
     defer(() => daemon.kill());
@@ -57,8 +56,7 @@ describe('the bus comes and goes', () => {
     expect(waiting).toMatchObject({ level: 'warn', servers: [`nats://127.0.0.1:${port}`] });
     expect(daemon.exit).toBeUndefined();
 
-    const server = await NatsServer.start({ port });
-    defer(() => server.stop());
+    const server = await startServer({ port });
     const listener = await listen([SUBJECTS.policyReload], server.url);
     await daemon.waitForLog((l) => l.msg === 'connected to the bus');
     // The listener and the daemon race to the new server; ask for the snapshot rather than rely on order.

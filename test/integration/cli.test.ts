@@ -1,42 +1,17 @@
 import { copyFileSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { SUBJECTS } from '../../src/protocol/topics.js';
-import { BusListener } from '../helpers/bus-listener.js';
 import { Daemon } from '../helpers/daemon.js';
-import { NatsServer, freePort } from '../helpers/nats-server.js';
-import { policyDir, policyText } from '../helpers/policy-files.js';
+import { it } from '../helpers/fixtures.js';
+import { freePort } from '../helpers/nats-server.js';
+import { policyText } from '../helpers/policy-files.js';
 import { shellRevision } from '../helpers/revision.js';
 import { until } from '../helpers/until.js';
 
 const version = (await import('../../package.json', { with: { type: 'json' } })).default.version;
 
 describe('the nachos-sentinel executable', () => {
-  let server: NatsServer;
-  let root: string;
-  let dir: string;
-  let cleanup: () => void;
-  const daemons: Daemon[] = [];
-
-  beforeAll(async () => {
-    server = await NatsServer.start();
-  });
-  afterAll(async () => {
-    await server.stop();
-  });
-  beforeEach(() => {
-    ({ root, dir, cleanup } = policyDir());
-  });
-  afterEach(() => {
-    for (const d of daemons.splice(0)) d.kill();
-    cleanup();
-  });
-  const start = (args: string[], env: Record<string, string> = {}) => {
-    const d = Daemon.start(args, env, root);
-    daemons.push(d);
-    return d;
-  };
-
   it('prints its help and version', async () => {
     const help = await Daemon.run(['--help']);
     expect(help.code).toBe(0);
@@ -60,7 +35,7 @@ describe('the nachos-sentinel executable', () => {
     expect(unknown.stderr).toContain('unknown command "frobnicate"');
   });
 
-  it('exits 2 on a bad config value, naming the key and the file, before connecting to anything', async () => {
+  it('exits 2 on a bad config value, naming the key and the file, before connecting to anything', async ({ root, dir }) => {
     const config = path.join(root, 'sentinel.toml');
     writeFileSync(config, 'servers = "nats://127.0.0.1:1"\nrescan_interval = "often"\n');
     const result = await Daemon.run(['--config', config], {}, root);
@@ -73,7 +48,7 @@ describe('the nachos-sentinel executable', () => {
     expect(env.code).toBe(2);
   });
 
-  it('validates a directory offline: exit 0 when valid, 1 with file:line:col when not', async () => {
+  it('validates a directory offline: exit 0 when valid, 1 with file:line:col when not', async ({ root, dir }) => {
     const ok = await Daemon.run(['validate', dir], {}, root);
     expect(ok).toMatchObject({ code: 0, stdout: `ok: 1 file, 1 rule, revision ${shellRevision(dir)}\n` });
 
@@ -93,7 +68,7 @@ describe('the nachos-sentinel executable', () => {
     expect(JSON.parse(json.stdout)).toMatchObject({ valid: false, problems: [{ file: 'policies/b.toml', line: 3 }, { file: 'policies/c.toml' }] });
   });
 
-  it('validates a Nachos-style YAML directory with the built executable: warnings only, reject-set, skip-file, strict keys', async () => {
+  it('validates a Nachos-style YAML directory with the built executable: warnings only, reject-set, skip-file, strict keys', async ({ root }) => {
     const fixtures = path.resolve(import.meta.dirname, '../fixtures/nachos-style');
     const only = path.join(root, 'baseline');
     mkdirSync(only);
@@ -118,96 +93,80 @@ describe('the nachos-sentinel executable', () => {
     expect(await Daemon.run(['validate', fixtures, '--invalid-files', 'sometimes'])).toMatchObject({ code: 2, stderr: 'nachos-sentinel: --invalid-files: "sometimes" is not a mode; use reject-set or skip-file\n' });
   });
 
-  it('runs as a daemon: announces, logs JSON lines with component and instance, stops cleanly on SIGTERM', async () => {
-    const listener = await BusListener.start(server.url, [SUBJECTS.policyReload]);
-    try {
-      const d = start(['--servers', server.url], { POLICY_PATH: dir });
-      await listener.waitFor(SUBJECTS.policyReload, 1, 10_000);
-      expect(listener.on(SUBJECTS.policyReload)[0]?.payload).toMatchObject({ reason: 'startup', revision: shellRevision(dir) });
-      const logs = d.logs;
-      expect(logs.length).toBeGreaterThan(0);
-      for (const line of logs) expect(line).toMatchObject({ component: 'sentinel', instance: expect.stringMatching(/-[0-9a-f]{6}$/) });
-      expect(new Set(logs.map((l) => l.instance)).size).toBe(1);
+  it('runs as a daemon: announces, logs JSON lines with component and instance, stops cleanly on SIGTERM', async ({ server, dir, daemon, listen }) => {
+    const listener = await listen([SUBJECTS.policyReload]);
+    const d = daemon(['--servers', server.url], { POLICY_PATH: dir });
+    await listener.waitFor(SUBJECTS.policyReload, 1, 10_000);
+    expect(listener.on(SUBJECTS.policyReload)[0]?.payload).toMatchObject({ reason: 'startup', revision: shellRevision(dir) });
+    const logs = d.logs;
+    expect(logs.length).toBeGreaterThan(0);
+    for (const line of logs) expect(line).toMatchObject({ component: 'sentinel', instance: expect.stringMatching(/-[0-9a-f]{6}$/) });
+    expect(new Set(logs.map((l) => l.instance)).size).toBe(1);
 
-      const stopped = await d.stop('SIGTERM');
-      expect(stopped.code).toBe(0);
-      expect(stopped.elapsedMs).toBeLessThan(2000);
-      expect(d.logs.at(-1)).toMatchObject({ msg: 'stopped' });
-    } finally {
-      await listener.close();
-    }
+    const stopped = await d.stop('SIGTERM');
+    expect(stopped.code).toBe(0);
+    expect(stopped.elapsedMs).toBeLessThan(2000);
+    expect(d.logs.at(-1)).toMatchObject({ msg: 'stopped' });
   });
 
-  it('stops cleanly on SIGINT too, and within 2 s even while the bus is unreachable', async () => {
+  it('stops cleanly on SIGINT too, and within 2 s even while the bus is unreachable', async ({ dir, daemon }) => {
     const port = await freePort();
-    const d = start(['--servers', `nats://127.0.0.1:${port}`, '--policies', dir]);
+    const d = daemon(['--servers', `nats://127.0.0.1:${port}`, '--policies', dir]);
     await d.waitForLog((l) => l.msg === 'bus not reachable yet; retrying (the bus must start first)');
     const stopped = await d.stop('SIGINT');
     expect(stopped).toMatchObject({ code: 0 });
     expect(stopped.elapsedMs).toBeLessThan(2000);
   });
 
-  it('reads the policy set again on SIGHUP, and keeps running', async () => {
-    const listener = await BusListener.start(server.url, [SUBJECTS.policyReload]);
-    try {
-      // A file behind a link, in a subdirectory the watcher does not watch: only a re-read sees its edits.
-      mkdirSync(path.join(dir, 'sub'));
-      writeFileSync(path.join(dir, 'sub', 'o.toml'), policyText('o1'));
-      symlinkSync('sub/o.toml', path.join(dir, 'o.toml'));
-      const d = start(['--servers', server.url, '--policies', dir, '--rescan-interval', '0']);
-      await listener.waitFor(SUBJECTS.policyReload, 1, 10_000);
-      writeFileSync(path.join(dir, 'sub', 'o.toml'), policyText('o1', 'o2'));
-      d.child.kill('SIGHUP');
-      await listener.waitFor(SUBJECTS.policyReload, 2, 5000);
-      expect(listener.on(SUBJECTS.policyReload)[1]?.payload).toMatchObject({ reason: 'change', revision: shellRevision(dir) });
-      expect(d.logs.find((l) => l.msg === 'reading the policy set again')).toMatchObject({ signal: 'SIGHUP' });
-      expect(d.exit).toBeUndefined();
-      expect(await d.stop()).toMatchObject({ code: 0 });
-    } finally {
-      await listener.close();
-    }
+  it('reads the policy set again on SIGHUP, and keeps running', async ({ server, dir, daemon, listen }) => {
+    const listener = await listen([SUBJECTS.policyReload]);
+    // A file behind a link, in a subdirectory the watcher does not watch: only a re-read sees its edits.
+    mkdirSync(path.join(dir, 'sub'));
+    writeFileSync(path.join(dir, 'sub', 'o.toml'), policyText('o1'));
+    symlinkSync('sub/o.toml', path.join(dir, 'o.toml'));
+    const d = daemon(['--servers', server.url, '--policies', dir, '--rescan-interval', '0']);
+    await listener.waitFor(SUBJECTS.policyReload, 1, 10_000);
+    writeFileSync(path.join(dir, 'sub', 'o.toml'), policyText('o1', 'o2'));
+    d.child.kill('SIGHUP');
+    await listener.waitFor(SUBJECTS.policyReload, 2, 5000);
+    expect(listener.on(SUBJECTS.policyReload)[1]?.payload).toMatchObject({ reason: 'change', revision: shellRevision(dir) });
+    expect(d.logs.find((l) => l.msg === 'reading the policy set again')).toMatchObject({ signal: 'SIGHUP' });
+    expect(d.exit).toBeUndefined();
+    expect(await d.stop()).toMatchObject({ code: 0 });
   });
 
-  it('stops within 2 s, with margin, on SIGTERM in the middle of an edit burst over 1,000 files', async () => {
+  it('stops within 2 s, with margin, on SIGTERM in the middle of an edit burst over 1,000 files', async ({ server, dir, daemon, listen }) => {
     for (let i = 0; i < 1000; i++) writeFileSync(path.join(dir, `p${i}.toml`), policyText(`p${i}`));
-    const listener = await BusListener.start(server.url, [SUBJECTS.policyReload]);
-    try {
-      const d = start(['--servers', server.url, '--policies', dir]);
-      await listener.waitFor(SUBJECTS.policyReload, 1, 10_000);
-      let i = 0;
-      const burst = setInterval(() => writeFileSync(path.join(dir, `p${i++ % 1000}.toml`), policyText(`p${i}`, `q${i}`)), 2);
-      // Well into the burst: reads of 1,000 files in flight, put off, started again.
-      await until(() => d.logs.length > 0 && i > 300, 10_000, 'the burst under way');
-      await new Promise((resolve) => setTimeout(resolve, 1000));
-      const stopped = await d.stop('SIGTERM');
-      clearInterval(burst);
-      expect(stopped.code).toBe(0);
-      // The daemon's own deadline is 1.5 s: half a second of margin under the 2 s it promises.
-      expect(stopped.elapsedMs).toBeLessThan(2000);
-    } finally {
-      await listener.close();
-    }
+    const listener = await listen([SUBJECTS.policyReload]);
+    const d = daemon(['--servers', server.url, '--policies', dir]);
+    await listener.waitFor(SUBJECTS.policyReload, 1, 10_000);
+    let i = 0;
+    const burst = setInterval(() => writeFileSync(path.join(dir, `p${i++ % 1000}.toml`), policyText(`p${i}`, `q${i}`)), 2);
+    // Well into the burst: reads of 1,000 files in flight, put off, started again.
+    await until(() => d.logs.length > 0 && i > 300, 10_000, 'the burst under way');
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const stopped = await d.stop('SIGTERM');
+    clearInterval(burst);
+    expect(stopped.code).toBe(0);
+    // The daemon's own deadline is 1.5 s: half a second of margin under the 2 s it promises.
+    expect(stopped.elapsedMs).toBeLessThan(2000);
   });
 
-  it('never logs the credentials in a server URL', async () => {
+  it('never logs the credentials in a server URL', async ({ dir, daemon }) => {
     const port = await freePort();
-    const d = start(['--servers', `nats://alice:s3cret-pw@127.0.0.1:${port}`, '--policies', dir, '--log-level', 'trace']);
+    const d = daemon(['--servers', `nats://alice:s3cret-pw@127.0.0.1:${port}`, '--policies', dir, '--log-level', 'trace']);
     await d.waitForLog((l) => l.msg === 'bus not reachable yet; retrying (the bus must start first)');
     await d.stop();
     expect(d.stdout + d.stderr).not.toContain('s3cret-pw');
     expect(d.stdout).toContain(`nats://127.0.0.1:${port}`);
   });
 
-  it('takes its settings from the environment as documented', async () => {
-    const listener = await BusListener.start(server.url, [SUBJECTS.policyReload]);
-    try {
-      const d = start([], { NATS_URL: server.url, POLICY_PATH: dir, LOG_LEVEL: 'warn', SENTINEL_COMPONENT: 'sentinel-b' });
-      const [env] = await listener.waitFor(SUBJECTS.policyReload, 1, 10_000);
-      expect(env?.source).toBe('sentinel-b');
-      await d.stop();
-      expect(d.logs.every((l) => l.level === 'warn' || l.level === 'error')).toBe(true);
-    } finally {
-      await listener.close();
-    }
+  it('takes its settings from the environment as documented', async ({ server, dir, daemon, listen }) => {
+    const listener = await listen([SUBJECTS.policyReload]);
+    const d = daemon([], { NATS_URL: server.url, POLICY_PATH: dir, LOG_LEVEL: 'warn', SENTINEL_COMPONENT: 'sentinel-b' });
+    const [env] = await listener.waitFor(SUBJECTS.policyReload, 1, 10_000);
+    expect(env?.source).toBe('sentinel-b');
+    await d.stop();
+    expect(d.logs.every((l) => l.level === 'warn' || l.level === 'error')).toBe(true);
   });
 });

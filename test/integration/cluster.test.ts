@@ -1,48 +1,34 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import type { Transition } from '../../src/health/aggregator.js';
 import { SUBJECTS } from '../../src/protocol/topics.js';
-import { Beater } from '../helpers/beater.js';
-import { BusListener } from '../helpers/bus-listener.js';
+import { test } from '../helpers/fixtures.js';
 import { NatsCluster, type NatsServer } from '../helpers/nats-server.js';
-import { policyDir, policyText } from '../helpers/policy-files.js';
+import { policyText } from '../helpers/policy-files.js';
 import { shellRevision } from '../helpers/revision.js';
-import { startSentinel } from '../helpers/sentinel.js';
 import { quietFor, until } from '../helpers/until.js';
 
 const H = 200;
 
+/** A 3-node cluster of this test's own, stopped after it (after everything connected to it). */
+const it = test.extend('cluster', async ({ defer }) => {
+  const cluster = await NatsCluster.start(3);
+  defer(() => cluster.stop());
+  return cluster;
+});
+
 describe('a 3-node NATS cluster', () => {
-  let cluster: NatsCluster;
-  let root: string;
-  let dir: string;
-  let cleanup: () => void;
-  const stops: (() => Promise<unknown> | unknown)[] = [];
+  const nodeOf = (cluster: NatsCluster, url: string) => cluster.servers.find((s) => url.endsWith(`:${s.port}`)) as NatsServer;
 
-  beforeEach(async () => {
-    cluster = await NatsCluster.start(3);
-    ({ root, dir, cleanup } = policyDir());
-  });
-  afterEach(async () => {
-    for (const stop of stops.splice(0).reverse()) await stop();
-    await cluster.stop();
-    cleanup();
-  });
-
-  const nodeOf = (url: string) => cluster.servers.find((s) => url.endsWith(`:${s.port}`)) as NatsServer;
-
-  it('survives the loss of its node: fails over, is heard again within 1 s, and keeps serving', async () => {
-    const running = await startSentinel({ servers: cluster.urls.join(','), policies: dir, interval: `${H}ms`, require: 'gateway' }, root);
-    stops.push(() => running.close());
+  it('survives the loss of its node: fails over, is heard again within 1 s, and keeps serving', async ({ cluster, dir, sentinel, listen, beater }) => {
+    const running = await sentinel({ servers: cluster.urls.join(','), policies: dir, interval: `${H}ms`, require: 'gateway' });
     await running.connected();
-    const mine = nodeOf(running.sentinel.bus.nc?.getServer() ?? '');
+    const mine = nodeOf(cluster, running.sentinel.bus.nc?.getServer() ?? '');
     const others = cluster.servers.filter((s) => s !== mine);
     const [observerNode, beaterNode] = others as [NatsServer, NatsServer];
-    const listener = await BusListener.start(observerNode.url, [SUBJECTS.policyReload, SUBJECTS.health, SUBJECTS.healthChanged]);
-    stops.push(() => listener.close());
-    const gateway = await Beater.start(beaterNode.url, 'gateway', 'gw-1', H);
-    stops.push(() => gateway.crash().catch(() => undefined));
+    const listener = await listen([SUBJECTS.policyReload, SUBJECTS.health, SUBJECTS.healthChanged], observerNode.url);
+    await beater('gateway', 'gw-1', H, beaterNode.url);
     await until(() => running.sentinel.monitor.aggregator.overall === 'healthy', 5000, 'healthy');
     const before = listener.messages.length;
 
@@ -65,7 +51,7 @@ describe('a 3-node NATS cluster', () => {
     );
     expect(heardAgain.at - killedAt).toBeLessThan(1000);
     expect(announced.at - killedAt).toBeLessThan(1000);
-    expect(nodeOf(running.sentinel.bus.nc?.getServer() ?? '')).not.toBe(mine);
+    expect(nodeOf(cluster, running.sentinel.bus.nc?.getServer() ?? '')).not.toBe(mine);
 
     // It keeps publishing reloads, and its status stays answerable.
     writeFileSync(path.join(dir, 'b.toml'), policyText('b1'));
@@ -83,16 +69,13 @@ describe('a 3-node NATS cluster', () => {
     expect(falseAlarms).toEqual([]);
   });
 
-  it('two replicas on different nodes: one answer per request, and duplicate reloads share a revision', async () => {
+  it('two replicas on different nodes: one answer per request, and duplicate reloads share a revision', async ({ cluster, dir, sentinel, listen }) => {
     const [n1, n2, n3] = cluster.servers as [NatsServer, NatsServer, NatsServer];
-    const a = await startSentinel({ servers: n1.url, policies: dir, interval: `${H}ms` }, root);
-    stops.push(() => a.close());
-    const b = await startSentinel({ servers: n2.url, policies: dir, interval: `${H}ms` }, root);
-    stops.push(() => b.close());
+    const a = await sentinel({ servers: n1.url, policies: dir, interval: `${H}ms` });
+    const b = await sentinel({ servers: n2.url, policies: dir, interval: `${H}ms` });
     await a.connected();
     await b.connected();
-    const listener = await BusListener.start(n3.url, [SUBJECTS.policyReload]);
-    stops.push(() => listener.close());
+    const listener = await listen([SUBJECTS.policyReload], n3.url);
     // Both replicas see both replicas (their heartbeats cross the cluster).
     await until(() => a.sentinel.monitor.aggregator.trackedCount === 2 && b.sentinel.monitor.aggregator.trackedCount === 2, 5000, 'both replicas');
 

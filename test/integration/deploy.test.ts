@@ -3,9 +3,10 @@ import { cpSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Ajv } from 'ajv';
 import { validate as lintDockerfile, ValidationSeverity } from 'dockerfile-utils';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { NatsServer, freePort } from '../helpers/nats-server.js';
+import { it } from '../helpers/fixtures.js';
+import { freePort } from '../helpers/nats-server.js';
 import { tempDir } from '../helpers/temp-dir.js';
 import { until } from '../helpers/until.js';
 
@@ -88,12 +89,10 @@ describe('compose.yaml', () => {
 });
 
 describe('the image layout', () => {
-  let server: NatsServer;
   let app: string;
   let cleanup: () => void;
 
   beforeAll(async () => {
-    server = await NatsServer.start();
     ({ dir: app, cleanup } = tempDir('sentinel-image-'));
     // What the runtime stage does: package files, production dependencies only, then dist/ and policies/.
     for (const f of ['package.json', 'package-lock.json']) cpSync(path.join(ROOT, f), path.join(app, f));
@@ -101,10 +100,7 @@ describe('the image layout', () => {
     cpSync(path.join(ROOT, 'dist'), path.join(app, 'dist'), { recursive: true });
     cpSync(path.join(ROOT, 'policies'), path.join(app, 'policies'), { recursive: true });
   }, 120_000);
-  afterAll(async () => {
-    await server.stop();
-    cleanup();
-  });
+  afterAll(() => cleanup());
 
   it('copies what the Dockerfile copies', () => {
     const copies = instructions(dockerfile).filter((s) => s.keyword === 'COPY' && s.stage > 0).map((s) => s.args);
@@ -112,7 +108,7 @@ describe('the image layout', () => {
     expect(() => execFileSync('node', ['-e', "require.resolve('vitest')"], { cwd: app, stdio: 'ignore' })).toThrow();
   });
 
-  it('runs the daemon and passes its own HEALTHCHECK, with no dev dependency', async () => {
+  it('runs the daemon and passes its own HEALTHCHECK, with no dev dependency', async ({ server }) => {
     const http = `127.0.0.1:${await freePort()}`;
     const child = spawn(process.execPath, [path.join(app, 'dist/cli/bin.cjs')], {
       cwd: app,

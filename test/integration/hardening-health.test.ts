@@ -1,69 +1,40 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import type { Transition } from '../../src/health/aggregator.js';
 import type { HealthStatusPayload } from '../../src/health/status-payload.js';
 import { SUBJECTS } from '../../src/protocol/topics.js';
-import { Beater } from '../helpers/beater.js';
-import { BusListener } from '../helpers/bus-listener.js';
 import { BIN, Daemon } from '../helpers/daemon.js';
-import { NatsServer } from '../helpers/nats-server.js';
-import { policyDir } from '../helpers/policy-files.js';
-import { startSentinel } from '../helpers/sentinel.js';
+import { test, type Flags } from '../helpers/fixtures.js';
 import { quietFor, until } from '../helpers/until.js';
 
 const envelope = (payload: unknown) => JSON.stringify({ id: randomBytes(8).toString('hex'), timestamp: new Date().toISOString(), source: 'x', type: 'system.health', payload });
 
-/** Attacks and accidents from the second hardening round, on the health side: each failed before its fix. */
-describe('hardening: peers, stalls and floods cannot make the sentinel lie or freeze', () => {
-  let server: NatsServer;
-  let listener: BusListener;
-  let root: string;
-  let dir: string;
-  let cleanup: () => void;
-  const stops: (() => Promise<unknown> | unknown)[] = [];
-
-  beforeEach(async () => {
-    ({ root, dir, cleanup } = policyDir());
-    server = await NatsServer.start();
-    listener = await BusListener.start(server.url, [SUBJECTS.healthChanged]);
-  });
-  afterEach(async () => {
-    for (const stop of stops.splice(0).reverse()) await stop();
-    await listener.close();
-    await server.stop();
-    cleanup();
-  });
-
-  const start = async (flags: Record<string, string | boolean | string[]>) => {
-    const running = await startSentinel({ servers: server.url, policies: dir, 'log-level': 'info', ...flags }, root);
-    stops.push(() => running.close());
+/** This file's helpers: a listener on health transitions, and what the tests ask through it. */
+const it = test
+  .extend('listener', async ({ listen }) => listen([SUBJECTS.healthChanged]))
+  .extend('start', async ({ sentinel }) => async (flags: Flags) => {
+    const running = await sentinel({ 'log-level': 'info', ...flags });
     await running.connected();
     return running;
-  };
-  const beater = async (component: string, instance: string, intervalMs: number) => {
-    const b = await Beater.start(server.url, component, instance, intervalMs);
-    stops.push(() => b.crash().catch(() => undefined));
-    return b;
-  };
-  const daemon = (args: string[]) => {
-    const d = Daemon.start(['--servers', server.url, '--policies', dir, ...args]);
-    stops.push(() => d.stop());
-    return d;
-  };
-  const status = async (component?: string) => {
+  })
+  .extend('onBus', async ({ server, dir, daemon }) => (args: string[]) => daemon(['--servers', server.url, '--policies', dir, ...args]))
+  .extend('status', async ({ listener }) => async (component?: string) => {
     const reply = await listener.nc.request(SUBJECTS.healthStatus, component ? JSON.stringify({ component }) : '', { timeout: 5000 });
     return reply.json<{ payload: HealthStatusPayload }>().payload;
-  };
-  const transitions = () => listener.on(SUBJECTS.healthChanged).map((e) => e.payload as unknown as Transition);
-  const flood = async (count: number, make: (i: number) => unknown) => {
+  })
+  .extend('transitions', async ({ listener }) => () => listener.on(SUBJECTS.healthChanged).map((e) => e.payload as unknown as Transition))
+  .extend('flood', async ({ listener }) => async (count: number, make: (i: number) => unknown) => {
     for (let i = 0; i < count; i++) {
       listener.nc.publish(SUBJECTS.health, envelope(make(i)));
       if (i % 2000 === 0) await listener.nc.flush();
     }
     await listener.nc.flush();
-  };
+  });
+
+/** Attacks and accidents from the second hardening round, on the health side: each failed before its fix. */
+describe('hardening: peers, stalls and floods cannot make the sentinel lie or freeze', () => {
   /** How long a GET takes, against a sentinel in this process. */
   const timeGet = (port: number, path: string) =>
     new Promise<number>((resolve, reject) => {
@@ -76,7 +47,7 @@ describe('hardening: peers, stalls and floods cannot make the sentinel lie or fr
         .end();
     });
 
-  it('stays fast with 10,000 instances of one component with opaque ids, beating and then falling silent (no quadratic work)', async () => {
+  it('stays fast with 10,000 instances of one component with opaque ids, beating and then falling silent (no quadratic work)', async ({ start, status, transitions, flood }) => {
     const running = await start({ interval: '500ms', 'max-instances-per-component': '10000', 'max-instances': '20000' });
     const ids = Array.from({ length: 10_000 }, () => randomBytes(6).toString('hex'));
     const round = () => flood(ids.length, (i) => ({ status: 'healthy', component: 'gw', instance: ids[i], intervalMs: 400 }));
@@ -102,7 +73,7 @@ describe('hardening: peers, stalls and floods cannot make the sentinel lie or fr
     expect(transitions().filter((t) => t.component === running.sentinel.config.component && t.to === 'stale')).toEqual([]);
   });
 
-  it('takes a stalled bus (nats-server paused) for what it is: unknown, and nobody stale', async () => {
+  it('takes a stalled bus (nats-server paused) for what it is: unknown, and nobody stale', async ({ server, beater, start, status, transitions }) => {
     await start({ interval: '400ms' });
     await beater('gateway', 'g1', 400);
     await beater('llm', 'l1', 400);
@@ -117,8 +88,8 @@ describe('hardening: peers, stalls and floods cannot make the sentinel lie or fr
     expect(seen.filter((t) => t.scope === 'overall' && t.to === 'unhealthy')).toEqual([]);
   });
 
-  it('judges no one from the gap when the sentinel itself was paused (docker pause, GC, throttling)', async () => {
-    const d = daemon(['--interval', '200ms', '--require', 'gateway']);
+  it('judges no one from the gap when the sentinel itself was paused (docker pause, GC, throttling)', async ({ beater, onBus, status, transitions }) => {
+    const d = onBus(['--interval', '200ms', '--require', 'gateway']);
     await beater('gateway', 'g1', 200);
     await until(async () => (await status()).status === 'healthy', 10_000, 'healthy');
     d.child.kill('SIGSTOP');
@@ -129,7 +100,7 @@ describe('hardening: peers, stalls and floods cannot make the sentinel lie or fr
     expect(d.logs.find((l) => l.msg === 'the sentinel was paused; judging silence again from now')).toMatchObject({ pausedMs: expect.any(Number) });
   });
 
-  it('answers a flood of status requests from a reply built once, sheds the excess, and keeps its heartbeat and /healthz', async () => {
+  it('answers a flood of status requests from a reply built once, sheds the excess, and keeps its heartbeat and /healthz', async ({ listener, start, transitions, flood }) => {
     const running = await start({ interval: '500ms', 'max-instances-per-component': '10000' });
     await flood(9000, (i) => ({ status: 'healthy', component: `c${i % 20}`, instance: `i${i}`, intervalMs: 60_000 }));
     await until(() => running.sentinel.monitor.aggregator.trackedCount >= 9000, 10_000, '9,000 instances');
@@ -147,14 +118,14 @@ describe('hardening: peers, stalls and floods cannot make the sentinel lie or fr
     expect(transitions().filter((t) => t.to === 'stale')).toEqual([]);
   });
 
-  it('clamps a forged interval: a dead gateway is not kept healthy for an hour by one message', async () => {
+  it('clamps a forged interval: a dead gateway is not kept healthy for an hour by one message', async ({ listener, start, status, transitions }) => {
     await start({ interval: '200ms', require: 'gateway', 'max-interval': '500ms' });
     listener.nc.publish(SUBJECTS.health, envelope({ status: 'healthy', component: 'gateway', instance: 'g1', intervalMs: 3_600_000 }));
     await until(() => transitions().some((t) => t.component === 'gateway' && t.instance === 'g1' && t.to === 'stale'), 5000, 'the forged gateway to go stale');
     expect((await status('gateway')).components[0]?.instances[0]?.intervalMs).toBe(500);
   });
 
-  it('never lets a flood of forged instances lock the real gateway out', async () => {
+  it('never lets a flood of forged instances lock the real gateway out', async ({ beater, start, status, flood }) => {
     await start({ interval: '200ms', require: 'gateway', 'max-instances': '1000' });
     await flood(10_000, (i) => ({ status: 'healthy', component: `forged-${i}`, instance: 'x', intervalMs: 3_600_000 }));
     await quietFor(300);
@@ -164,7 +135,7 @@ describe('hardening: peers, stalls and floods cannot make the sentinel lie or fr
     expect(gateway.sent).toBeGreaterThan(0);
   });
 
-  it('keeps its status reply and the probe readable whatever is tracked: 10,000 components, the roster first', async () => {
+  it('keeps its status reply and the probe readable whatever is tracked: 10,000 components, the roster first', async ({ server, beater, start, status, flood }) => {
     await start({ interval: '200ms', require: 'gateway', 'max-instances': '20000' });
     await beater('gateway', 'g1', 200);
     const name = (i: number) => `component-with-a-long-name-to-fill-the-reply-${i}`;
@@ -179,7 +150,7 @@ describe('hardening: peers, stalls and floods cannot make the sentinel lie or fr
     expect(JSON.parse(probe.stdout)).toMatchObject({ ok: true, truncated: true });
   });
 
-  it('answers only loopback names, its own address and IP addresses in Host: no DNS rebinding', async () => {
+  it('answers only loopback names, its own address and IP addresses in Host: no DNS rebinding', async ({ server, dir, sentinel, start }) => {
     const running = await start({ interval: '500ms' });
     const port = running.sentinel.httpAddress?.port as number;
     const get = (host: string) =>
@@ -194,8 +165,7 @@ describe('hardening: peers, stalls and floods cannot make the sentinel lie or fr
     expect(await get(`attacker.example:${port}`)).toBe(421);
     expect(await get('127.0.0.1.nip.io')).toBe(421);
     for (const ok of [`localhost:${port}`, `127.0.0.1:${port}`, `[::1]:${port}`, `10.1.2.3:${port}`, 'localhost']) expect(await get(ok), ok).toBe(200);
-    const allowed = await startSentinel({ servers: server.url, policies: dir, 'http-allowed-hosts': 'sentinel.internal' }, root);
-    stops.push(() => allowed.close());
+    const allowed = await sentinel({ servers: server.url, policies: dir, 'http-allowed-hosts': 'sentinel.internal' });
     const allowedPort = allowed.sentinel.httpAddress?.port as number;
     const status2 = await new Promise<number>((resolve) =>
       httpRequest({ host: '127.0.0.1', port: allowedPort, path: '/healthz', headers: { host: 'sentinel.internal:9470' } }, (res) => {
@@ -206,7 +176,7 @@ describe('hardening: peers, stalls and floods cannot make the sentinel lie or fr
     expect(status2).toBe(200);
   });
 
-  it('prints no escape sequence from the network: a forged reply cannot drive the terminal', async () => {
+  it('prints no escape sequence from the network: a forged reply cannot drive the terminal', async ({ server, listener }) => {
     const nasty = '\u001b[2J\u001b]0;owned\u0007\u009b31m';
     // A forged "sentinel" answering status requests (no real one runs here).
     listener.nc.subscribe(SUBJECTS.healthStatus, {
@@ -226,14 +196,14 @@ describe('hardening: peers, stalls and floods cannot make the sentinel lie or fr
     }
   });
 
-  it('never stalls on a log reader that stopped reading: lines are dropped and counted', async () => {
+  it('never stalls on a log reader that stopped reading: lines are dropped and counted', async ({ server, dir, defer, listener }) => {
     // stdout is a pipe this test never reads: it fills after 64 KiB, as a blocked log driver would.
     const child = spawn(process.execPath, [BIN, '--servers', server.url, '--policies', dir, '--log-level', 'trace', '--interval', '200ms', '--http', '127.0.0.1:0'], {
       env: { PATH: process.env.PATH ?? '' },
       stdio: ['ignore', 'pipe', 'ignore'],
     });
     child.stdout?.pause();
-    stops.push(() => {
+    defer(() => {
       child.kill('SIGKILL');
     });
     let own = 0;
@@ -255,75 +225,61 @@ describe('hardening: peers, stalls and floods cannot make the sentinel lie or fr
 });
 
 describe('the example subject permissions (deploy/nats-server.conf), on a real nats-server', () => {
-  it('let the sentinel do its work, and keep a component from speaking or answering for it', async () => {
+  it('let the sentinel do its work, and keep a component from speaking or answering for it', async ({ startServer, sentinel, defer }) => {
     const { readFileSync } = await import('node:fs');
     const path = await import('node:path');
     const { connect } = await import('@nats-io/transport-node');
     const config = readFileSync(path.resolve(import.meta.dirname, '../../deploy/nats-server.conf'), 'utf8');
-    const server = await NatsServer.start({ config, env: { SENTINEL_PASSWORD: 's3ntinel', GATEWAY_PASSWORD: 'g4teway' } });
-    const { root, dir, cleanup } = policyDir();
-    const running = await startSentinel({ servers: server.url, policies: dir, user: 'sentinel', password: 's3ntinel', interval: '200ms' }, root);
+    const server = await startServer({ config, env: { SENTINEL_PASSWORD: 's3ntinel', GATEWAY_PASSWORD: 'g4teway' } });
+    const running = await sentinel({ servers: server.url, user: 'sentinel', password: 's3ntinel', interval: '200ms' });
     const gateway = await connect({ servers: server.url, user: 'gateway', pass: 'g4teway' });
+    defer(() => gateway.close());
     const errors: string[] = [];
     void (async () => {
       for await (const s of gateway.status()) if (s.type === 'error') errors.push(String((s.error as Error).message));
     })();
-    try {
-      await running.connected();
-      // The sentinel announces, answers, and hears heartbeats.
-      const current = await gateway.request('nachos.system.policy.current', '', { timeout: 2000 });
-      expect(current.json<{ payload: { revision: string } }>().payload.revision).toBe(running.sentinel.reloader.inForce?.revision);
-      gateway.publish('nachos.system.health', envelope({ status: 'healthy', component: 'gateway', instance: 'g1', intervalMs: 200 }));
-      await until(async () => {
-        const reply = await gateway.request('nachos.system.health.status', JSON.stringify({ component: 'gateway' }), { timeout: 2000 });
-        return reply.json<{ payload: HealthStatusPayload }>().payload.components[0]?.instances.length === 1;
-      }, 5000, 'the gateway heard');
-      // The gateway cannot announce a policy, publish a transition, or answer status requests in the sentinel's place.
-      gateway.publish('nachos.system.policy.reload', '{}');
-      gateway.publish('nachos.system.health.changed', '{}');
-      gateway.subscribe('nachos.system.health.status');
-      await until(() => errors.length >= 3, 5000, 'three permission violations');
-      expect(errors.join('\n')).toMatch(/Permissions Violation for Publish to "nachos.system.policy.reload"/i);
-      expect(errors.join('\n')).toMatch(/Permissions Violation for Publish to "nachos.system.health.changed"/i);
-      expect(errors.join('\n')).toMatch(/Permissions Violation for Subscription to "nachos.system.health.status"/i);
-      // The sentinel itself was refused nothing.
-      expect(running.lines.filter((l) => String(l.msg).startsWith('the bus refused'))).toEqual([]);
-    } finally {
-      await gateway.close();
-      await running.close();
-      await server.stop();
-      cleanup();
-    }
+    await running.connected();
+    // The sentinel announces, answers, and hears heartbeats.
+    const current = await gateway.request('nachos.system.policy.current', '', { timeout: 2000 });
+    expect(current.json<{ payload: { revision: string } }>().payload.revision).toBe(running.sentinel.reloader.inForce?.revision);
+    gateway.publish('nachos.system.health', envelope({ status: 'healthy', component: 'gateway', instance: 'g1', intervalMs: 200 }));
+    await until(async () => {
+      const reply = await gateway.request('nachos.system.health.status', JSON.stringify({ component: 'gateway' }), { timeout: 2000 });
+      return reply.json<{ payload: HealthStatusPayload }>().payload.components[0]?.instances.length === 1;
+    }, 5000, 'the gateway heard');
+    // The gateway cannot announce a policy, publish a transition, or answer status requests in the sentinel's place.
+    gateway.publish('nachos.system.policy.reload', '{}');
+    gateway.publish('nachos.system.health.changed', '{}');
+    gateway.subscribe('nachos.system.health.status');
+    await until(() => errors.length >= 3, 5000, 'three permission violations');
+    expect(errors.join('\n')).toMatch(/Permissions Violation for Publish to "nachos.system.policy.reload"/i);
+    expect(errors.join('\n')).toMatch(/Permissions Violation for Publish to "nachos.system.health.changed"/i);
+    expect(errors.join('\n')).toMatch(/Permissions Violation for Subscription to "nachos.system.health.status"/i);
+    // The sentinel itself was refused nothing.
+    expect(running.lines.filter((l) => String(l.msg).startsWith('the bus refused'))).toEqual([]);
   });
 
-  it('make a publish the server refuses show in the sentinel\'s health, its metric and its log', async () => {
+  it('make a publish the server refuses show in the sentinel\'s health, its metric and its log', async ({ startServer, sentinel, defer }) => {
     const { connect } = await import('@nats-io/transport-node');
     // A sentinel given a component's permissions (a misconfiguration): its announcements are refused.
     const config = 'authorization { users = [ { user: s, password: p, permissions: { publish: { deny: ["nachos.system.policy.reload"] } } } ] }\n';
-    const server = await NatsServer.start({ config });
-    const { root, dir, cleanup } = policyDir();
-    const running = await startSentinel({ servers: server.url, policies: dir, user: 's', password: 'p', interval: '200ms' }, root);
+    const server = await startServer({ config });
+    const running = await sentinel({ servers: server.url, user: 's', password: 'p', interval: '200ms' });
     const watcher = await connect({ servers: server.url, user: 's', pass: 'p' });
+    defer(() => watcher.close());
     const beats: Record<string, unknown>[] = [];
     watcher.subscribe('nachos.system.health', {
       callback: (_e, m) => {
         beats.push(m.json<{ payload: Record<string, unknown> }>().payload);
       },
     });
-    try {
-      await running.connected();
-      await until(() => running.sentinel.announcer.publishFailure, 5000, 'the refusal');
-      const beat = await until(() => beats.find((b) => (b.checks as Record<string, string> | undefined)?.announce === 'error'), 5000, 'a degraded heartbeat');
-      expect(beat.status).toBe('degraded');
-      expect((beat.details as Record<string, { message: string }>).announce?.message).toMatch(/could not publish on nachos.system.policy.reload: .*Permissions Violation/i);
-      const metrics = await (await fetch(`http://127.0.0.1:${running.sentinel.httpAddress?.port}/metrics`)).text();
-      expect(metrics).toMatch(/^nachos_sentinel_publish_failures_total\{subject="nachos.system.policy.reload"\} [1-9]/m);
-      expect(running.lines.find((l) => String(l.msg).startsWith('the bus refused a publish on nachos.system.policy.reload'))).toBeDefined();
-    } finally {
-      await watcher.close();
-      await running.close();
-      await server.stop();
-      cleanup();
-    }
+    await running.connected();
+    await until(() => running.sentinel.announcer.publishFailure, 5000, 'the refusal');
+    const beat = await until(() => beats.find((b) => (b.checks as Record<string, string> | undefined)?.announce === 'error'), 5000, 'a degraded heartbeat');
+    expect(beat.status).toBe('degraded');
+    expect((beat.details as Record<string, { message: string }>).announce?.message).toMatch(/could not publish on nachos.system.policy.reload: .*Permissions Violation/i);
+    const metrics = await (await fetch(`http://127.0.0.1:${running.sentinel.httpAddress?.port}/metrics`)).text();
+    expect(metrics).toMatch(/^nachos_sentinel_publish_failures_total\{subject="nachos.system.policy.reload"\} [1-9]/m);
+    expect(running.lines.find((l) => String(l.msg).startsWith('the bus refused a publish on nachos.system.policy.reload'))).toBeDefined();
   });
 });

@@ -1,58 +1,34 @@
 import { spawn } from 'node:child_process';
 import { mkdirSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { ERROR_CODES } from '../../src/errors.js';
 import { computeRevision, digestFiles } from '../../src/policy/snapshot.js';
 import { SUBJECTS } from '../../src/protocol/topics.js';
-import { BusListener } from '../helpers/bus-listener.js';
+import { test, type Flags } from '../helpers/fixtures.js';
 import { KubeletVolume } from '../helpers/kubelet.js';
-import { NatsServer } from '../helpers/nats-server.js';
 import { policyText } from '../helpers/policy-files.js';
 import { shellRevision } from '../helpers/revision.js';
-import { startSentinel } from '../helpers/sentinel.js';
-import { tempDir } from '../helpers/temp-dir.js';
 import { quietFor, until } from '../helpers/until.js';
 
-type Running = Awaited<ReturnType<typeof startSentinel>>;
+/** This file's helpers: every reload and rejection heard, and a sentinel on a directory of the test's making. */
+const it = test
+  .extend('listener', async ({ listen }) => listen([SUBJECTS.policyReload, SUBJECTS.policyRejected]))
+  .extend('start', async ({ sentinel }) => async (dir: string, flags: Flags = {}) => {
+    const running = await sentinel({ policies: dir, 'rescan-interval': '0', ...flags });
+    await running.connected();
+    return running;
+  })
+  .extend('reloads', async ({ listener }) => () => listener.on(SUBJECTS.policyReload).map((e) => e.payload as { revision: string; reason: string }));
 
 /** Attacks and accidents from the second hardening round, on the policy side: each failed before its fix. */
 describe('hardening: what reaches the bus from the policy directory', () => {
-  let server: NatsServer;
-  let listener: BusListener;
-  let root: string;
-  let cleanup: () => void;
-  let running: Running | undefined;
-
-  beforeAll(async () => {
-    server = await NatsServer.start();
-  });
-  afterAll(async () => {
-    await server.stop();
-  });
-  beforeEach(async () => {
-    ({ dir: root, cleanup } = tempDir());
-    listener = await BusListener.start(server.url, [SUBJECTS.policyReload, SUBJECTS.policyRejected]);
-  });
-  afterEach(async () => {
-    await running?.close();
-    running = undefined;
-    await listener.close();
-    cleanup();
-  });
-
-  const start = async (dir: string, flags: Record<string, string | boolean | string[]> = {}) => {
-    running = await startSentinel({ servers: server.url, policies: dir, 'rescan-interval': '0', ...flags }, root);
-    await running.connected();
-    return running;
-  };
-  const reloads = () => listener.on(SUBJECTS.policyReload).map((e) => e.payload as { revision: string; reason: string });
   const revisionOf = (files: Record<string, string>) =>
     computeRevision(digestFiles(Object.entries(files).map(([p, t]) => ({ path: p, kind: 'policy' as const, content: Buffer.from(t) }))));
   const yamlRule = (id: string, effect = 'allow') => `  - id: ${id}\n    priority: 1\n    match: { resource: tool }\n    effect: ${effect}\n`;
   const yamlDoc = (...rules: string[]) => `version: "1.0"\nrules:\n${rules.join('') || '  []\n'}`.replace('rules:\n  []', 'rules: []');
 
-  it('reads a ConfigMap volume in kubelet\'s order as whole versions only: keys added, moved and removed', async () => {
+  it('reads a ConfigMap volume in kubelet\'s order as whole versions only: keys added, moved and removed', async ({ root, listener, start, reloads }) => {
     const dir = path.join(root, 'configmap');
     mkdirSync(dir);
     const volume = new KubeletVolume(dir, 120);
@@ -74,7 +50,7 @@ describe('hardening: what reaches the bus from the policy directory', () => {
     expect(listener.on(SUBJECTS.policyRejected)).toEqual([]);
   });
 
-  it('watches a policy directory given as a symlink, and follows it when it is re-pointed', async () => {
+  it('watches a policy directory given as a symlink, and follows it when it is re-pointed', async ({ root, listener, start, reloads }) => {
     const v1 = path.join(root, 'v1');
     const v2 = path.join(root, 'v2');
     for (const d of [v1, v2]) mkdirSync(d);
@@ -98,7 +74,7 @@ describe('hardening: what reaches the bus from the policy directory', () => {
     expect(reloads().at(-1)?.revision).toBe(shellRevision(v2));
   });
 
-  it('waits for a writer that pauses mid-file while it holds the file open, and never announces the first half', async () => {
+  it('waits for a writer that pauses mid-file while it holds the file open, and never announces the first half', async ({ root, listener, start, reloads }) => {
     const dir = path.join(root, 'policies');
     mkdirSync(dir);
     writeFileSync(path.join(dir, 'a.toml'), policyText('a1'));
@@ -122,7 +98,7 @@ describe('hardening: what reaches the bus from the policy directory', () => {
     expect(reloads()).toHaveLength(2);
   });
 
-  it('refuses a file name that would forge a sha256sum line, and says what is wrong with a name that is not UTF-8', async () => {
+  it('refuses a file name that would forge a sha256sum line, and says what is wrong with a name that is not UTF-8', async ({ root, listener, start }) => {
     const dir = path.join(root, 'policies');
     mkdirSync(dir);
     const b = policyText('b1');

@@ -4,61 +4,41 @@ import { runInNewContext } from 'node:vm';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Svcm } from '@nats-io/services';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { HealthStatusPayload } from '../../src/bus/health-monitor.js';
+import { describe, expect } from 'vitest';
+import type { HealthStatusPayload } from '../../src/health/status-payload.js';
 import type { Transition } from '../../src/health/aggregator.js';
 import type { SentinelHeartbeat } from '../../src/health/heartbeat-payload.js';
 import { SUBJECTS } from '../../src/protocol/topics.js';
-import { Beater } from '../helpers/beater.js';
-import { BusListener } from '../helpers/bus-listener.js';
-import { NatsServer, freePort } from '../helpers/nats-server.js';
-import { policyDir, policyText } from '../helpers/policy-files.js';
+import type { BusListener } from '../helpers/bus-listener.js';
+import { test, type Flags } from '../helpers/fixtures.js';
+import { freePort } from '../helpers/nats-server.js';
+import { policyText } from '../helpers/policy-files.js';
 import { shellRevision } from '../helpers/revision.js';
-import { startSentinel } from '../helpers/sentinel.js';
 import { quietFor, until } from '../helpers/until.js';
 
 const H = 200;
 
-describe('health: heartbeats, aggregation, status', () => {
-  let server: NatsServer;
-  let listener: BusListener;
-  let root: string;
-  let dir: string;
-  let cleanup: () => void;
-  const stops: (() => Promise<unknown> | unknown)[] = [];
+/** Asks the health view on the bus, through `listener`'s connection. */
+async function askStatus(listener: BusListener, component?: string) {
+  const body = component ? JSON.stringify({ component }) : '';
+  const reply = await listener.nc.request(SUBJECTS.healthStatus, body, { timeout: 2000 });
+  return reply.json<{ payload: HealthStatusPayload }>().payload;
+}
 
-  beforeEach(async () => {
-    ({ root, dir, cleanup } = policyDir());
-    server = await NatsServer.start();
-    listener = await BusListener.start(server.url, [SUBJECTS.health, SUBJECTS.healthChanged]);
-  });
-  afterEach(async () => {
-    for (const stop of stops.splice(0).reverse()) await stop();
-    await listener.close();
-    await server.stop();
-    cleanup();
-  });
-
-  const start = async (flags: Record<string, string | boolean | string[]> = {}, url = server.url) => {
-    const running = await startSentinel({ servers: url, policies: dir, interval: `${H}ms`, ...flags }, root);
-    stops.push(() => running.close());
+/** This file's helpers: heartbeats and transitions heard, the view asked, and a sentinel at H = 200 ms. */
+const it = test
+  .extend('listener', async ({ listen }) => listen([SUBJECTS.health, SUBJECTS.healthChanged]))
+  .extend('start', async ({ server, dir, sentinel }) => async (flags: Flags = {}, url = server.url) => {
+    const running = await sentinel({ servers: url, policies: dir, interval: `${H}ms`, ...flags });
     await running.connected();
     return running;
-  };
-  const beater = async (component: string, instance: string, intervalMs = H) => {
-    const b = await Beater.start(server.url, component, instance, intervalMs);
-    stops.push(() => b.crash().catch(() => undefined));
-    return b;
-  };
-  const status = async (component?: string) => {
-    const body = component ? JSON.stringify({ component }) : '';
-    const reply = await listener.nc.request(SUBJECTS.healthStatus, body, { timeout: 2000 });
-    return reply.json<{ payload: HealthStatusPayload }>().payload;
-  };
-  const transitions = () => listener.on(SUBJECTS.healthChanged).map((e) => e.payload as unknown as Transition);
-  const heartbeats = () => listener.on(SUBJECTS.health).map((e) => e.payload as unknown as SentinelHeartbeat);
+  })
+  .extend('status', async ({ listener }) => (component?: string) => askStatus(listener, component))
+  .extend('transitions', async ({ listener }) => () => listener.on(SUBJECTS.healthChanged).map((e) => e.payload as unknown as Transition))
+  .extend('heartbeats', async ({ listener }) => () => listener.on(SUBJECTS.health).map((e) => e.payload as unknown as SentinelHeartbeat));
 
-  it('publishes its heartbeat at once, then every interval, with the whole payload', async () => {
+describe('health: heartbeats, aggregation, status', () => {
+  it('publishes its heartbeat at once, then every interval, with the whole payload', async ({ listener, start, heartbeats }) => {
     const running = await start({ component: 'sentinel-a' });
     await until(() => heartbeats().length >= 6, 5000, 'six heartbeats');
     const beats = heartbeats().filter((h) => h.component === 'sentinel-a');
@@ -92,11 +72,11 @@ describe('health: heartbeats, aggregation, status', () => {
     expect(heartbeats().filter((h) => h.component === 'sentinel-a').at(-1)).toEqual(last);
   });
 
-  it('runs the container checks, cuts a stuck one off, and publishes a status change at once', async () => {
+  it('runs the container checks, cuts a stuck one off, and publishes a status change at once', async ({ root, defer, listener, start, heartbeats }) => {
     let answer = 200;
     const http: Server = createServer((_req, res) => res.writeHead(answer).end());
     await new Promise<void>((r) => http.listen(0, '127.0.0.1', () => r()));
-    stops.push(() => new Promise((r) => http.close(r)));
+    defer(() => new Promise((r) => http.close(r)));
     const port = (http.address() as { port: number }).port;
     const closedPort = await freePort();
     const config = path.join(root, 'sentinel.toml');
@@ -146,7 +126,7 @@ required = false
     expect(heartbeats().at(-1)).toMatchObject({ checks: { web: 'error' }, details: { web: { message: 'HTTP 503, expected 200' } } });
   });
 
-  it('judges the roster: required missing is unhealthy, optional missing is degraded', async () => {
+  it('judges the roster: required missing is unhealthy, optional missing is degraded', async ({ beater, start, status }) => {
     await start({ require: 'gateway,sentinel', optional: 'slack' });
     await until(async () => (await status()).status !== 'unknown', 3000, 'the first interval to pass');
     let view = await status();
@@ -168,7 +148,7 @@ required = false
     expect((await status('tool-browser')).components).toMatchObject([{ name: 'tool-browser', role: 'observed', status: 'unhealthy' }]);
   });
 
-  it('suspects a silent instance after 1.5 intervals and calls it stale within 2.5 intervals + 0.5 s', async () => {
+  it('suspects a silent instance after 1.5 intervals and calls it stale within 2.5 intervals + 0.5 s', async ({ beater, start, transitions }) => {
     await start({ require: 'gateway' });
     const g = await beater('gateway', 'g1');
     await until(() => transitions().some((t) => t.scope === 'overall' && t.to === 'healthy'), 3000, 'healthy');
@@ -189,7 +169,7 @@ required = false
     expect(transitions().filter((t) => t.scope === 'overall').map((t) => t.to)).toEqual(['healthy', 'degraded', 'unhealthy']);
   });
 
-  it('takes a new instance of a component as a restart, and a clean leave as a leave', async () => {
+  it('takes a new instance of a component as a restart, and a clean leave as a leave', async ({ beater, start, transitions }) => {
     await start({ require: 'gateway' });
     const g1 = await beater('gateway', 'g1');
     await until(() => transitions().some((t) => t.scope === 'overall' && t.to === 'healthy'), 3000, 'healthy');
@@ -215,7 +195,7 @@ required = false
     expect(transitions().filter((t) => t.instance === 't1' && (t.to === 'suspect' || t.to === 'stale'))).toEqual([]);
   });
 
-  it('publishes each transition exactly once', async () => {
+  it('publishes each transition exactly once', async ({ beater, start, transitions }) => {
     await start({ require: 'gateway' });
     const a = await beater('gateway', 'a');
     const b = await beater('gateway', 'b');
@@ -238,7 +218,7 @@ required = false
     expect(transitions().filter((t) => t.instance === 'b').map((t) => t.to)).toEqual(['healthy', 'degraded', 'healthy', 'gone']);
   });
 
-  it('raises no false stale when its own bus goes away and comes back', async () => {
+  it('raises no false stale when its own bus goes away and comes back', async ({ server, beater, start, status, transitions }) => {
     await start({ require: 'gateway' });
     await beater('gateway', 'g1');
     await beater('llm', 'l1');
@@ -256,7 +236,7 @@ required = false
     expect(during.filter((t) => t.to === 'suspect' || t.to === 'stale')).toEqual([]);
   });
 
-  it('answers each status request once, with two sentinel replicas', async () => {
+  it('answers each status request once, with two sentinel replicas', async ({ listener, start, status }) => {
     const one = await start({ component: 'sentinel' });
     const two = await start({ component: 'sentinel' });
     await until(async () => (await status()).components.find((c) => c.name === 'sentinel')?.instances.length === 2, 3000, 'both replicas');
@@ -281,7 +261,7 @@ required = false
     expect(one.sentinel.service.id).not.toBe(two.sentinel.service.id);
   });
 
-  it('registers as a NATS micro service that standard tooling discovers', async () => {
+  it('registers as a NATS micro service that standard tooling discovers', async ({ listener, start }) => {
     const running = await start();
     const ask = async (subject: string) => (await listener.nc.request(subject, '', { timeout: 1000 })).json<Record<string, unknown>>();
     const id = running.sentinel.service.id;
@@ -316,7 +296,7 @@ required = false
     expect(counted?.endpoints?.find((e) => e.name === 'health-status')?.num_requests).toBeGreaterThanOrEqual(1);
   });
 
-  it('says a new policy revision, or a rejected set, in its own heartbeat at once', async () => {
+  it('says a new policy revision, or a rejected set, in its own heartbeat at once', async ({ dir, listener, start, heartbeats }) => {
     const running = await start({ interval: '10s' });
     await until(() => heartbeats().at(-1)?.state === 'running', 5000, 'the first round of checks');
     // With H = 10 s, a heartbeat within 3 s of the change was sent because of it (a margin a busy machine keeps).
@@ -341,7 +321,7 @@ required = false
     expect(degraded.envelope.payload).toMatchObject({ checks: { policy_files: 'error' } });
   });
 
-  it('shows policy convergence: who runs the revision in force and who lags', async () => {
+  it('shows policy convergence: who runs the revision in force and who lags', async ({ beater, start, status }) => {
     const running = await start();
     const revision = running.sentinel.reloader.inForce?.revision as string;
     const fresh = await beater('gateway', 'g1');
@@ -359,14 +339,14 @@ required = false
     expect(policy.lastConvergence).toMatchObject({ revision, tookMs: expect.any(Number) });
   });
 
-  it('keeps memory bounded and keeps answering under a flood of hostile heartbeats', async () => {
-    await server.stop();
-    server = await NatsServer.start({ config: 'max_payload: 2097152\n' });
-    await listener.close();
-    listener = await BusListener.start(server.url, []);
+  it('keeps memory bounded and keeps answering under a flood of hostile heartbeats', async ({ listen, startServer, start }) => {
+    // A server of its own: megabyte heartbeats need a larger max_payload.
+    const server = await startServer({ config: 'max_payload: 2097152\n' });
+    const listener = await listen([], server.url);
+    const status = (component?: string) => askStatus(listener, component);
     // A 5 s interval: in this process the flood blocks the sentinel's loop for seconds, and at 200 ms its
     // own silence would be judged before its queued heartbeats are read (a pause, not this test's subject).
-    const running = await start({ 'max-instances': '10000', interval: '5s', 'log-level': 'info' });
+    const running = await start({ 'max-instances': '10000', interval: '5s', 'log-level': 'info' }, server.url);
     // The sentinel's own heartbeat first: it must hold its place before the flood arrives.
     await until(() => running.sentinel.monitor.aggregator.trackedCount === 1, 5000, 'the sentinel to hear itself');
     const nc = listener.nc;

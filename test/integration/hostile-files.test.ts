@@ -1,12 +1,12 @@
 import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { ERROR_CODES } from '../../src/errors.js';
 import { SUBJECTS } from '../../src/protocol/topics.js';
 import { BusListener } from '../helpers/bus-listener.js';
 import { Daemon } from '../helpers/daemon.js';
-import { NatsServer } from '../helpers/nats-server.js';
+import { it } from '../helpers/fixtures.js';
 import { policyText } from '../helpers/policy-files.js';
 import { shellRevision } from '../helpers/revision.js';
 import { tempDir } from '../helpers/temp-dir.js';
@@ -16,7 +16,6 @@ import { until } from '../helpers/until.js';
 const NOBODY = { uid: 65534, gid: 65534 };
 
 describe('hostile files in the policy directory', () => {
-  let server: NatsServer;
   let listener: BusListener;
   let daemon: Daemon;
   let root: string;
@@ -24,8 +23,8 @@ describe('hostile files in the policy directory', () => {
   let cleanup: () => void;
   let good: string;
 
-  beforeAll(async () => {
-    server = await NatsServer.start();
+  // One daemon for the whole file, as nobody: each test makes the directory hostile, then undoes it.
+  it.beforeAll(async ({ server }) => {
     ({ dir: root, cleanup } = tempDir());
     dir = path.join(root, 'policies');
     mkdirSync(dir);
@@ -40,10 +39,9 @@ describe('hostile files in the policy directory', () => {
     await listener.waitFor(SUBJECTS.policyReload, 1, 10_000);
     good = shellRevision(dir);
   });
-  afterAll(async () => {
+  it.afterAll(async () => {
     await daemon.stop();
     await listener.close();
-    await server.stop();
     cleanup();
   });
 

@@ -1,34 +1,18 @@
 import { createServer } from 'node:net';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { MAX_STREAM_CLIENTS } from '../../src/http/status-feed.js';
 import { Daemon } from '../helpers/daemon.js';
-import { NatsServer, freePort } from '../helpers/nats-server.js';
-import { policyDir } from '../helpers/policy-files.js';
-import { startSentinel } from '../helpers/sentinel.js';
+import { it, type Running } from '../helpers/fixtures.js';
+import { freePort } from '../helpers/nats-server.js';
 import { until } from '../helpers/until.js';
 
 describe('the HTTP listener', () => {
-  let root: string;
-  let dir: string;
-  let cleanup: () => void;
-  const stops: (() => unknown)[] = [];
-
-  beforeEach(() => {
-    ({ root, dir, cleanup } = policyDir());
-  });
-  afterEach(async () => {
-    for (const stop of stops.splice(0).reverse()) await stop();
-    cleanup();
-  });
-
-  const url = (running: Awaited<ReturnType<typeof startSentinel>>, p: string) =>
+  const url = (running: Running, p: string) =>
     `http://127.0.0.1:${running.sentinel.httpAddress?.port}${p}`;
 
-  it('serves liveness and readiness, and only reads', async () => {
-    const server = await NatsServer.start();
-    stops.push(() => server.stop());
-    const running = await startSentinel({ servers: server.url, policies: dir, interval: '200ms' }, root);
-    stops.push(() => running.close());
+  it('serves liveness and readiness, and only reads', async ({ dir, sentinel, startServer }) => {
+    const server = await startServer();
+    const running = await sentinel({ servers: server.url, policies: dir, interval: '200ms' });
     await running.connected();
 
     const live = await fetch(url(running, '/healthz'));
@@ -54,11 +38,10 @@ describe('the HTTP listener', () => {
     expect((await fetch(url(running, '/healthz'))).status).toBe(200);
   });
 
-  it('keeps at most MAX_STREAM_CLIENTS status pages open; the next one is told to come back', async () => {
-    const running = await startSentinel({ servers: `nats://127.0.0.1:${await freePort()}`, policies: dir }, root);
-    stops.push(() => running.close());
+  it('keeps at most MAX_STREAM_CLIENTS status pages open; the next one is told to come back', async ({ dir, defer, sentinel }) => {
+    const running = await sentinel({ servers: `nats://127.0.0.1:${await freePort()}`, policies: dir });
     const pages: AbortController[] = [];
-    stops.push(() => pages.forEach((p) => p.abort()));
+    defer(() => pages.forEach((p) => p.abort()));
     const open = async () => {
       const page = new AbortController();
       const res = await fetch(url(running, '/events'), { signal: page.signal });
@@ -74,58 +57,49 @@ describe('the HTTP listener', () => {
     await until(async () => (await open()).status === 200, 5000, 'room for a new page');
   });
 
-  it('binds loopback by default, and runs on (saying so) when its port is taken', async () => {
+  it('binds loopback by default, and runs on (saying so) when its port is taken', async ({ dir, defer, sentinel }) => {
     const busy = createServer();
     const port = await freePort();
     await new Promise<void>((r) => busy.listen(port, '127.0.0.1', () => r()));
-    stops.push(() => new Promise((r) => busy.close(r)));
-    const running = await startSentinel({ servers: `nats://127.0.0.1:${await freePort()}`, policies: dir, http: `:${port}` }, root);
-    stops.push(() => running.close());
+    defer(() => new Promise((r) => busy.close(r)));
+    const running = await sentinel({ servers: `nats://127.0.0.1:${await freePort()}`, policies: dir, http: `:${port}` });
     expect(running.sentinel.httpAddress).toBeUndefined();
     expect(running.lines.find((l) => String(l.msg).startsWith('HTTP listener could not start'))).toMatchObject({
       listen: `127.0.0.1:${port}`,
     });
     expect(running.sentinel.reloader.inForce).toBeDefined();
 
-    const off = await startSentinel({ servers: `nats://127.0.0.1:${await freePort()}`, policies: dir, http: 'off' }, root);
-    stops.push(() => off.close());
+    const off = await sentinel({ servers: `nats://127.0.0.1:${await freePort()}`, policies: dir, http: 'off' });
     expect(off.sentinel.http).toBeUndefined();
   });
 });
 
 describe('secrets on the HTTP listener', () => {
-  it('shows no credential anywhere: page, script, status, events, metrics, probes, logs', async () => {
+  it('shows no credential anywhere: page, script, status, events, metrics, probes, logs', async ({ startServer, dir, daemon: start }) => {
     const secret = 's3cr3t-pw-7731';
-    const server = await NatsServer.start({ args: ['--user', 'alice', '--pass', secret] });
-    const { dir, cleanup } = policyDir();
+    const server = await startServer({ args: ['--user', 'alice', '--pass', secret] });
     const port = await freePort();
     const url = `nats://alice:${secret}@127.0.0.1:${server.port}`;
-    const daemon = Daemon.start(['--servers', url, '--policies', dir, '--interval', '200ms', '--http', `127.0.0.1:${port}`, '--log-level', 'trace']);
-    try {
-      await daemon.waitForLog((l) => l.msg === 'connected to the bus');
-      const base = `http://127.0.0.1:${port}`;
-      const bodies: string[] = [];
-      for (const route of ['/', '/app.js', '/status.json', '/metrics', '/healthz', '/readyz']) {
-        const res = await fetch(`${base}${route}`);
-        expect(res.status, route).toBe(200);
-        bodies.push(await res.text());
-      }
-      const events = await fetch(`${base}/events`);
-      const reader = events.body?.getReader();
-      bodies.push(new TextDecoder().decode((await reader?.read())?.value));
-      await reader?.cancel();
-      const probe = await Daemon.run(['--once', '--json', '--servers', url]);
-      bodies.push(probe.stdout, probe.stderr);
-      const self = await Daemon.run(['--once', '--self', '--json', '--http', `127.0.0.1:${port}`]);
-      bodies.push(self.stdout);
-      await daemon.stop();
-      bodies.push(daemon.stdout, daemon.stderr);
-      for (const body of bodies) expect(body).not.toContain(secret);
-      expect(bodies.join('')).toContain(`127.0.0.1:${server.port}`);
-    } finally {
-      daemon.kill();
-      await server.stop();
-      cleanup();
+    const daemon = start(['--servers', url, '--policies', dir, '--interval', '200ms', '--http', `127.0.0.1:${port}`, '--log-level', 'trace']);
+    await daemon.waitForLog((l) => l.msg === 'connected to the bus');
+    const base = `http://127.0.0.1:${port}`;
+    const bodies: string[] = [];
+    for (const route of ['/', '/app.js', '/status.json', '/metrics', '/healthz', '/readyz']) {
+      const res = await fetch(`${base}${route}`);
+      expect(res.status, route).toBe(200);
+      bodies.push(await res.text());
     }
+    const events = await fetch(`${base}/events`);
+    const reader = events.body?.getReader();
+    bodies.push(new TextDecoder().decode((await reader?.read())?.value));
+    await reader?.cancel();
+    const probe = await Daemon.run(['--once', '--json', '--servers', url]);
+    bodies.push(probe.stdout, probe.stderr);
+    const self = await Daemon.run(['--once', '--self', '--json', '--http', `127.0.0.1:${port}`]);
+    bodies.push(self.stdout);
+    await daemon.stop();
+    bodies.push(daemon.stdout, daemon.stderr);
+    for (const body of bodies) expect(body).not.toContain(secret);
+    expect(bodies.join('')).toContain(`127.0.0.1:${server.port}`);
   });
 });

@@ -1,49 +1,24 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { connect } from '@nats-io/transport-node';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { SUBJECTS } from '../../src/protocol/topics.js';
-import { Beater } from '../helpers/beater.js';
 import { Daemon } from '../helpers/daemon.js';
-import { NatsServer, freePort } from '../helpers/nats-server.js';
-import { policyDir } from '../helpers/policy-files.js';
+import { test } from '../helpers/fixtures.js';
+import { freePort } from '../helpers/nats-server.js';
 import { until } from '../helpers/until.js';
 
-describe('nachos-sentinel --once', () => {
-  let server: NatsServer;
-  let root: string;
-  let dir: string;
-  let cleanup: () => void;
-  const stops: (() => unknown)[] = [];
-
-  beforeAll(async () => {
-    server = await NatsServer.start();
-  });
-  afterAll(async () => {
-    await server.stop();
-  });
-  beforeEach(() => {
-    ({ root, dir, cleanup } = policyDir());
-  });
-  afterEach(async () => {
-    for (const stop of stops.splice(0).reverse()) await stop();
-    cleanup();
-  });
-
-  const probe = (args: string[], env: Record<string, string> = {}) => Daemon.run(['--once', ...args], env, root);
-  const daemon = async (args: string[]) => {
+/** This file's helpers: the probe run in the test's root, a daemon with its HTTP address, a component's heartbeats. */
+const it = test
+  .extend('probe', async ({ root }) => (args: string[], env: Record<string, string> = {}) => Daemon.run(['--once', ...args], env, root))
+  .extend('serve', async ({ dir, daemon }) => async (args: string[]) => {
     const http = `127.0.0.1:${await freePort()}`;
-    const d = Daemon.start(['--policies', dir, '--interval', '200ms', '--http', http, ...args]);
-    stops.push(() => d.stop());
+    const d = daemon(['--policies', dir, '--interval', '200ms', '--http', http, ...args]);
     return { d, http };
-  };
-  const beater = async (component: string) => {
-    const b = await Beater.start(server.url, component, `${component}-1`, 200);
-    stops.push(() => b.crash().catch(() => undefined));
-    return b;
-  };
-  /** Probes until the overall status is past the sentinel's first interval. */
-  const settled = () =>
+  })
+  .extend('beat', async ({ beater }) => (component: string) => beater(component, `${component}-1`, 200))
+  .extend('settled', async ({ server, probe }) => () =>
+    /** Probes until the overall status is past the sentinel's first interval. */
     until(
       async () => {
         const { stdout } = await probe(['--servers', server.url, '--json']);
@@ -52,11 +27,13 @@ describe('nachos-sentinel --once', () => {
       },
       10_000,
       'a settled view',
-    );
+    ),
+  );
 
-  it('exits 0 and prints a table when the system is healthy', async () => {
-    await daemon(['--servers', server.url, '--require', 'sentinel,gateway']);
-    await beater('gateway');
+describe('nachos-sentinel --once', () => {
+  it('exits 0 and prints a table when the system is healthy', async ({ server, probe, serve, beat, settled }) => {
+    await serve(['--servers', server.url, '--require', 'sentinel,gateway']);
+    await beat('gateway');
     await settled();
     const result = await probe(['--servers', server.url]);
     expect(result.code).toBe(0);
@@ -66,9 +43,9 @@ describe('nachos-sentinel --once', () => {
     expect(result.stdout).toMatch(/\nsentinel\s+required\s+healthy\s+1\/1\s+\d+ms ago\s+[0-9a-f]{12}\s+1 of 1 healthy\n/);
   });
 
-  it('exits 0 when degraded, 1 with --strict, and 1 when unhealthy', async () => {
-    await daemon(['--servers', server.url, '--require', 'gateway', '--optional', 'slack']);
-    const gateway = await beater('gateway');
+  it('exits 0 when degraded, 1 with --strict, and 1 when unhealthy', async ({ server, probe, serve, beat, settled }) => {
+    await serve(['--servers', server.url, '--require', 'gateway', '--optional', 'slack']);
+    const gateway = await beat('gateway');
     await settled();
     const degraded = await probe(['--servers', server.url]);
     expect(degraded.code).toBe(0);
@@ -82,17 +59,17 @@ describe('nachos-sentinel --once', () => {
     expect(JSON.parse(unhealthy.stdout)).toMatchObject({ ok: false, status: 'unhealthy', reason: 'required gateway is unhealthy; optional slack is missing (has not reported)' });
   });
 
-  it('exits 1 while the sentinel is still inside its first interval (unknown)', async () => {
-    const { d } = await daemon(['--servers', server.url, '--interval', '30s']);
+  it('exits 1 while the sentinel is still inside its first interval (unknown)', async ({ server, probe, serve }) => {
+    const { d } = await serve(['--servers', server.url, '--interval', '30s']);
     await d.waitForLog((l) => l.msg === 'connected to the bus');
     const result = await probe(['--servers', server.url, '--json']);
     expect(result.code).toBe(1);
     expect(JSON.parse(result.stdout)).toMatchObject({ status: 'unknown', reason: 'within the first interval after connecting' });
   });
 
-  it('answers for one component with --component', async () => {
-    await daemon(['--servers', server.url, '--require', 'gateway']);
-    await beater('gateway');
+  it('answers for one component with --component', async ({ server, probe, serve, beat, settled }) => {
+    await serve(['--servers', server.url, '--require', 'gateway']);
+    await beat('gateway');
     await settled();
     const mine = await probe(['--servers', server.url, '--component', 'gateway']);
     expect(mine.code).toBe(0);
@@ -103,7 +80,7 @@ describe('nachos-sentinel --once', () => {
     expect(JSON.parse(nobody.stdout)).toMatchObject({ ok: false, probed: 'nobody', status: 'missing' });
   });
 
-  it('exits 1 with the reason when the bus is unreachable, or no sentinel answers', async () => {
+  it('exits 1 with the reason when the bus is unreachable, or no sentinel answers', async ({ server, probe }) => {
     const port = await freePort();
     const down = await probe(['--servers', `nats://127.0.0.1:${port}`]);
     expect(down).toMatchObject({ code: 1, stdout: '' });
@@ -114,12 +91,12 @@ describe('nachos-sentinel --once', () => {
     expect(nobody.stderr).toContain('no sentinel answered on nachos.system.health.status');
   });
 
-  it('exits 1 when the answer does not come within --timeout', async () => {
+  it('exits 1 when the answer does not come within --timeout', async ({ server, defer, probe }) => {
     // Something answers nothing on the subject: the request waits until the probe's deadline.
     const mute = await connect({ servers: server.url });
     mute.subscribe(SUBJECTS.healthStatus, { callback: () => undefined });
     await mute.flush();
-    stops.push(() => mute.close());
+    defer(() => mute.close());
     const started = performance.now();
     const result = await probe(['--servers', server.url, '--timeout', '300ms']);
     expect(result.code).toBe(1);
@@ -127,7 +104,7 @@ describe('nachos-sentinel --once', () => {
     expect(performance.now() - started).toBeLessThan(5000);
   });
 
-  it('exits 1, never 2, on a bad flag or value', async () => {
+  it('exits 1, never 2, on a bad flag or value', async ({ probe }) => {
     // --servers to a closed port: were a flag ignored, the probe would fail on the bus, with another message.
     const cases: [string[], string][] = [
       [['--bogus'], "Unknown option '--bogus'; see --once --help"],
@@ -143,8 +120,8 @@ describe('nachos-sentinel --once', () => {
     expect((await probe(['--help'])).code).toBe(0);
   });
 
-  it('--self asks the daemon over HTTP: 0 when ready, 1 when not, 1 when nobody listens', async () => {
-    const { d, http } = await daemon(['--servers', server.url]);
+  it('--self asks the daemon over HTTP: 0 when ready, 1 when not, 1 when nobody listens', async ({ server, probe, serve }) => {
+    const { d, http } = await serve(['--servers', server.url]);
     await d.waitForLog((l) => l.msg === 'connected to the bus');
     const ready = await probe(['--self', '--http', http]);
     expect(ready).toMatchObject({ code: 0 });
@@ -152,7 +129,7 @@ describe('nachos-sentinel --once', () => {
 
     // A daemon that cannot reach its bus is alive but not ready.
     const port = await freePort();
-    const lonely = await daemon(['--servers', `nats://127.0.0.1:${port}`]);
+    const lonely = await serve(['--servers', `nats://127.0.0.1:${port}`]);
     await lonely.d.waitForLog((l) => l.msg === 'HTTP listener ready');
     const notReady = await probe(['--self', '--json'], { SENTINEL_HTTP: lonely.http });
     expect(notReady.code).toBe(1);
@@ -163,8 +140,8 @@ describe('nachos-sentinel --once', () => {
     expect(none.stderr).toMatch(/no sentinel daemon listening on 127\.0\.0\.1:\d+/);
   });
 
-  it('reads servers and the HTTP address from the config file', async () => {
-    const { http } = await daemon(['--servers', server.url]);
+  it('reads servers and the HTTP address from the config file', async ({ server, root, probe, serve, settled }) => {
+    const { http } = await serve(['--servers', server.url]);
     await settled();
     const config = path.join(root, 'sentinel.toml');
     writeFileSync(config, `servers = ["${server.url}"]\n[http]\nlisten = "${http}"\n`);

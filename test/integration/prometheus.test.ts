@@ -1,8 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NatsServer } from '../helpers/nats-server.js';
+import { describe, expect } from 'vitest';
+import { it } from '../helpers/fixtures.js';
 import { policyDir } from '../helpers/policy-files.js';
 import { startSentinel } from '../helpers/sentinel.js';
 
@@ -16,12 +16,10 @@ function promtool(args: string[], input?: string) {
 }
 
 describe('Prometheus, as its users check it', () => {
-  let server: NatsServer;
   let metrics: string;
   let stop: () => Promise<void>;
 
-  beforeAll(async () => {
-    server = await NatsServer.start();
+  it.beforeAll(async ({ server }) => {
     const { root, dir, cleanup } = policyDir();
     const running = await startSentinel({ servers: server.url, policies: dir }, root);
     await running.connected();
@@ -31,9 +29,8 @@ describe('Prometheus, as its users check it', () => {
       cleanup();
     };
   });
-  afterAll(async () => {
+  it.afterAll(async () => {
     await stop();
-    await server.stop();
   });
 
   it('finds nothing to say about /metrics (`promtool check metrics`)', () => {

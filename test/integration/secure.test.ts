@@ -1,8 +1,9 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect } from 'vitest';
 import { Daemon } from '../helpers/daemon.js';
-import { NatsServer, freePort } from '../helpers/nats-server.js';
+import { it } from '../helpers/fixtures.js';
+import { freePort, type NatsServer } from '../helpers/nats-server.js';
 import { policyText } from '../helpers/policy-files.js';
 import { makeJwtChain, makeNkeyUser, makeTlsFiles } from '../helpers/secure.js';
 import { startSentinel } from '../helpers/sentinel.js';
@@ -53,8 +54,8 @@ describe('a secured bus', () => {
   const probe = (server: NatsServer, env: Record<string, string>, args: string[] = []) =>
     Daemon.run(['--once', '--servers', server.url, '--timeout', '3s', ...args], env);
 
-  it('user and password, from the environment', async () => {
-    const server = await NatsServer.start({ config: 'authorization { user: alice, password: "pw-0451" }\n' });
+  it('user and password, from the environment', async ({ startServer }) => {
+    const server = await startServer({ config: 'authorization { user: alice, password: "pw-0451" }\n' });
     let running: Awaited<ReturnType<typeof startSentinel>> | undefined;
     try {
       const env = { NATS_USER: 'alice', NATS_PASSWORD: 'pw-0451' };
@@ -79,50 +80,41 @@ describe('a secured bus', () => {
       expect(none.stderr).toMatch(/wants credentials, and none were given: --user and --password, --token, --nkey, --creds/);
     } finally {
       await running?.close();
-      await server.stop();
     }
   });
 
-  it('a token, from a flag', async () => {
-    const server = await NatsServer.start({ config: 'authorization { token: "tok-8812" }\n' });
-    try {
-      const lines = await daemonConnects(server, { token: 'tok-8812' });
-      expect(lines.find((l) => l.msg === 'connected to the bus')).toMatchObject({ auth: 'token' });
-      expect(JSON.stringify(lines)).not.toContain('tok-8812');
-      expect((await probe(server, {}, ['--token', 'tok-8812'])).stderr).toMatch(/no sentinel answered/);
-      const wrong = await probe(server, {}, ['--token', 'tok-0000']);
-      expect(wrong.stderr).toMatch(/refused the credentials \(.*Authorization Violation.*\); check the token/i);
-      expect(wrong.stderr).not.toContain('tok-');
-    } finally {
-      await server.stop();
-    }
+  it('a token, from a flag', async ({ startServer }) => {
+    const server = await startServer({ config: 'authorization { token: "tok-8812" }\n' });
+    const lines = await daemonConnects(server, { token: 'tok-8812' });
+    expect(lines.find((l) => l.msg === 'connected to the bus')).toMatchObject({ auth: 'token' });
+    expect(JSON.stringify(lines)).not.toContain('tok-8812');
+    expect((await probe(server, {}, ['--token', 'tok-8812'])).stderr).toMatch(/no sentinel answered/);
+    const wrong = await probe(server, {}, ['--token', 'tok-0000']);
+    expect(wrong.stderr).toMatch(/refused the credentials \(.*Authorization Violation.*\); check the token/i);
+    expect(wrong.stderr).not.toContain('tok-');
   });
 
-  it('an NKey seed file, from the config file', async () => {
+  it('an NKey seed file, from the config file', async ({ startServer }) => {
     const user = makeNkeyUser(keys);
-    const server = await NatsServer.start({ config: `authorization { users = [ { nkey: ${user.publicKey} } ] }\n` });
-    try {
-      const config = path.join(root, 'nkey.toml');
-      writeFileSync(config, `[auth]\nnkey = "keys/user.nk"\n`);
-      const lines = await daemonConnects(server, { config });
-      expect(lines.find((l) => l.msg === 'connected to the bus')).toMatchObject({ auth: 'nkey' });
-      expect(JSON.stringify(lines)).not.toContain(user.seed);
-      const r = await probe(server, { SENTINEL_CONFIG: config });
-      expect(r.stderr).toMatch(/no sentinel answered/);
-      expect(r.stdout + r.stderr).not.toContain(user.seed);
-      // A key the server does not know: refused, and said so.
-      const stranger = makeNkeyUser(keys, 'stranger.nk');
-      const wrong = await probe(server, { NATS_NKEY: stranger.seedFile });
-      expect(wrong.stderr).toMatch(/refused the credentials \(.*Authorization Violation.*\); check the nkey/i);
-      expect(wrong.stderr).not.toContain(stranger.seed);
-    } finally {
-      await server.stop();
-    }
+    const server = await startServer({ config: `authorization { users = [ { nkey: ${user.publicKey} } ] }\n` });
+    const config = path.join(root, 'nkey.toml');
+    writeFileSync(config, `[auth]\nnkey = "keys/user.nk"\n`);
+    const lines = await daemonConnects(server, { config });
+    expect(lines.find((l) => l.msg === 'connected to the bus')).toMatchObject({ auth: 'nkey' });
+    expect(JSON.stringify(lines)).not.toContain(user.seed);
+    const r = await probe(server, { SENTINEL_CONFIG: config });
+    expect(r.stderr).toMatch(/no sentinel answered/);
+    expect(r.stdout + r.stderr).not.toContain(user.seed);
+    // A key the server does not know: refused, and said so.
+    const stranger = makeNkeyUser(keys, 'stranger.nk');
+    const wrong = await probe(server, { NATS_NKEY: stranger.seedFile });
+    expect(wrong.stderr).toMatch(/refused the credentials \(.*Authorization Violation.*\); check the nkey/i);
+    expect(wrong.stderr).not.toContain(stranger.seed);
   });
 
-  it('a credentials file with a JWT, from NATS_CREDS', async () => {
+  it('a credentials file with a JWT, from NATS_CREDS', async ({ startServer }) => {
     const chain = await makeJwtChain(keys);
-    const server = await NatsServer.start({ config: chain.serverConfig });
+    const server = await startServer({ config: chain.serverConfig });
     let running: Awaited<ReturnType<typeof startSentinel>> | undefined;
     try {
       running = await startSentinel({ servers: server.url, policies: dir, interval: '200ms', creds: chain.credsFile }, root);
@@ -137,29 +129,24 @@ describe('a secured bus', () => {
       expect(printed).not.toContain(chain.userJwt);
     } finally {
       await running?.close();
-      await server.stop();
     }
   });
 
-  it('TLS with a CA, from the config file', async () => {
-    const server = await NatsServer.start({ config: `tls { cert_file: "${tls.serverCert}", key_file: "${tls.serverKey}" }\n` });
-    try {
-      const config = path.join(root, 'tls.toml');
-      writeFileSync(config, `[tls]\nca = "keys/ca.pem"\n`);
-      const lines = await daemonConnects(server, { config });
-      expect(lines.some((l) => l.msg === 'connected to the bus')).toBe(true);
-      // Without the CA, the server's certificate is not trusted: a clear failure, not a hang.
-      const untrusted = await probe(server, {});
-      expect(untrusted.code).toBe(1);
-      expect(untrusted.stderr).toMatch(/bus unreachable at .*(certificate|self-signed|issuer)/i);
-      expect((await probe(server, { NATS_CA: tls.ca })).stderr).toMatch(/no sentinel answered/);
-    } finally {
-      await server.stop();
-    }
+  it('TLS with a CA, from the config file', async ({ startServer }) => {
+    const server = await startServer({ config: `tls { cert_file: "${tls.serverCert}", key_file: "${tls.serverKey}" }\n` });
+    const config = path.join(root, 'tls.toml');
+    writeFileSync(config, `[tls]\nca = "keys/ca.pem"\n`);
+    const lines = await daemonConnects(server, { config });
+    expect(lines.some((l) => l.msg === 'connected to the bus')).toBe(true);
+    // Without the CA, the server's certificate is not trusted: a clear failure, not a hang.
+    const untrusted = await probe(server, {});
+    expect(untrusted.code).toBe(1);
+    expect(untrusted.stderr).toMatch(/bus unreachable at .*(certificate|self-signed|issuer)/i);
+    expect((await probe(server, { NATS_CA: tls.ca })).stderr).toMatch(/no sentinel answered/);
   });
 
-  it('mutual TLS, from NATS_CA, NATS_CERT and NATS_KEY; a client without a certificate is turned away', async () => {
-    const server = await NatsServer.start({
+  it('mutual TLS, from NATS_CA, NATS_CERT and NATS_KEY; a client without a certificate is turned away', async ({ startServer }) => {
+    const server = await startServer({
       config: `tls { cert_file: "${tls.serverCert}", key_file: "${tls.serverKey}", ca_file: "${tls.ca}", verify: true }\n`,
     });
     const port = await freePort();
@@ -177,12 +164,11 @@ describe('a secured bus', () => {
       expect(half.stderr).toContain('give both --tls-cert and --tls-key');
     } finally {
       await daemon.stop();
-      await server.stop();
     }
   });
 
-  it('says plainly when the bus refuses the daemon, and never prints the secret', async () => {
-    const server = await NatsServer.start({ config: 'authorization { user: alice, password: "right-7720" }\n' });
+  it('says plainly when the bus refuses the daemon, and never prints the secret', async ({ startServer }) => {
+    const server = await startServer({ config: 'authorization { user: alice, password: "right-7720" }\n' });
     const daemon = Daemon.start(['--interval', '200ms'], { NATS_URL: server.url, POLICY_PATH: dir, NATS_USER: 'alice', NATS_PASSWORD: 'wrong-3391' });
     try {
       const refused = await daemon.waitForLog((l) => String(l.msg).startsWith('the bus refused our credentials'), 10_000);
@@ -193,7 +179,6 @@ describe('a secured bus', () => {
       expect(daemon.logs.some((l) => l.msg === 'bus not reachable yet; retrying (the bus must start first)')).toBe(false);
     } finally {
       daemon.kill();
-      await server.stop();
     }
   });
 

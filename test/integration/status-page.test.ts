@@ -1,11 +1,8 @@
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Beater } from '../helpers/beater.js';
-import { NatsServer } from '../helpers/nats-server.js';
-import { policyDir } from '../helpers/policy-files.js';
-import { startSentinel } from '../helpers/sentinel.js';
+import { afterAll, beforeAll, describe, expect } from 'vitest';
+import { it } from '../helpers/fixtures.js';
 
 /** Debian's chromium (installed by .ci/run); CHROMIUM_PATH points elsewhere if needed. */
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -27,50 +24,41 @@ describe('the live status page, in a real headless browser', () => {
     await browser?.close();
   });
 
-  it('shows a real daemon, follows a component going stale and a rejected set, and fetches nothing from outside', async () => {
-    const server = await NatsServer.start();
-    const { root, dir, cleanup } = policyDir();
-    const running = await startSentinel({ servers: server.url, policies: dir, interval: '200ms', require: 'gateway,sentinel', optional: 'slack' }, root);
-    const gateway = await Beater.start(server.url, 'gateway', 'gateway-1', 200);
+  it('shows a real daemon, follows a component going stale and a rejected set, and fetches nothing from outside', async ({ dir, defer, sentinel, beater }) => {
+    const running = await sentinel({ policies: dir, interval: '200ms', require: 'gateway,sentinel', optional: 'slack' });
+    const gateway = await beater('gateway', 'gateway-1', 200);
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    defer(() => page.close());
     const origin = `http://127.0.0.1:${running.sentinel.httpAddress?.port}`;
     const requests: string[] = [];
     page.on('request', (r) => requests.push(r.url()));
-    try {
-      await running.connected();
-      await page.goto(`${origin}/`);
-      const statusOf = (component: string) => page.locator(`[data-component="${component}"] .badge`);
-      await expect.poll(() => statusOf('gateway').textContent(), { timeout: 10_000 }).toBe('healthy');
-      await expect.poll(() => page.locator('#overall').textContent(), { timeout: 10_000 }).toBe('degraded');
-      expect(await page.locator('#reason').textContent()).toBe('optional slack is missing (has not reported)');
-      const revision = running.sentinel.reloader.inForce?.revision ?? '';
-      expect(await page.locator('#revision').textContent()).toBe(revision.slice(0, 12));
-      expect(await page.locator('#convergence').textContent()).toMatch(/^1 of 1 on revision/);
+    await running.connected();
+    await page.goto(`${origin}/`);
+    const statusOf = (component: string) => page.locator(`[data-component="${component}"] .badge`);
+    await expect.poll(() => statusOf('gateway').textContent(), { timeout: 10_000 }).toBe('healthy');
+    await expect.poll(() => page.locator('#overall').textContent(), { timeout: 10_000 }).toBe('degraded');
+    expect(await page.locator('#reason').textContent()).toBe('optional slack is missing (has not reported)');
+    const revision = running.sentinel.reloader.inForce?.revision ?? '';
+    expect(await page.locator('#revision').textContent()).toBe(revision.slice(0, 12));
+    expect(await page.locator('#convergence').textContent()).toMatch(/^1 of 1 on revision/);
 
-      // A broken edit: the page shows the rejected set and its errors; the revision in force stays.
-      writeFileSync(path.join(dir, 'b.toml'), 'version = "1.0"\n[[rules]]\nid = "b1"\npriority = 1\nmatch = {}\neffect = "perhaps"\n');
-      await expect.poll(() => page.locator('#rejection-errors').textContent(), { timeout: 10_000 }).toContain('b.toml:6');
+    // A broken edit: the page shows the rejected set and its errors; the revision in force stays.
+    writeFileSync(path.join(dir, 'b.toml'), 'version = "1.0"\n[[rules]]\nid = "b1"\npriority = 1\nmatch = {}\neffect = "perhaps"\n');
+    await expect.poll(() => page.locator('#rejection-errors').textContent(), { timeout: 10_000 }).toContain('b.toml:6');
 
-      // The gateway dies: its instance goes suspect, then stale, and the component missing.
-      await gateway.crash();
-      const instance = page.locator('[data-instance="gateway-1"] .status');
-      await expect.poll(() => instance.textContent(), { timeout: 10_000 }).toBe('stale');
-      await expect.poll(() => statusOf('gateway').textContent(), { timeout: 10_000 }).toBe('missing');
-      await expect.poll(() => page.locator('#overall').textContent(), { timeout: 10_000 }).toBe('unhealthy');
-      expect(await page.locator('#transitions').textContent()).toContain('gateway/gateway-1');
+    // The gateway dies: its instance goes suspect, then stale, and the component missing.
+    await gateway.crash();
+    const instance = page.locator('[data-instance="gateway-1"] .status');
+    await expect.poll(() => instance.textContent(), { timeout: 10_000 }).toBe('stale');
+    await expect.poll(() => statusOf('gateway').textContent(), { timeout: 10_000 }).toBe('missing');
+    await expect.poll(() => page.locator('#overall').textContent(), { timeout: 10_000 }).toBe('unhealthy');
+    expect(await page.locator('#transitions').textContent()).toContain('gateway/gateway-1');
 
-      mkdirSync(path.dirname(SCREENSHOT), { recursive: true });
-      rmSync(SCREENSHOT, { force: true });
-      await page.screenshot({ path: SCREENSHOT, fullPage: true });
-      expect(existsSync(SCREENSHOT)).toBe(true);
-      expect(requests.length).toBeGreaterThan(0);
-      for (const url of requests) expect(url.startsWith(`${origin}/`)).toBe(true);
-    } finally {
-      await page.close();
-      await gateway.crash().catch(() => undefined);
-      await running.close();
-      await server.stop();
-      cleanup();
-    }
+    mkdirSync(path.dirname(SCREENSHOT), { recursive: true });
+    rmSync(SCREENSHOT, { force: true });
+    await page.screenshot({ path: SCREENSHOT, fullPage: true });
+    expect(existsSync(SCREENSHOT)).toBe(true);
+    expect(requests.length).toBeGreaterThan(0);
+    for (const url of requests) expect(url.startsWith(`${origin}/`)).toBe(true);
   });
 });

@@ -1,14 +1,11 @@
 import { closeSync, existsSync, mkdirSync, openSync, renameSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { sha256Hex } from '../../src/policy/snapshot.js';
 import { SUBJECTS } from '../../src/protocol/topics.js';
-import { BusListener } from '../helpers/bus-listener.js';
-import { Daemon } from '../helpers/daemon.js';
-import { NatsServer } from '../helpers/nats-server.js';
+import { it } from '../helpers/fixtures.js';
 import { prng } from '../helpers/prng.js';
 import { shellRevision } from '../helpers/revision.js';
-import { tempDir } from '../helpers/temp-dir.js';
 import { until } from '../helpers/until.js';
 
 const EDITS = 10_000;
@@ -27,32 +24,15 @@ function policyChunks(file: string, version: number, rules: number, valid: boole
 }
 
 describe('torture: 10,000 random edits across 50 files', () => {
-  let server: NatsServer;
-  let listener: BusListener;
-  let daemon: Daemon;
-  let dir: string;
-  let cleanup: () => void;
-
-  beforeAll(async () => {
-    server = await NatsServer.start();
-    let root: string;
-    ({ dir: root, cleanup } = tempDir());
-    dir = path.join(root, 'policies');
+  it('never announces an invalid or half-written file, and ends on the final directory', async ({ server, root, listen, daemon: start }) => {
+    const dir = path.join(root, 'policies');
     mkdirSync(dir);
-    listener = await BusListener.start(server.url, [SUBJECTS.policyReload, SUBJECTS.policyRejected]);
+    const listener = await listen([SUBJECTS.policyReload, SUBJECTS.policyRejected]);
     // TORTURE_FLAGS lets one check that the test fails when the protection is off, e.g. --quiet-window 0.
     const extra = (process.env.TORTURE_FLAGS ?? '').split(' ').filter(Boolean);
-    daemon = Daemon.start(['--servers', server.url, '--policies', dir, '--allow-empty', '--log-level', 'warn', ...extra]);
+    const daemon = start(['--servers', server.url, '--policies', dir, '--allow-empty', '--log-level', 'warn', ...extra]);
     await until(() => listener.on(SUBJECTS.policyReload).length >= 1, 10_000, 'the startup announcement');
-  });
-  afterAll(async () => {
-    await daemon.stop();
-    await listener.close();
-    await server.stop();
-    cleanup();
-  });
 
-  it('never announces an invalid or half-written file, and ends on the final directory', async () => {
     const seed = Number(process.env.TORTURE_SEED ?? 20261127);
     const random = prng(seed);
     // Every complete content ever written, by path: valid, or invalid on its own.

@@ -1,47 +1,27 @@
 import { createServer, type Server } from 'node:http';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import type { HealthStatusPayload } from '../../src/health/status-payload.js';
 import { SUBJECTS } from '../../src/protocol/topics.js';
-import { BusListener } from '../helpers/bus-listener.js';
 import { Daemon } from '../helpers/daemon.js';
-import { NatsServer } from '../helpers/nats-server.js';
-import { policyDir } from '../helpers/policy-files.js';
-import { startSentinel } from '../helpers/sentinel.js';
+import { test, type Flags } from '../helpers/fixtures.js';
 import { until } from '../helpers/until.js';
+
+/** This file's helpers: a sentinel at 200 ms, the view asked on the bus, and the probe. */
+const it = test
+  .extend('listener', async ({ listen }) => listen([]))
+  .extend('start', async ({ dir, sentinel }) => async (flags: Flags, policies = dir) => {
+    const running = await sentinel({ policies, interval: '200ms', ...flags });
+    await running.connected();
+    return running;
+  })
+  .extend('status', async ({ listener }) => async () => (await listener.nc.request(SUBJECTS.healthStatus, '', { timeout: 2000 })).json<{ payload: HealthStatusPayload }>().payload)
+  .extend('probe', async ({ server }) => (...args: string[]) => Daemon.run(['--once', '--servers', server.url, ...args]));
 
 /** One verdict whoever answers, and reasons a person can read. */
 describe('the verdict and its reasons', () => {
-  let server: NatsServer;
-  let listener: BusListener;
-  let root: string;
-  let dir: string;
-  let cleanup: () => void;
-  const stops: (() => Promise<unknown> | unknown)[] = [];
-
-  beforeEach(async () => {
-    ({ root, dir, cleanup } = policyDir());
-    server = await NatsServer.start();
-    listener = await BusListener.start(server.url, []);
-  });
-  afterEach(async () => {
-    for (const stop of stops.splice(0).reverse()) await stop();
-    await listener.close();
-    await server.stop();
-    cleanup();
-  });
-
-  const start = async (flags: Record<string, string | boolean | string[]>, policies = dir) => {
-    const running = await startSentinel({ servers: server.url, policies, interval: '200ms', ...flags }, root);
-    stops.push(() => running.close());
-    await running.connected();
-    return running;
-  };
-  const status = async () => (await listener.nc.request(SUBJECTS.healthStatus, '', { timeout: 2000 })).json<{ payload: HealthStatusPayload }>().payload;
-  const probe = (...args: string[]) => Daemon.run(['--once', '--servers', server.url, ...args]);
-
-  it('fails the probe when the sentinel itself holds no valid policy: it is on its own roster', async () => {
+  it('fails the probe when the sentinel itself holds no valid policy: it is on its own roster', async ({ root, start, status, probe }) => {
     const empty = path.join(root, 'empty');
     mkdirSync(empty);
     await start({}, empty);
@@ -54,7 +34,7 @@ describe('the verdict and its reasons', () => {
     expect((await status()).roster.required).toEqual(['sentinel']);
   });
 
-  it('says so in every answer when live sentinels disagree on the roster, and fails --strict alike from either', async () => {
+  it('says so in every answer when live sentinels disagree on the roster, and fails --strict alike from either', async ({ start, status, probe }) => {
     const a = await start({ require: 'gateway', component: 'sentinel' });
     const b = await start({ require: ['gateway', 'llm'], component: 'sentinel' });
     await until(() => [a, b].every((s) => s.sentinel.monitor.aggregator.rosterDisagreement && s.sentinel.monitor.aggregator.overall !== 'unknown'), 5000, 'both past their first interval, disagreeing');
@@ -77,11 +57,11 @@ describe('the verdict and its reasons', () => {
     expect(metrics).toMatch(/^nachos_sentinel_roster_disagreement 1$/m);
   });
 
-  it('shows why a check fails, in status --json, the table, /status.json and the log line of the transition', async () => {
+  it('shows why a check fails, in status --json, the table, /status.json and the log line of the transition', async ({ server, root, defer, start, status }) => {
     let code = 200;
     const gateway: Server = createServer((_req, res) => res.writeHead(code).end());
     await new Promise<void>((resolve) => gateway.listen(0, '127.0.0.1', resolve));
-    stops.push(() => new Promise((resolve) => gateway.close(resolve)));
+    defer(() => new Promise((resolve) => gateway.close(resolve)));
     const port = (gateway.address() as { port: number }).port;
     const config = path.join(root, 'sentinel.toml');
     writeFileSync(config, `[[health.checks]]\nname = "gateway_http"\ntype = "http"\nurl = "http://127.0.0.1:${port}/health"\n`);
@@ -108,7 +88,7 @@ describe('the verdict and its reasons', () => {
     expect(running.lines.find((l) => String(l.msg).startsWith('health: overall unhealthy -> healthy'))).toMatchObject({ level: 30 });
   });
 
-  it('answers a malformed status or policy.current request with an ADR-32 400, counted, and an empty one in full', async () => {
+  it('answers a malformed status or policy.current request with an ADR-32 400, counted, and an empty one in full', async ({ listener, start }) => {
     await start({});
     for (const subject of [SUBJECTS.healthStatus, SUBJECTS.policyCurrent]) {
       for (const bad of ['not json', '[1,2]', '"x"', ...(subject === SUBJECTS.healthStatus ? ['{"component": 5}'] : [])]) {
@@ -125,7 +105,7 @@ describe('the verdict and its reasons', () => {
     expect(stats.endpoints.find((e) => e.name === 'policy-current')?.num_errors).toBe(3);
   });
 
-  it('correlates a reply by the request\'s correlationId, as Nachos\' own bus client matches it, else by its id', async () => {
+  it('correlates a reply by the request\'s correlationId, as Nachos\' own bus client matches it, else by its id', async ({ listener, start }) => {
     await start({});
     const request = (extra: object) => JSON.stringify({ id: 'req-1', timestamp: new Date().toISOString(), source: 'gateway', type: 't', payload: {}, ...extra });
     for (const subject of [SUBJECTS.healthStatus, SUBJECTS.policyCurrent]) {
