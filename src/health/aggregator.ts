@@ -1,21 +1,23 @@
 import type { Clock } from '../clock.js';
-import { PolicyConvergence, type ConvergenceView } from './convergence.js';
-import type { Heartbeat, LifecycleState, ReportedStatus } from './heartbeat-payload.js';
-import { InstanceTable, isLive, keyOf, type ComponentEntry, type ComponentStatus, type InstanceChange, type InstanceStatus, type Role, type Tracked } from './instances.js';
+import { PolicyConvergence } from './convergence.js';
+import type { Heartbeat } from './heartbeat-payload.js';
+import { InstanceTable, isLive, keyOf, type ComponentEntry, type ComponentStatus, type InstanceChange, type OverallStatus, type Role, type Tracked } from './instances.js';
+import { componentStatus, overallVerdict } from './verdict.js';
+import { componentReason, formatSeconds, instanceView, instanceWhy, type ComponentView, type RosterDisagreement, type StatusView } from './views.js';
 
 /**
  * The aggregated view of everyone's heartbeats: a pure state machine over a
  * clock. It does no I/O: heartbeats come in through `ingest`, time moves
  * through `tick`, the bus connection through `setConnected` and
  * `setCutOff`, and every change of status goes out, exactly once, through
- * `onTransition`. Its parts: the instance table (tracking, restarts, room),
- * the status rules below (components, overall), policy convergence, and the
- * views.
+ * `onTransition`. Its parts: the instance table (tracking, restarts, room:
+ * instances.ts), the status rules (components, overall: verdict.ts), policy
+ * convergence (convergence.ts), and the views and their wording (views.ts).
  */
 
-export type { ComponentStatus, InstanceStatus, Role } from './instances.js';
+export type { ComponentStatus, InstanceStatus, OverallStatus, Role } from './instances.js';
 export type { ConvergenceView } from './convergence.js';
-export type OverallStatus = ReportedStatus | 'unknown';
+export type { ComponentView, InstanceView, RosterDisagreement, StatusView } from './views.js';
 
 export interface Transition {
   scope: 'instance' | 'component' | 'overall';
@@ -79,7 +81,6 @@ export const PAUSE_AFTER = 1000; // ms
 export const SELF_SILENT_INTERVALS = 2;
 export const DEFAULT_MAX_PER_COMPONENT = 1000;
 /** Components named in the overall reason before it says "and N more". */
-const REASON_NAMES = 5;
 
 export interface AggregatorOptions {
   clock: Clock;
@@ -99,49 +100,6 @@ export interface AggregatorOptions {
   onPause?: (gapMs: number) => void;
   /** Live sentinels came to disagree on the roster (or agree again: null). */
   onRosterDisagreement?: (disagreement: RosterDisagreement | null) => void;
-}
-
-export interface InstanceView {
-  instance: string;
-  status: InstanceStatus;
-  reported: ReportedStatus;
-  state: LifecycleState;
-  lastSeenAt: string;
-  lastSeenAgoMs: number;
-  intervalMs: number;
-  seq: number | null;
-  uptime: number | null;
-  version: string | null;
-  policyRevision: string | null;
-  checks: Record<string, 'ok' | 'error'>;
-  /** Why its failing checks fail, as it said. */
-  details?: Record<string, { message?: string }>;
-}
-
-export interface ComponentView {
-  name: string;
-  role: Role;
-  status: ComponentStatus | 'unknown';
-  /** Why, in words: "2 of 3 instances stale", "required gateway has not reported". */
-  reason: string;
-  instances: InstanceView[];
-}
-
-/** Aggregating sentinels that judge by different rosters: their answers would differ, so every answer says so. */
-export interface RosterDisagreement {
-  sentinels: { component: string; instance: string; digest: string; required: string[]; optional: string[] }[];
-}
-
-export interface StatusView {
-  status: OverallStatus;
-  reason: string;
-  /** Live sentinels that disagree on the roster, or null. */
-  rosters: RosterDisagreement | null;
-  components: ComponentView[];
-  /** Required components with no live instance. */
-  missing: string[];
-  policy: ConvergenceView;
-  tracked: number;
 }
 
 export type IngestOutcome = 'tracked' | 'left' | 'ignored' | 'refused';
@@ -494,34 +452,7 @@ export class HealthAggregator {
     if (!this.connected) return ['unknown', 'the sentinel is not connected to the bus'];
     if (this.cutOff !== undefined) return ['unknown', this.cutOff];
     if (inGrace) return ['unknown', 'within the first interval after connecting'];
-    const unhealthy: string[] = [];
-    const degraded: string[] = [];
-    for (const c of this.roster) {
-      const s = c.status ?? 'missing';
-      // Why, in a few words: the failing checks, or whether it ever reported.
-      const detail =
-        s === 'unhealthy' || s === 'degraded'
-          ? failingChecks(c.instances.values())
-          : s === 'missing'
-            ? c.instances.size === 0
-              ? 'has not reported'
-              : `${c.instances.size} of ${c.instances.size} instance${c.instances.size === 1 ? '' : 's'} stale`
-            : '';
-      const said = `${c.role} ${c.name} is ${s}${detail ? ` (${detail})` : ''}`;
-      if (c.role === 'required') {
-        if (s === 'missing' || s === 'unhealthy') unhealthy.push(said);
-        else if (s === 'degraded') degraded.push(said);
-      } else if (s !== 'healthy') {
-        degraded.push(said);
-      }
-    }
-    if (this.disagreement) degraded.push(`sentinels disagree on the roster (${describeRosters(this.disagreement)})`);
-    // Outside the roster, only an unhealthy component counts, and at most as degraded.
-    for (const name of [...this.observedUnhealthy].slice(0, REASON_NAMES)) degraded.push(`${name} is unhealthy`);
-    if (this.observedUnhealthy.size > REASON_NAMES) degraded.push(`and ${this.observedUnhealthy.size - REASON_NAMES} more unhealthy`);
-    if (unhealthy.length > 0) return ['unhealthy', [...unhealthy, ...degraded].join('; ')];
-    if (degraded.length > 0) return ['degraded', degraded.join('; ')];
-    return ['healthy', 'every required component is healthy'];
+    return overallVerdict(this.roster, this.disagreement, this.observedUnhealthy);
   }
 
   private setComponentStatus(entry: ComponentEntry, to: ComponentStatus, reason: TransitionReason): void {
@@ -547,109 +478,6 @@ export class HealthAggregator {
       detectedAt: new Date(this.options.clock.wallNow()).toISOString(),
     });
   }
-}
-
-/**
- * A component's status from its instances that are not stale: missing with
- * none, unhealthy when all are, degraded when any is not healthy (a suspect one
- * counts as degraded), healthy otherwise. From counts the table keeps: O(1).
- */
-function componentStatus(entry: ComponentEntry): ComponentStatus {
-  if (entry.current === 0) return 'missing';
-  if (entry.unhealthy === entry.current) return 'unhealthy';
-  return entry.notHealthy > 0 ? 'degraded' : 'healthy';
-}
-
-/** Why a component has its status, in words: its instances, and the checks that fail. */
-function componentReason(entry: ComponentEntry, status: ComponentStatus | null = entry.status): string {
-  const total = entry.instances.size;
-  const stale = total - entry.current;
-  const suspect = entry.current - entry.liveSet.size;
-  const role = entry.role === 'observed' ? '' : `${entry.role} `;
-  if (status === null) return `${role}${entry.name} has not reported yet`;
-  if (total === 0) return `${role}${entry.name} has not reported`;
-  const parts: string[] = [];
-  if (stale > 0) parts.push(`${stale} of ${total} instance${total === 1 ? '' : 's'} stale`);
-  if (suspect > 0) parts.push(`${suspect} of ${total} silent for over 1.5 intervals`);
-  if (entry.unhealthy > 0) parts.push(`${entry.unhealthy} of ${total} unhealthy`);
-  const degraded = entry.notHealthy - entry.unhealthy - suspect;
-  if (degraded > 0) parts.push(`${degraded} of ${total} degraded`);
-  const failing = failingChecks(entry.instances.values());
-  if (failing) parts.push(failing);
-  return parts.length > 0 ? parts.join(', ') : `${total} of ${total} healthy`;
-}
-
-/** The failing checks of some instances, with their reasons, as they said them: "llm: HTTP 503, expected 200". */
-function failingChecks(instances: Iterable<Tracked>, limit = 3): string {
-  const seen = new Map<string, string>();
-  for (const t of instances) {
-    if (t.status === 'stale' || !t.details) continue;
-    for (const [name, detail] of Object.entries(t.details)) {
-      const key = `${name}: ${detail.message ?? 'error'}`;
-      seen.set(key, key);
-      if (seen.size > limit) break;
-    }
-    if (seen.size > limit) break;
-  }
-  const list = [...seen.values()];
-  if (list.length === 0) return '';
-  return `failing ${list.slice(0, limit).join('; ')}${list.length > limit ? '; and more' : ''}`;
-}
-
-/** Why an instance moved, in words. */
-function instanceWhy(t: Tracked, to: InstanceStatus | 'gone', reason: InstanceChange['reason']): string {
-  const interval = `${t.intervalMs / 1000} s`;
-  switch (reason) {
-    case 'join':
-      return 'first heartbeat of this component';
-    case 'restart':
-      return to === 'gone' ? 'replaced by a newer instance (a restart)' : 'a new instance of a component heard before (a restart)';
-    case 'reported': {
-      const failing = failingChecks([t]);
-      return `it reports ${to}${failing ? `: ${failing}` : ''}`;
-    }
-    case 'heard':
-      return 'heard again';
-    case 'silent':
-      return `no heartbeat for over 1.5 intervals (${interval} each)`;
-    case 'stale':
-      return `no heartbeat for over 2.5 intervals (${interval} each)`;
-    case 'leave':
-      return 'left cleanly (a stopping heartbeat)';
-    case 'expired':
-      return 'stale for 10 intervals: forgotten';
-    case 'evicted':
-      return 'dropped to make room for newer instances';
-  }
-}
-
-function instanceView(t: Tracked, now: number): InstanceView {
-  return {
-    instance: t.instance,
-    status: t.status,
-    reported: t.reported,
-    state: t.state,
-    lastSeenAt: new Date(t.lastSeenWall).toISOString(),
-    lastSeenAgoMs: Math.max(0, Math.round(now - t.lastSeen)),
-    intervalMs: t.intervalMs,
-    seq: t.seq,
-    uptime: t.uptime,
-    version: t.version,
-    policyRevision: t.policyRevision ?? null,
-    checks: t.checks,
-    ...(t.details && Object.keys(t.details).length > 0 ? { details: t.details } : {}),
-  };
-}
-
-/** `sentinel/a requires gateway, llm; sentinel/b requires gateway` */
-function describeRosters(d: RosterDisagreement): string {
-  return d.sentinels
-    .map((s) => `${s.component}/${s.instance} requires ${s.required.join(', ') || 'nothing'}${s.optional.length > 0 ? ` (optional ${s.optional.join(', ')})` : ''}`)
-    .join('; ');
-}
-
-function formatSeconds(ms: number): string {
-  return `${(ms / 1000).toFixed(1)} s`;
 }
 
 export { isLive };

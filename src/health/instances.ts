@@ -12,6 +12,8 @@ import type { Heartbeat, LifecycleState, ReportedStatus, Roster } from './heartb
 /** An instance as seen by the aggregator: what it reports, or what its silence says. */
 export type InstanceStatus = ReportedStatus | 'suspect' | 'stale';
 export type ComponentStatus = ReportedStatus | 'missing';
+/** The whole system's: `unknown` while the sentinel cannot judge (not connected, cut off, its first interval). */
+export type OverallStatus = ReportedStatus | 'unknown';
 export type Role = 'required' | 'optional' | 'observed';
 
 export interface Tracked {

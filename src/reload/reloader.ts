@@ -291,11 +291,11 @@ export class PolicyReloader extends EventEmitter<ReloaderEvents> {
     this.options.log.trace({ kind, file }, 'policy files dirty');
     this.burstStartedAt ??= this.options.clock.now();
     if (kind === 'swap') {
-      // A ConfigMap swap is complete by construction: no need to wait for quiet.
-      this.window.cancel();
+      // A ConfigMap swap is complete by construction: no need to wait for quiet. The events waiting for it are read now.
+      const waiting = this.window.cancel();
       const deferred = this.deferred;
       this.deferred = undefined;
-      void this.apply({ ...mergeContexts(deferred, { trigger: 'swap', events: 1 }), trigger: 'swap', firstEventAt: this.takeBurstStart() });
+      void this.apply({ ...mergeContexts(deferred, { trigger: 'swap', events: 1 + waiting }), trigger: 'swap', firstEventAt: this.takeBurstStart() });
     } else {
       this.window.poke();
     }

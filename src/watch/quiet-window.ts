@@ -35,13 +35,15 @@ export class QuietWindow {
     this.timer = clock.setTimeout(() => this.fire(), delay);
   }
 
-  /** Forget a pending burst without firing. */
-  cancel(): void {
+  /** Forget a pending burst without firing; returns how many events it held. */
+  cancel(): number {
+    const events = this.events;
     if (this.timer !== undefined) this.options.clock.clearTimeout(this.timer);
     this.timer = undefined;
     this.burstStart = undefined;
     this.events = 0;
     this.capped = false;
+    return events;
   }
 
   get pending(): boolean {

@@ -49,7 +49,7 @@ export const test = base
     return dir;
   })
   .extend('dir', async ({ root }) => {
-    const dir = policiesOf(root);
+    const dir = path.join(root, 'policies');
     mkdirSync(dir);
     writeFileSync(path.join(dir, 'a.toml'), policyText('a1'));
     return dir;
@@ -62,10 +62,10 @@ export const test = base
       return server;
     };
   })
-  .extend('sentinel', async ({ server, root, defer }) => {
-    /** An in-process sentinel on this file's server and `root/policies` (this test's `dir`) unless told otherwise; closed after the test. */
+  .extend('sentinel', async ({ server, root, dir, defer }) => {
+    /** An in-process sentinel on this file's server and this test's `dir` unless told otherwise; closed after the test. */
     return async (flags: Flags = {}): Promise<Running> => {
-      const running = await startSentinel({ servers: server.url, policies: policiesOf(root), ...flags }, root);
+      const running = await startSentinel({ servers: server.url, policies: dir, ...flags }, root);
       defer(() => running.close());
       return running;
     };
@@ -96,8 +96,3 @@ export const test = base
   });
 
 export const it = test;
-
-/** Where `dir` is made: a sentinel looks there unless told otherwise, though it is made only for a test that asks for `dir`. */
-function policiesOf(root: string): string {
-  return path.join(root, 'policies');
-}

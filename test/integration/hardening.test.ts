@@ -23,6 +23,9 @@ const it = test
 
 /** Attacks and accidents from the second hardening round, on the policy side: each failed before its fix. */
 describe('hardening: what reaches the bus from the policy directory', () => {
+  // Each test makes its own directory (a ConfigMap, a link, ...) under root: `dir` only names where.
+  it.override('dir', async ({ root }) => path.join(root, 'policies'));
+
   const revisionOf = (files: Record<string, string>) =>
     computeRevision(digestFiles(Object.entries(files).map(([p, t]) => ({ path: p, kind: 'policy' as const, content: Buffer.from(t) }))));
   const yamlRule = (id: string, effect = 'allow') => `  - id: ${id}\n    priority: 1\n    match: { resource: tool }\n    effect: ${effect}\n`;
