@@ -21,6 +21,8 @@ export function parseList(raw: unknown): string[] {
 }
 
 export function parseServers(raw: unknown): string[] {
+  const items = Array.isArray(raw) ? raw : [raw];
+  if (items.some((v) => typeof v !== 'string')) throw new TypeError('must be a server URL or an array of them');
   const servers = parseList(raw);
   if (servers.length === 0) throw new TypeError('needs at least one server URL');
   for (const s of servers) {

@@ -394,7 +394,7 @@ describe('policy reload, end to end', () => {
 describe('policy reload with a small max_payload', () => {
   it('announces a head when the whole would not fit, and serves the body in parts that hash to what the head says', async ({ startServer, root, sentinel, listen }) => {
     const server = await startServer({ config: 'max_payload: 1024\n' });
-    const dir = path.join(root, 'policies');
+    const dir = path.join(root, 'big');
     mkdirSync(dir);
     const listener = await listen([SUBJECTS.policyReload], server.url);
     for (let i = 0; i < 7; i++) writeFileSync(path.join(dir, `p${i}.toml`), policyText(`big-${i}-a`, `big-${i}-b`));

@@ -35,8 +35,8 @@ export const PROBE_HELP = `nachos-sentinel --once: is the system healthy? Exit 0
   --config FILE      read servers, http.listen, [auth] and [tls] from the sentinel's config file (env SENTINEL_CONFIG)
 
   A secured bus: --user/--password, --token, --nkey FILE, --creds FILE, --tls-ca FILE,
-  --tls-cert FILE with --tls-key FILE (env ${AUTH_SETTINGS.flatMap((s) => s.env).join(', ')}),
-  or credentials in the URL (nats://user:pass@host).
+  --tls-cert FILE with --tls-key FILE, or credentials in the URL (nats://user:pass@host);
+  env ${AUTH_SETTINGS.flatMap((s) => s.env).join(', ')}.
 `;
 
 /** The settings the probe shares with the daemon: the same flags, variables, config keys and parsers. */
