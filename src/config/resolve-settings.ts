@@ -1,15 +1,14 @@
 import { readFileSync } from 'node:fs';
-import path from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { ConfigError, messageOf } from '../errors.js';
-import { keyPositions, locate } from '../text/toml-positions.js';
 import type { SettingSpec } from './shared-settings.js';
 
 /**
  * The one resolution every command uses: flags > environment > config file >
  * defaults, each bad value a ConfigError naming where it came from (the flag,
  * the variable, or the file, line and key). Light on purpose, as the table it
- * reads: the TOML parser is handed in, so that the probe loads it only when
- * a config file is named.
+ * reads: the TOML parser and its key locator are handed in, so that the probe
+ * loads them only when a config file is named.
  */
 
 /** Environment variable naming the config file, when `--config` is not given. */
@@ -27,7 +26,14 @@ export interface ConfigFile {
   /** Absolute. */
   path: string;
   values: Record<string, unknown>;
-  source: string;
+  /** Where a key is written (text/toml-positions.ts), asked only to report a bad value. */
+  locate: (keys: readonly (string | number)[]) => { line: number; column: number } | undefined;
+}
+
+/** What reads TOML: smol-toml's parser, and a locator of keys in the text (text/toml-positions.ts). */
+export interface TomlReader {
+  parse: (text: string) => unknown;
+  locator: (source: string) => (keys: readonly (string | number)[]) => { line: number; column: number } | undefined;
 }
 
 /** What a table of settings resolves to: each key, its parsed value. */
@@ -36,14 +42,14 @@ export type Resolved<S extends readonly SettingSpec[]> = { [E in S[number] as E[
 /** The config file the command line or the environment names (`--config`, SENTINEL_CONFIG), absolute. */
 export function configFileNamed(input: ResolveInput): string | undefined {
   const named = pickString(input.flags.config) ?? nonEmpty(input.env[CONFIG_ENV]);
-  return named === undefined ? undefined : path.resolve(input.cwd, named);
+  return named === undefined ? undefined : resolve(input.cwd, named);
 }
 
 /**
- * Reads and parses a config file with `parse` (smol-toml's); a ConfigError
- * naming the file (and the line and column of a syntax error) when it cannot.
+ * Reads and parses a config file; a ConfigError naming the file (and the line
+ * and column of a syntax error) when it cannot.
  */
-export function readConfigFile(file: string, parse: (text: string) => unknown): ConfigFile {
+export function readConfigFile(file: string, toml: TomlReader): ConfigFile {
   let source: string;
   try {
     source = readFileSync(file, 'utf8');
@@ -52,7 +58,9 @@ export function readConfigFile(file: string, parse: (text: string) => unknown): 
     throw new ConfigError(file, code === 'ENOENT' ? 'config file not found' : `cannot read config file: ${messageOf(err)}`);
   }
   try {
-    return { path: file, values: parse(source) as Record<string, unknown>, source };
+    const values = toml.parse(source) as Record<string, unknown>;
+    let locate: ReturnType<TomlReader['locator']> | undefined;
+    return { path: file, values, locate: (keys) => (locate ??= toml.locator(source))(keys) };
   } catch (err) {
     const syntax = tomlSyntax(err);
     if (syntax) throw new ConfigError(`${file}:${syntax.line}:${syntax.column}`, `TOML syntax: ${syntax.message}`);
@@ -82,8 +90,8 @@ export function resolveSettings<S extends readonly SettingSpec[]>(settings: S, i
       throw new ConfigError(found.where(), `${found.key ?? ''}${messageOf(err)}`);
     }
     if (s.isPath && value !== undefined) {
-      const base = found.from === 'file' && file ? path.dirname(file.path) : input.cwd;
-      value = Array.isArray(value) ? value.map((p: string) => path.resolve(base, p)) : path.resolve(base, value as string);
+      const base = found.from === 'file' && file ? dirname(file.path) : input.cwd;
+      value = Array.isArray(value) ? value.map((p: string) => resolve(base, p)) : resolve(base, value as string);
     }
     resolved[s.key] = value;
   }
@@ -112,13 +120,9 @@ function pick(s: SettingSpec, input: ResolveInput, file: ConfigFile | undefined)
   return { raw: s.defaultText, where: () => `default of ${s.file}`, from: 'default' };
 }
 
-const positionsOf = new WeakMap<ConfigFile, ReturnType<typeof keyPositions>>();
-
-/** `/etc/sentinel.toml:4:1`, the line of the key where it can be found (positions are found once, when first asked). */
+/** `/etc/sentinel.toml:4:1`, the line of the key where it can be found. */
 export function whereInFile(file: ConfigFile, keys: readonly (string | number)[]): string {
-  let positions = positionsOf.get(file);
-  if (!positions) positionsOf.set(file, (positions = keyPositions(file.source)));
-  const at = locate(positions, keys);
+  const at = file.locate(keys);
   return at ? `${file.path}:${at.line}:${at.column}` : file.path;
 }
 

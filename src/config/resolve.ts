@@ -2,7 +2,7 @@ import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { parse as parseToml } from 'smol-toml';
 import { ConfigError } from '../errors.js';
 import { schemaIssues } from '../text/schema-issues.js';
-import { pointerToPath } from '../text/toml-positions.js';
+import { pointerToPath, tomlLocator } from '../text/toml-positions.js';
 import { authProblem } from './auth-settings.js';
 import { configFileNamed, readConfigFile, resolveSettings, whereInFile, type ConfigFile, type ResolveInput } from './resolve-settings.js';
 import { configFileSchema, SETTINGS, type SentinelConfig, type Setting } from './settings.js';
@@ -23,7 +23,7 @@ export function resolveConfig(input: ResolveInput, settings: readonly Setting[] 
 }
 
 function checkedConfigFile(path: string, settings: readonly Setting[]): ConfigFile {
-  const file = readConfigFile(path, parseToml);
+  const file = readConfigFile(path, { parse: parseToml, locator: tomlLocator });
   const check = TypeCompiler.Compile(configFileSchema(settings));
   const issue = schemaIssues(check, file.values)[0];
   if (issue) {

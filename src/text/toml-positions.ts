@@ -218,3 +218,9 @@ function parseDottedKey(text: string, beforeEquals = false): { keys: string[]; l
     return { keys, length: col };
   }
 }
+
+/** A locator of keys in a TOML text: positions are found once, on the first question. */
+export function tomlLocator(source: string): (path: ValuePath) => Position | undefined {
+  let positions: Map<string, Position> | undefined;
+  return (path) => locate((positions ??= keyPositions(source)), path);
+}

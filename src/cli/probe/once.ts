@@ -10,7 +10,7 @@ import { connect as tcpConnect } from 'node:net';
 import { parseArgs } from 'node:util';
 import { parseDuration } from '../../config/duration.js';
 import { DEFAULT_HTTP_LISTEN, DEFAULT_SERVERS, formatListenAddress, type ListenAddress } from '../../config/listen-address.js';
-import { configFileNamed, readConfigFile, resolveSettings, type ResolveInput } from '../../config/resolve-settings.js';
+import { configFileNamed, readConfigFile, resolveSettings, type Resolved, type ResolveInput, type TomlReader } from '../../config/resolve-settings.js';
 import { AUTH_SETTINGS, SHARED_SETTINGS } from '../../config/shared-settings.js';
 import { ConfigError } from '../../errors.js';
 import { EXIT } from '../exit-codes.js';
@@ -19,7 +19,8 @@ import { print, ProbeError, type ProbeOptions } from './probe-output.js';
 
 export const DEFAULT_PROBE_TIMEOUT = 2000; // 2 s: under Docker's own default of 30 s, and quick for people
 
-export const PROBE_HELP = `nachos-sentinel --once: is the system healthy? Exit 0 when healthy (or degraded, unless --strict), 1 otherwise.
+/** The probe's help: built when asked for, not on every run. */
+export const probeHelp = (): string => `nachos-sentinel --once: is the system healthy? Exit 0 when healthy (or degraded, unless --strict), 1 otherwise.
 
   nachos-sentinel --once [--component NAME] [--strict] [--json] [--timeout 2s] [--servers URLS]
       asks the sentinel on the bus (nachos.system.health.status) and prints a table
@@ -41,6 +42,8 @@ export const PROBE_HELP = `nachos-sentinel --once: is the system healthy? Exit 0
 
 /** The settings the probe shares with the daemon: the same flags, variables, config keys and parsers. */
 const PROBE_SETTINGS = [SHARED_SETTINGS.servers, SHARED_SETTINGS.http, ...AUTH_SETTINGS] as const;
+/** `--self` needs only where the daemon listens: the bus settings are not even read. */
+const SELF_SETTINGS = [SHARED_SETTINGS.http] as const;
 
 /** The probe's flags: its own, and the shared settings' (never the daemon's whole table, with its schema library). */
 export const PROBE_OPTIONS = {
@@ -61,7 +64,7 @@ export async function once(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
   try {
     options = await probeOptions(argv, env);
     if (!options) {
-      print(1, PROBE_HELP);
+      print(1, probeHelp());
       return EXIT.OK;
     }
     const { timeoutMs } = options;
@@ -105,12 +108,12 @@ async function probeOptions(argv: string[], env: NodeJS.ProcessEnv): Promise<Pro
   try {
     const named = configFileNamed(input);
     // The TOML parser is loaded only when a config file is named; the file's other keys are the daemon's.
-    const file = named === undefined ? undefined : readConfigFile(named, (await import('smol-toml')).parse);
-    settings = resolveSettings(PROBE_SETTINGS, input, file);
+    const file = named === undefined ? undefined : readConfigFile(named, await tomlReader());
+    settings = values.self ? resolveSettings(SELF_SETTINGS, input, file) : resolveSettings(PROBE_SETTINGS, input, file);
   } catch (err) {
     throw err instanceof ConfigError ? new ProbeError(err.message) : err;
   }
-  const { servers, http, ...auth } = settings;
+  const { servers = [], http, ...auth } = settings as Partial<Resolved<typeof PROBE_SETTINGS>> & Resolved<typeof SELF_SETTINGS>;
   if (values.self && http === null) throw new ProbeError('--self needs the HTTP listener, but --http is off');
   return {
     auth,
@@ -122,6 +125,16 @@ async function probeOptions(argv: string[], env: NodeJS.ProcessEnv): Promise<Pro
     servers,
     http,
   };
+}
+
+/**
+ * smol-toml's parser, loaded only now. No key locator: a bad value names the
+ * file and the key, not the line (the locator would cost every probe run its
+ * load; `nachos-sentinel validate`-style line numbers are the daemon's).
+ */
+async function tomlReader(): Promise<TomlReader> {
+  const { parse } = await import('smol-toml');
+  return { parse, locator: () => () => undefined };
 }
 
 function checked<T>(flag: string, parse: () => T): T {
