@@ -189,11 +189,13 @@ export class PolicyReloader extends EventEmitter<ReloaderEvents> {
       this.defer(context);
       return 'unstable';
     }
-    // Read at the cap while a file was written less than a quiet window ago, or while a writer holds one
-    // open: it may be half-written. Wait, but not forever: a writer that never pauses, or never closes,
-    // is read after HOT_DEFER_FACTOR x max_wait.
+    // Read while a file was written less than a quiet window ago (at the cap; or after a quiet window, by a
+    // writer that started again while the set was read), or while a writer holds one open: it may be
+    // half-written. Wait, but not forever: a writer that never pauses, or never closes, is read after
+    // HOT_DEFER_FACTOR x max_wait.
     const { clock, quietWindowMs, maxWaitMs } = this.options;
-    const hot = context.capped === true && loaded.newestMtimeMs > clock.wallNow() - quietWindowMs;
+    const afterEvents = context.capped === true || context.trigger === 'watch';
+    const hot = afterEvents && loaded.newestMtimeMs > clock.wallNow() - quietWindowMs;
     const open = (await writers) ?? new Map<string, number>();
     if ((hot || open.size > 0) && clock.now() - (this.hotSince ??= clock.now()) < HOT_DEFER_FACTOR * maxWaitMs) {
       if (open.size > 0) log.debug({ openForWriting: Object.fromEntries(open) }, 'a policy file is open for writing; waiting for it to be closed');

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { LoadResult } from '../../src/policy/load.js';
@@ -33,15 +34,19 @@ class FakeDisk {
     this.writtenAt = this.clock.wallNow();
   }
 
-  /** What is on disk when the read starts; it returns once the gate (if any) opens. */
+  /** Whether a read sees the disk when it ends (a slow read), rather than when it starts. */
+  readsLate = false;
+
+  /** What is on disk when the read starts (or ends: readsLate); it returns once the gate (if any) opens. */
   load = async (): Promise<LoadResult> => {
     this.reads++;
     const unstable = this.unstableOnce;
     this.unstableOnce = false;
-    const sources = [...this.files].map(([path, text]) => ({ path, kind: 'policy' as const, content: Buffer.from(text) }));
-    const newestMtimeMs = this.writtenAt;
+    const look = () => ({ sources: [...this.files].map(([path, text]) => ({ path, kind: 'policy' as const, content: Buffer.from(text) })), newestMtimeMs: this.writtenAt });
+    let seen = look();
     await this.gate;
-    return { sources, problems: [], dirMissing: false, unstable, newestMtimeMs };
+    if (this.readsLate) seen = look();
+    return { ...seen, problems: [], dirMissing: false, unstable };
   };
 
   openWriters = async (): Promise<Map<string, number>> => new Map(this.openForWriting);
@@ -79,6 +84,8 @@ function setup(overrides: Partial<ReloaderOptions> = {}) {
   };
   return { clock, disk, reloader, applies, advance };
 }
+
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
 /** Lets every read in flight finish (the fake loader resolves on the microtask queue). */
 async function settle(): Promise<void> {
@@ -163,8 +170,33 @@ describe('the reloader, on a fake clock', () => {
     expect((after.at(-1)?.at ?? 0) - (after[0]?.at ?? 0)).toBeGreaterThanOrEqual(HOT_DEFER_FACTOR * MAX_WAIT);
   });
 
+  it('puts off a read after a quiet window when a writer started again while the set was read', async () => {
+    const { clock, disk, reloader, applies, advance } = setup();
+    await reloader.start();
+    disk.write('a.toml', policyText('a1', 'a2'));
+    reloader.dirty('change', 'a.toml');
+    // The window fires after 50 quiet ms; the read is slow, and a writer opens the file again meanwhile.
+    let open!: () => void;
+    disk.gate = new Promise((resolve) => (open = resolve));
+    disk.readsLate = true;
+    await advance(QUIET, 1);
+    expect(disk.reads).toBe(2);
+    clock.advance(5);
+    disk.write('a.toml', policyText('a1', 'a2', 'half')); // what the read finds: written after the quiet window fired
+    open();
+    disk.gate = undefined;
+    await settle();
+    expect(applies.at(-1)?.outcome).toBe('unstable');
+    // The writer finishes; the read after the next quiet window takes the whole file.
+    disk.write('a.toml', policyText('a1', 'a2', 'whole'));
+    reloader.dirty('change', 'a.toml');
+    await advance(QUIET + 10);
+    expect(applies.at(-1)?.outcome).toBe('accepted');
+    expect(reloader.inForce?.files[0]?.sha256).toBe(sha256(policyText('a1', 'a2', 'whole')));
+  });
+
   it('folds every call made during a read into one more read, whatever their number', async () => {
-    const { disk, reloader, applies } = setup();
+    const { clock, disk, reloader, applies } = setup();
     await reloader.start();
     let open!: () => void;
     disk.gate = new Promise((resolve) => (open = resolve));
@@ -175,6 +207,7 @@ describe('the reloader, on a fake clock', () => {
     void reloader.apply({ trigger: 'watch', events: 4 });
     expect(disk.reads).toBe(2); // the start's, and the one in flight
     disk.write('a.toml', policyText('a1', 'a2', 'a3'));
+    clock.advance(QUIET + 1); // the read is slow: by its end, the last write is a quiet window old
     open();
     disk.gate = undefined;
     expect(await first).toBe('accepted');
