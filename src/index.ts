@@ -9,7 +9,7 @@ export { contentBytes } from './policy/announcements.js';
 export type { HealthStatusPayload } from './health/status-payload.js';
 export type { Transition } from './health/aggregator.js';
 export type { Heartbeat, SentinelHeartbeat } from './health/heartbeat-payload.js';
-export { computeRevision } from './policy/snapshot.js';
+export { computeRevision } from './policy/revision.js';
 export { signedBytes, SIGNED_PREFIX, type ReloadSignature } from './policy/signature.js';
 export { canonicalJson } from './policy/canonical-json.js';
 export { verifyReload, type VerifyResult } from './subscriber/verify-reload.js';

@@ -5,12 +5,14 @@ import { messageOf } from '../errors.js';
 import { redactUrl } from './url-credentials.js';
 import type { BusAuth } from '../config/auth-settings.js';
 import { authMethod, authOptions, isAuthError } from './auth.js';
-import type { Flusher, Publisher, Subscriber } from '../protocol/ports.js';
+import type { Flusher, Publisher, Requester, Subscriber } from '../protocol/ports.js';
 
 /** The server's limit on a message when it has not told us yet (nats-server's default). */
 export const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
 /** Wait between reconnect attempts once connected: short, the bus is usually just restarting. */
 export const RECONNECT_WAIT = 250; // ms
+/** A request's answer is waited for this long unless told otherwise. */
+export const REQUEST_TIMEOUT = 2000; // 2 s
 /** First wait between attempts while the bus has never been reached; doubles up to the max. */
 export const INITIAL_RETRY_WAIT = 250; // ms
 export const MAX_RETRY_WAIT = 2000; // 2 s
@@ -63,7 +65,7 @@ export interface PermissionDenial {
  * with short waits, and every transition is logged and emitted. A bus that
  * refuses our credentials is said so, plainly, at every attempt.
  */
-export class BusConnection extends EventEmitter<BusEvents> implements Publisher, Flusher, Subscriber {
+export class BusConnection extends EventEmitter<BusEvents> implements Publisher, Flusher, Subscriber, Requester {
   nc: NatsConnection | undefined;
   /** Subscriptions made through `subscribe`, made again on every new connection. */
   private readonly subscriptions: { subject: string; callback: (data: Uint8Array) => void }[] = [];
@@ -102,6 +104,14 @@ export class BusConnection extends EventEmitter<BusEvents> implements Publisher,
   async flush(): Promise<void> {
     if (!this.nc || !this.connected) throw new Error('not connected to the bus');
     await this.nc.flush();
+  }
+
+  async request(subject: string, data: Uint8Array, timeoutMs = REQUEST_TIMEOUT): Promise<Uint8Array> {
+    if (!this.nc || !this.connected) throw new Error('not connected to the bus');
+    const reply = await this.nc.request(subject, data, { timeout: timeoutMs });
+    const error = reply.headers?.get('Nats-Service-Error');
+    if (error) throw new Error(`${subject}: ${error}`);
+    return reply.data;
   }
 
   subscribe(subject: string, callback: (data: Uint8Array) => void): void {

@@ -18,7 +18,8 @@ if (argv.includes('--once')) {
   // rather than waiting for its socket to finish closing.
   void probe.once(argv, process.env).then((code) => process.exit(code));
 } else {
-  // A specifier in a variable: the bundle is built after the type check, which must not look for it.
-  const daemon = './daemon.mjs';
-  void import(daemon);
+  // A specifier in a variable: the bundles are built after the type check, which must not look for them.
+  // The sidecar, one beside every container, loads its own bundle: none of the daemon's parts.
+  const entry = argv[0] === 'sidecar' ? './sidecar.mjs' : './daemon.mjs';
+  void import(entry);
 }

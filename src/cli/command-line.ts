@@ -11,6 +11,7 @@ export const COMMANDS = {
   status: 'print the health view once (--component NAME: that component only); with --watch, redraw it in place until q',
   schema: 'print the JSON Schema of policy files or of the config file (schema policy|config)',
   verify: 'check a reload message (JSON, from FILE or stdin) against the signing public key',
+  sidecar: 'run beside one container: its health on the bus (--check), verified policies delivered to it (--deliver-to)',
 } as const;
 export type Command = keyof typeof COMMANDS;
 
@@ -22,7 +23,6 @@ export const COMMON_FLAGS: Record<string, OptionSpec & { help: string; value?: s
   json: { type: 'boolean', help: 'validate, status: print one JSON document instead of text' },
   watch: { type: 'boolean', help: 'status: redraw in place, like nats top' },
   refresh: { type: 'string', help: 'status --watch: redraw this often (default 1s)', value: 'DURATION' },
-  'public-key': { type: 'string', help: 'verify: the public NKey reloads are signed with (env SENTINEL_PUBLIC_KEY)', value: 'KEY' },
   help: { type: 'boolean', short: 'h', help: 'show this help' },
   version: { type: 'boolean', short: 'v', help: 'print the version' },
 };
@@ -56,7 +56,7 @@ export function parseCommandLine(argv: string[], settings: readonly Setting[] = 
   } else if (first !== undefined) {
     throw new UsageError(`unknown command "${first}"; commands: ${Object.keys(COMMANDS).join(', ')}`);
   }
-  if ((command === 'run' || command === 'status') && positionals.length > 0) {
+  if ((command === 'run' || command === 'status' || command === 'sidecar') && positionals.length > 0) {
     throw new UsageError(`unexpected argument "${positionals[0]}"`);
   }
   if (command === 'validate' && positionals.length > 1) throw new UsageError('validate takes at most one directory');
@@ -106,6 +106,7 @@ export function helpText(version: string, settings: readonly Setting[] = SETTING
     '  nachos-sentinel status [--watch] [--component NAME] [--json]',
     '  nachos-sentinel schema policy|config',
     '  nachos-sentinel verify --public-key KEY [FILE]',
+    '  nachos-sentinel sidecar --component NAME [--check URL] [--deliver-to DIR] [--public-key KEY]',
     '  nachos-sentinel --once [--self] [--component NAME] [--strict] [--json] [--timeout 2s]   (see --once --help)',
     '',
     'Commands:',

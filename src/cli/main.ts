@@ -33,6 +33,8 @@ async function main(argv: string[]): Promise<number> {
         return await (await import('./status.js')).status(cli, process.env, process.cwd());
       case 'run':
         return await (await import('./run.js')).run(cli, process.env, process.cwd());
+      case 'sidecar':
+        return await (await import('./sidecar.js')).sidecar(cli, process.env, process.cwd());
     }
   } catch (err) {
     if (err instanceof SentinelError && (err.code === ERROR_CODES.USAGE || err.code === ERROR_CODES.CONFIG)) {

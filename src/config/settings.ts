@@ -1,6 +1,6 @@
 import { Type, type TSchema } from '@sinclair/typebox';
-import { CheckSpecSchema, DEFAULT_CHECK_TIMEOUT, OWN_CHECKS, type CheckSpec, type CheckSpecInput } from '../health/check-specs.js';
-import { DEFAULT_MAX_PER_COMPONENT } from '../health/aggregator.js';
+import { CheckSpecSchema, checksFromUrls, DEFAULT_CHECK_TIMEOUT, OWN_CHECKS, type CheckSpec, type CheckSpecInput } from '../health/check-specs.js';
+import { DEFAULT_MAX_PER_COMPONENT } from '../health/instances.js';
 import { MAX_CHECKS, MAX_INTERVAL_MS } from '../health/heartbeat-payload.js';
 import { INVALID_FILE_MODES, type InvalidFileMode } from '../policy/invalid-files.js';
 import { parseByteSize } from './byte-size.js';
@@ -8,6 +8,7 @@ import { parseDuration } from './duration.js';
 import type { ListenAddress } from './listen-address.js';
 import { AUTH_SETTINGS, SHARED_SETTINGS, type SettingSpec } from './shared-settings.js';
 import { parseBoolean, parseList, parseNonEmpty, parseOptional, parsePositiveInteger } from './values.js';
+import { isPublicKey } from '../policy/signature.js';
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -68,6 +69,19 @@ export interface SentinelConfig {
   tlsKey: string | undefined;
   /** NKey seed file to sign reloads with (absolute); off when undefined. */
   signingSeed: string | undefined;
+  // The sidecar role ([sidecar]).
+  /** `--check URL`: checks of the neighbour, by URL (http, https, tcp). */
+  sidecarChecks: CheckSpec[];
+  /** Where the sidecar delivers each verified set (absolute); off when undefined. */
+  deliverTo: string | undefined;
+  /** The public NKey reloads must be signed with (the sidecar; `verify`). */
+  publicKey: string | undefined;
+  /** POSTed after each delivery (retried with backoff). */
+  reloadUrl: string | undefined;
+  /** Run by /bin/sh -c after each delivery. */
+  reloadCommand: string | undefined;
+  /** Bounds each reload POST and the reload command. */
+  reloadTimeoutMs: number;
 }
 
 /**
@@ -352,7 +366,90 @@ export const SETTINGS = [
     help: 'host names the HTTP listener answers besides localhost, its own address and IP addresses (against DNS rebinding)',
   }),
   ...secretSettings(),
+  ...sidecarSettings(),
 ] as const satisfies readonly Setting[];
+
+/** The sidecar role's settings: `[sidecar]` in the config file. */
+function sidecarSettings() {
+  return [
+    setting({
+      key: 'sidecarChecks',
+      file: 'sidecar.check',
+      flag: 'check',
+      env: ['SENTINEL_CHECK'],
+      defaultText: '',
+      schema: Type.Array(Type.String({ pattern: '^(https?|tcp)://' }), { errorMessage: 'must be an array of URLs: http://, https:// or tcp://host:port' }),
+      flagType: 'string',
+      multiple: true,
+      parse: (raw) => checksFromUrls(parseList(raw)),
+      help: 'sidecar: check the neighbour at this URL (http://, https:// or tcp://host:port; repeatable); a Nachos HealthCheck body is taken over',
+    }),
+    setting({
+      key: 'deliverTo',
+      file: 'sidecar.deliver_to',
+      flag: 'deliver-to',
+      env: ['SENTINEL_DELIVER_TO'],
+      defaultText: '',
+      schema: Type.String({ minLength: 1 }),
+      flagType: 'string',
+      isPath: true,
+      parse: parseOptional,
+      help: 'sidecar: write each verified policy set into this directory, in the ConfigMap layout (off by default)',
+    }),
+    setting({
+      key: 'publicKey',
+      file: 'sidecar.public_key',
+      flag: 'public-key',
+      env: ['SENTINEL_PUBLIC_KEY'],
+      defaultText: '',
+      schema: Type.String({ minLength: 1 }),
+      flagType: 'string',
+      parse: (raw) => {
+        const key = parseOptional(raw);
+        if (key !== undefined && !isPublicKey(key)) throw new TypeError(`"${key.slice(0, 60)}" is not a public NKey (the A... or U... key the daemon logs at start as "reloads are signed")`);
+        return key;
+      },
+      help: 'sidecar, verify: accept only reloads signed by this public NKey',
+    }),
+    setting({
+      key: 'reloadUrl',
+      file: 'sidecar.reload_url',
+      flag: 'reload-url',
+      env: ['SENTINEL_RELOAD_URL'],
+      defaultText: '',
+      schema: Type.String({ pattern: '^https?://' }),
+      flagType: 'string',
+      parse: (raw) => {
+        const url = parseOptional(raw);
+        if (url !== undefined && !/^https?:\/\/[^\s/]+/.test(url)) throw new TypeError(`"${url}" is not an http:// or https:// URL`);
+        return url;
+      },
+      help: 'sidecar: POST to this URL after each delivery (retried with backoff until it answers 2xx)',
+    }),
+    setting({
+      key: 'reloadCommand',
+      file: 'sidecar.reload_command',
+      flag: 'reload-command',
+      env: ['SENTINEL_RELOAD_COMMAND'],
+      defaultText: '',
+      schema: Type.String({ minLength: 1 }),
+      flagType: 'string',
+      parse: parseOptional,
+      help: 'sidecar: run this (by /bin/sh -c) after each delivery',
+    }),
+    setting({
+      key: 'reloadTimeoutMs',
+      file: 'sidecar.reload_timeout',
+      flag: 'reload-timeout',
+      env: ['SENTINEL_RELOAD_TIMEOUT'],
+      defaultText: '10s',
+      schema: DURATION,
+      flagType: 'string',
+      parse: parseDuration,
+      help: 'sidecar: bound each reload POST and the reload command',
+    }),
+  ];
+}
 
 /** Authentication and TLS (shared with the probe), and the signing seed (the daemon's alone). */
 function secretSettings() {

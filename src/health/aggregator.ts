@@ -1,7 +1,7 @@
 import type { Clock } from '../clock.js';
 import { PolicyConvergence } from './convergence.js';
 import type { Heartbeat } from './heartbeat-payload.js';
-import { InstanceTable, isLive, keyOf, type ComponentEntry, type ComponentStatus, type InstanceChange, type OverallStatus, type Role, type Tracked } from './instances.js';
+import { DEFAULT_MAX_PER_COMPONENT, InstanceTable, isLive, keyOf, type ComponentEntry, type ComponentStatus, type InstanceChange, type OverallStatus, type Role, type Tracked } from './instances.js';
 import { componentStatus, overallVerdict } from './verdict.js';
 import { componentReason, formatSeconds, instanceView, instanceWhy, type ComponentView, type RosterDisagreement, type StatusView } from './views.js';
 
@@ -79,7 +79,6 @@ const RECENT_COMPONENTS = 1024;
 export const PAUSE_AFTER = 1000; // ms
 /** The sentinel is cut off when it has not heard its own heartbeat for this many of its intervals. */
 export const SELF_SILENT_INTERVALS = 2;
-export const DEFAULT_MAX_PER_COMPONENT = 1000;
 /** Components named in the overall reason before it says "and N more". */
 
 export interface AggregatorOptions {

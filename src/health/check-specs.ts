@@ -7,7 +7,7 @@ import { Type, type Static } from '@sinclair/typebox';
  */
 
 /** Names the sentinel uses for its own checks; configured checks cannot take them. */
-export const OWN_CHECKS = ['bus', 'policy', 'policy_files', 'announce', 'event_loop'] as const;
+export const OWN_CHECKS = ['bus', 'policy', 'policy_files', 'announce', 'event_loop', 'policy_delivery', 'policy_reload'] as const;
 
 export const DEFAULT_CHECK_TIMEOUT = 2000; // 2 s
 
@@ -58,3 +58,38 @@ export type CheckSpec =
   | { name: string; required: boolean; timeoutMs: number; type: 'http'; url: string; expectStatus: number }
   | { name: string; required: boolean; timeoutMs: number; type: 'tcp'; host: string; port: number }
   | { name: string; required: boolean; timeoutMs: number; type: 'command'; argv: string[]; expectExit: number };
+
+/**
+ * `--check URL` as a check: `http://` and `https://` URLs are HTTP checks
+ * (expecting 200, or a Nachos HealthCheck body at any status), `tcp://host:port`
+ * a TCP check. Each is named after its host (`gateway`), then its port when two
+ * share a host; all are required. Throws a TypeError naming a URL it cannot use.
+ */
+export function checksFromUrls(urls: readonly string[]): CheckSpec[] {
+  const specs: CheckSpec[] = [];
+  const named = new Set<string>();
+  for (const text of urls) {
+    let url: URL;
+    try {
+      url = new URL(text);
+    } catch {
+      throw new TypeError(`"${text}" is not a URL; write http://host:port/path, https://... or tcp://host:port`);
+    }
+    const host = url.hostname.replace(/^\[|\]$/g, '');
+    const base = host.toLowerCase().replace(/[^a-z0-9_-]+/g, '_').slice(0, 40) || 'check';
+    let name = named.has(base) ? `${base}-${url.port || url.protocol.replace(':', '')}` : base;
+    for (let i = 2; named.has(name); i++) name = `${base}-${i}`;
+    named.add(name);
+    const common = { name, required: true, timeoutMs: DEFAULT_CHECK_TIMEOUT };
+    if (url.protocol === 'http:' || url.protocol === 'https:') {
+      specs.push({ ...common, type: 'http', url: url.href, expectStatus: 200 });
+    } else if (url.protocol === 'tcp:') {
+      const port = Number(url.port);
+      if (!host || !url.port || port < 1 || port > 65535) throw new TypeError(`"${text}": a TCP check needs tcp://host:port`);
+      specs.push({ ...common, type: 'tcp', host, port });
+    } else {
+      throw new TypeError(`"${text}": unsupported scheme "${url.protocol}//"; use http://, https:// or tcp://`);
+    }
+  }
+  return specs;
+}

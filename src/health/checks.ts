@@ -5,10 +5,22 @@ import { messageOf } from '../errors.js';
 import type { CheckSpec } from './check-specs.js';
 import type { CheckDetail, ReportedStatus } from './heartbeat-payload.js';
 
-/** The outcome of one check run. */
-export interface CheckResult {
+/** What a neighbour says of itself: the status and checks of a Nachos HealthCheck body. */
+export interface NeighbourReport {
+  status: ReportedStatus;
+  checks: Record<string, 'ok' | 'error'>;
+}
+
+/** What one run of a check found. */
+export interface CheckOutcome {
   ok: boolean;
   message?: string;
+  /** The neighbour's own verdict, when it answered with a Nachos HealthCheck: the heartbeat takes it over. */
+  report?: NeighbourReport;
+}
+
+/** The outcome of one check run. */
+export interface CheckResult extends CheckOutcome {
   latencyMs: number;
 }
 
@@ -17,8 +29,16 @@ export interface Check {
   name: string;
   required: boolean;
   timeoutMs: number;
-  run(signal: AbortSignal): Promise<{ ok: boolean; message?: string }>;
+  run(signal: AbortSignal): Promise<CheckOutcome>;
 }
+
+/** A HealthCheck body is read up to this; a larger one is not a HealthCheck. */
+const MAX_REPORT_BYTES = 64 * 1024;
+/** Check names taken from a neighbour's report, and their length, at most. */
+const MAX_REPORTED_CHECKS = 32;
+const MAX_REPORTED_NAME = 48;
+
+const SEVERITY: Record<ReportedStatus, number> = { healthy: 0, degraded: 1, unhealthy: 2 };
 
 /** Event-loop lag above this makes the `event_loop` check fail (optional: degraded). */
 export const EVENT_LOOP_LAG_LIMIT = 500; // ms
@@ -63,7 +83,11 @@ export class CheckRunner {
     return this.results.size === this.checks.length;
   }
 
-  /** `name -> ok | error` and details, for the heartbeat. */
+  /**
+   * `name -> ok | error` and details, for the heartbeat. A neighbour's own
+   * report is taken over: its status (at least), and its checks, under their
+   * own names (or `check.name` when a name is taken).
+   */
   snapshot(): { checks: Record<string, 'ok' | 'error'>; details: Record<string, CheckDetail>; status: ReportedStatus } {
     const checks: Record<string, 'ok' | 'error'> = {};
     const details: Record<string, CheckDetail> = {};
@@ -72,6 +96,16 @@ export class CheckRunner {
       checks[name] = r.ok ? 'ok' : 'error';
       details[name] = { required: r.required, latencyMs: r.latencyMs, ...(r.message ? { message: r.message } : {}) };
       if (!r.ok) status = withFailure(status, r.required);
+    }
+    for (const [name, r] of this.results) {
+      if (!r.ok || !r.report) continue;
+      if (SEVERITY[r.report.status] > SEVERITY[status]) status = r.report.status;
+      for (const [reported, result] of Object.entries(r.report.checks)) {
+        const key = reported in checks ? `${name}.${reported}` : reported;
+        if (key in checks) continue;
+        checks[key] = result;
+        if (result === 'error') details[key] = { required: r.required, message: `reported by ${name}` };
+      }
     }
     return { checks, details, status };
   }
@@ -89,7 +123,7 @@ export class CheckRunner {
         controller.abort();
       }, check.timeoutMs);
     });
-    let outcome: { ok: boolean; message?: string };
+    let outcome: CheckOutcome;
     try {
       outcome = await Promise.race([check.run(controller.signal), timeout]);
     } catch (err) {
@@ -106,8 +140,9 @@ export class CheckRunner {
       required: check.required,
       latencyMs: Math.round(performance.now() - started),
       ...(outcome.message ? { message: outcome.message.slice(0, 200) } : {}),
+      ...(outcome.ok && outcome.report ? { report: outcome.report } : {}),
     });
-    if (previous?.ok !== outcome.ok) this.onChange();
+    if (previous?.ok !== outcome.ok || reportKey(previous?.report) !== reportKey(outcome.ok ? outcome.report : undefined)) this.onChange();
   }
 }
 
@@ -120,7 +155,9 @@ export function configuredCheck(spec: CheckSpec): Check {
         ...base,
         async run(signal) {
           const res = await fetch(spec.url, { signal, redirect: 'manual' });
-          await res.body?.cancel();
+          // A Nachos HealthCheck (200 when healthy, 503 otherwise) speaks for itself, whatever its status code.
+          const report = await readReport(res);
+          if (report) return { ok: true, report, ...(report.status === 'healthy' ? {} : { message: `HTTP ${res.status}: reports ${report.status}` }) };
           return res.status === spec.expectStatus ? { ok: true } : { ok: false, message: `HTTP ${res.status}, expected ${spec.expectStatus}` };
         },
       };
@@ -165,6 +202,40 @@ export function configuredCheck(spec: CheckSpec): Check {
           }),
       };
   }
+}
+
+/**
+ * The body as a Nachos HealthCheck (`status`, `component`, `checks`), or
+ * undefined: any other body (or none, or one too large) is not read further.
+ * Check names are the neighbour's; they are bounded in number and length.
+ */
+async function readReport(res: Response): Promise<NeighbourReport | undefined> {
+  const length = Number(res.headers.get('content-length') ?? 0);
+  if (!res.body || length > MAX_REPORT_BYTES || !/json/i.test(res.headers.get('content-type') ?? 'application/json')) {
+    await res.body?.cancel();
+    return undefined;
+  }
+  let body: unknown;
+  try {
+    const text = await res.text();
+    if (text.length > MAX_REPORT_BYTES) return undefined;
+    body = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  const { status, component, checks } = (body ?? {}) as { status?: unknown; component?: unknown; checks?: unknown };
+  if (typeof status !== 'string' || !(status in SEVERITY) || typeof component !== 'string' || !checks || typeof checks !== 'object' || Array.isArray(checks)) {
+    return undefined;
+  }
+  const reported: Record<string, 'ok' | 'error'> = {};
+  for (const [name, result] of Object.entries(checks).slice(0, MAX_REPORTED_CHECKS)) {
+    if ((result === 'ok' || result === 'error') && name.length > 0 && name.length <= MAX_REPORTED_NAME) reported[name] = result;
+  }
+  return { status: status as ReportedStatus, checks: reported };
+}
+
+function reportKey(report: NeighbourReport | undefined): string {
+  return report ? `${report.status}:${Object.entries(report.checks).join(',')}` : '';
 }
 
 /**

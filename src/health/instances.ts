@@ -64,6 +64,9 @@ export interface ComponentEntry {
   silent: Set<Tracked>;
 }
 
+/** Instances of one component tracked at most, unless configured otherwise. */
+export const DEFAULT_MAX_PER_COMPONENT = 1000;
+
 /** More instances than this sharing one host part are replicas, not a host's restarts: no matching within them. */
 export const MAX_HOST_GROUP = 32;
 

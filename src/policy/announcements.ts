@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { Problem } from '../errors.js';
 import type { ReloadSignature } from './signature.js';
-import { computeRevision, diffFiles, type FileChanges, type Rejection, type SkippedFile, type Snapshot, type SnapshotFile } from './snapshot.js';
+import { computeRevision, diffFiles, type FileChanges, type SnapshotFile } from './revision.js';
+import type { Rejection, SkippedFile, Snapshot } from './snapshot.js';
 import type { ParsedPolicy } from './validate.js';
 
 /** Bumped on any incompatible change to these payloads (2: files carry their bytes; signatures cover the whole message). */

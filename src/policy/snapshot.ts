@@ -1,18 +1,8 @@
-import { createHash } from 'node:crypto';
 import { ERROR_CODES, type Problem } from '../errors.js';
 import type { InvalidFileMode } from './invalid-files.js';
 import { compareBytes } from './byte-order.js';
-import { sha256sumLines } from './sha256sum.js';
-import { validateSet, type FileKind, type ParsedPolicy, type SourceFile } from './validate.js';
-
-/** One file of a snapshot, as announced on the bus. */
-export interface SnapshotFile {
-  path: string;
-  kind: FileKind;
-  /** Hex SHA-256 of the file's bytes. */
-  sha256: string;
-  bytes: number;
-}
+import { computeRevision, sha256Hex, type SnapshotFile } from './revision.js';
+import { validateSet, type ParsedPolicy, type SourceFile } from './validate.js';
 
 /** A valid, complete policy set: what is "in force". */
 export interface Snapshot {
@@ -54,29 +44,13 @@ export interface Rejection {
   warnings: Problem[];
 }
 
-
-
 export type BuildResult = { ok: true; snapshot: Snapshot } | { ok: false; rejection: Rejection };
-
-export function sha256Hex(data: Buffer | string): string {
-  return createHash('sha256').update(data).digest('hex');
-}
 
 /** The digest of every file, in path (byte) order. */
 export function digestFiles(sources: readonly SourceFile[]): SnapshotFile[] {
   return sources
     .map((s) => ({ path: s.path, kind: s.kind, sha256: sha256Hex(s.content), bytes: s.content.byteLength }))
     .sort((a, b) => compareBytes(a.path, b.path));
-}
-
-/**
- * The revision of a set of files: the SHA-256 of the lines `<sha256>  <path>\n`
- * in byte order of path, which is exactly what `sha256sum` prints. So anyone
- * can recompute it from the announced `files`, or from the directory itself:
- * `cd policies && sha256sum $(ls *.toml *.yaml *.yml 2>/dev/null) | LC_ALL=C sort -k2 | sha256sum`.
- */
-export function computeRevision(files: readonly Pick<SnapshotFile, 'path' | 'sha256'>[]): string {
-  return createHash('sha256').update(sha256sumLines(files)).digest('hex');
 }
 
 /**
@@ -119,27 +93,6 @@ export function buildSnapshot(
       skipped,
     },
   };
-}
-
-export interface FileChanges {
-  added: string[];
-  modified: string[];
-  removed: string[];
-}
-
-/** What changed between two file lists (either may be empty). */
-export function diffFiles(previous: readonly SnapshotFile[], next: readonly SnapshotFile[]): FileChanges {
-  const before = new Map(previous.map((f) => [f.path, f.sha256]));
-  const after = new Map(next.map((f) => [f.path, f.sha256]));
-  const added: string[] = [];
-  const modified: string[] = [];
-  for (const [path, sha] of after) {
-    const old = before.get(path);
-    if (old === undefined) added.push(path);
-    else if (old !== sha) modified.push(path);
-  }
-  const removed = [...before.keys()].filter((p) => !after.has(p));
-  return { added, modified, removed };
 }
 
 /**

@@ -24,3 +24,8 @@ export interface Flusher {
 export interface Subscriber {
   subscribe(subject: string, callback: (data: Uint8Array) => void): void;
 }
+
+/** Sends one request and resolves with the reply's bytes; rejects on an error reply (ADR-32) or a timeout. */
+export interface Requester {
+  request(subject: string, data: Uint8Array, timeoutMs?: number): Promise<Uint8Array>;
+}

@@ -4,7 +4,8 @@ import type { Clock, TimerHandle } from '../clock.js';
 import { ERROR_CODES, formatProblem } from '../errors.js';
 import { SKIP_FILE_HINT, type InvalidFileMode } from '../policy/invalid-files.js';
 import type { LoadOptions, LoadResult } from '../policy/load.js';
-import { buildSnapshot, computeRevision, digestFiles, type Rejection, type Snapshot } from '../policy/snapshot.js';
+import { computeRevision } from '../policy/revision.js';
+import { buildSnapshot, digestFiles, type Rejection, type Snapshot } from '../policy/snapshot.js';
 import { QuietWindow } from '../watch/quiet-window.js';
 import type { DirtyKind } from '../watch/policy-watcher.js';
 

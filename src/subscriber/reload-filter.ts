@@ -8,6 +8,8 @@ export interface ReloadFilterOptions {
   maxAgeMs?: number;
   /** Wall-clock milliseconds; injectable for tests. */
   now?: () => number;
+  /** What was applied before (across a restart): its repeat is a duplicate, and nothing signed before it is accepted. */
+  after?: { revision: string; issuedAt: string | null };
 }
 
 export type FilterReason = VerifyReason | 'duplicate' | 'replayed' | 'expired';
@@ -27,7 +29,13 @@ export class ReloadFilter {
   /** Newest `issuedAt` accepted, per signing key. */
   private readonly newest = new Map<string, number>();
 
-  constructor(private readonly options: ReloadFilterOptions = {}) {}
+  constructor(private readonly options: ReloadFilterOptions = {}) {
+    const { after, publicKey } = options;
+    if (!after) return;
+    this.lastRevision = after.revision;
+    const issued = after.issuedAt === null ? Number.NaN : Date.parse(after.issuedAt);
+    if (publicKey !== undefined && !Number.isNaN(issued)) this.newest.set(publicKey, issued);
+  }
 
   /** Accepts a reload envelope (or, without a public key, its bare payload); says why when it does not. */
   accept(message: unknown): FilterVerdict {

@@ -6,12 +6,13 @@ import { BusListener } from './bus-listener.js';
 import { Daemon } from './daemon.js';
 import { NatsServer, type NatsServerOptions } from './nats-server.js';
 import { policyText } from './policy-files.js';
-import { startSentinel } from './sentinel.js';
+import { startSentinel, startSidecar } from './sentinel.js';
 import { tempDir } from './temp-dir.js';
 
 /** Flags of an in-process sentinel, keyed as on the command line. */
 export type Flags = Record<string, string | boolean | string[]>;
 export type Running = Awaited<ReturnType<typeof startSentinel>>;
+export type RunningSidecar = Awaited<ReturnType<typeof startSidecar>>;
 type Stop = () => unknown;
 
 /**
@@ -25,7 +26,7 @@ type Stop = () => unknown;
  *   `startServer(options)`: one of this test's own, to configure, kill or pause;
  * - `root`: a fresh temporary directory for this test; `dir`: `root/policies`, holding `a.toml` (rule `a1`);
  * - `defer(stop)`: runs `stop` after this test;
- * - `sentinel(flags)`, `daemon(args)`, `listen(subjects)`, `beater(...)`: started on this
+ * - `sentinel(flags)`, `sidecarOf(component, flags)`, `daemon(args)`, `listen(subjects)`, `beater(...)`: started on this
  *   file's server and this test's directory unless told otherwise, and stopped after the test.
  */
 export const test = base
@@ -66,6 +67,14 @@ export const test = base
     /** An in-process sentinel on this file's server and this test's `dir` unless told otherwise; closed after the test. */
     return async (flags: Flags = {}): Promise<Running> => {
       const running = await startSentinel({ servers: server.url, policies: dir, ...flags }, root);
+      defer(() => running.close());
+      return running;
+    };
+  })
+  .extend('sidecarOf', async ({ server, root, defer }) => {
+    /** An in-process sidecar for `component` on this file's server unless told otherwise; closed after the test. */
+    return async (component: string, flags: Flags = {}): Promise<RunningSidecar> => {
+      const running = await startSidecar({ servers: server.url, component, ...flags }, root);
       defer(() => running.close());
       return running;
     };

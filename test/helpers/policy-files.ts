@@ -10,6 +10,12 @@ export function policyText(...ids: string[]): string {
   return `version = "1.0"\n\n[metadata]\nname = "test"\nmode = "standard"\n\n${rules.join('\n')}`;
 }
 
+/** A valid policy in Nachos' own YAML, with the given rule ids (unique across a directory). */
+export function policyYaml(...ids: string[]): string {
+  const rules = ids.map((id, i) => `  - id: ${id}\n    priority: ${100 - i}\n    match:\n      resource: tool\n      resourceId: t-${id}\n    effect: allow\n`);
+  return `version: "1.0"\nmetadata:\n  name: test\n  mode: standard\nrules:\n${rules.join('')}`;
+}
+
 /** Writes like an editor's atomic save: a temporary file, then a rename over the target. */
 export function atomicWrite(file: string, text: string): void {
   const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);

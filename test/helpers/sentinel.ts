@@ -5,6 +5,8 @@ import type { SentinelConfig } from '../../src/config/settings.js';
 import type { ApplyContext, ApplyOutcome } from '../../src/reload/reloader.js';
 import { makeInstanceId } from '../../src/health/instance-id.js';
 import { Sentinel } from '../../src/roles/sentinel.js';
+import { Sidecar } from '../../src/roles/sidecar.js';
+import { SIDECAR_SETTINGS } from '../../src/cli/sidecar.js';
 import { packageVersion } from '../../src/cli/version.js';
 import { until } from './until.js';
 
@@ -37,5 +39,19 @@ export async function startSentinel(flags: Record<string, string | boolean | str
     /** Waits until the bus connection is up (the first announcement follows at once). */
     connected: () => until(() => sentinel.bus.connected, 10_000, 'the sentinel to connect'),
     close: () => sentinel.close(),
+  };
+}
+
+/** An in-process sidecar, resolved as `nachos-sentinel sidecar` resolves it. */
+export async function startSidecar(flags: Record<string, string | boolean | string[]>, cwd: string) {
+  const config = resolveConfig({ flags: { ...flags }, env: {}, cwd }, SIDECAR_SETTINGS);
+  const { log, lines } = captureLogger(typeof flags['log-level'] === 'string' ? flags['log-level'] : 'debug');
+  const sidecar = new Sidecar(config, { log, instance: makeInstanceId('sidecar'), version: packageVersion() });
+  await sidecar.start();
+  return {
+    sidecar,
+    lines,
+    connected: () => until(() => sidecar.bus.connected, 10_000, 'the sidecar to connect'),
+    close: () => sidecar.close(),
   };
 }

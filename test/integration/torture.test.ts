@@ -1,7 +1,7 @@
 import { closeSync, existsSync, mkdirSync, openSync, renameSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect } from 'vitest';
-import { sha256Hex } from '../../src/policy/snapshot.js';
+import { sha256Hex } from '../../src/policy/revision.js';
 import { SUBJECTS } from '../../src/protocol/topics.js';
 import { it } from '../helpers/fixtures.js';
 import { prng } from '../helpers/prng.js';
@@ -110,8 +110,9 @@ describe('torture: 10,000 random edits across 50 files', () => {
         checked++;
       }
     }
-    // It published a good many intermediate revisions (not just the last), and refused invalid ones.
-    expect(reloads.length).toBeGreaterThan(20);
+    // It published intermediate revisions (not just the last), and refused invalid ones. (On a busy machine,
+    // fewer: reads that find a file written within the quiet window wait, up to 4 x max_wait.)
+    expect(reloads.length).toBeGreaterThan(5);
     expect(listener.on(SUBJECTS.policyRejected).length).toBeGreaterThan(5);
     expect(checked).toBeGreaterThan(100);
     expect(counts.chunked).toBeGreaterThan(1000);

@@ -3,7 +3,8 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ERROR_CODES } from '../../src/errors.js';
-import { buildSnapshot, computeRevision, diffFiles, digestFiles, sha256Hex } from '../../src/policy/snapshot.js';
+import { computeRevision, diffFiles, sha256Hex } from '../../src/policy/revision.js';
+import { buildSnapshot, digestFiles } from '../../src/policy/snapshot.js';
 import type { SourceFile } from '../../src/policy/validate.js';
 import { tempDir } from '../helpers/temp-dir.js';
 

@@ -1,0 +1,57 @@
+import { authMethod } from '../bus/auth.js';
+import { redactUrl } from '../bus/url-credentials.js';
+import { resolveConfig } from '../config/resolve.js';
+import { SETTINGS, type Setting } from '../config/settings.js';
+import { ConfigError } from '../errors.js';
+import { makeInstanceId } from '../health/instance-id.js';
+import { createLogger } from '../log/logger.js';
+import { Sidecar } from '../roles/sidecar.js';
+import type { CommandLine } from './command-line.js';
+import { runUntilSignalled } from './lifecycle.js';
+import { packageVersion } from './version.js';
+
+/**
+ * The settings table as the sidecar reads it: the same entries, but the HTTP
+ * listener is off unless asked for (one per container: no port by default),
+ * and the component has no default (it is the neighbour's name).
+ */
+export const SIDECAR_SETTINGS: readonly Setting[] = SETTINGS.map((s): Setting => {
+  if (s.key === 'http') return { ...s, defaultText: 'off' };
+  if (s.key === 'component') return { ...s, defaultText: '', parse: (raw) => (raw === '' ? '' : s.parse(raw)) } as Setting;
+  return s;
+});
+
+/**
+ * `nachos-sentinel sidecar --component NAME`: the sidecar role, run until a
+ * signal. A bad value exits 2 before anything connects.
+ */
+export async function sidecar(cli: CommandLine, env: NodeJS.ProcessEnv, cwd: string): Promise<number> {
+  const config = resolveConfig({ flags: cli.flags, env, cwd }, SIDECAR_SETTINGS);
+  if (config.component === '') {
+    throw new ConfigError('--component', 'a sidecar needs the name of the component it reports for (--component NAME, SENTINEL_COMPONENT, or component in [health])');
+  }
+  if (config.sidecarChecks.length + config.checks.length === 0 && config.deliverTo === undefined) {
+    throw new ConfigError('sidecar', 'nothing to do: give --check URL (the neighbour\'s health), --deliver-to DIR (its policies), or both');
+  }
+  const instance = makeInstanceId();
+  const { log } = createLogger({ level: config.logLevel, format: config.logFormat, component: config.component, instance });
+  log.info(
+    {
+      version: packageVersion(),
+      role: 'sidecar',
+      servers: config.servers.map(redactUrl),
+      checks: [...config.checks, ...config.sidecarChecks].map((c) => c.name),
+      deliverTo: config.deliverTo ?? null,
+      signed: config.publicKey !== undefined,
+      reloadUrl: config.reloadUrl ?? null,
+      reloadCommand: config.reloadCommand !== undefined,
+      configFile: config.configFile ?? null,
+      auth: authMethod(config, config.servers),
+    },
+    'starting nachos-sentinel sidecar',
+  );
+  if (config.deliverTo !== undefined && config.publicKey === undefined) {
+    log.warn('delivering unsigned reloads: anyone who may publish on nachos.system.policy.reload can change these policies; give --public-key');
+  }
+  return runUntilSignalled(new Sidecar(config, { log, instance, version: packageVersion() }), log);
+}

@@ -1,0 +1,115 @@
+import { spawn } from 'node:child_process';
+import type { Logger } from 'pino';
+import { messageOf } from '../errors.js';
+
+/** The first retry of a reload POST, doubled after each failure up to the cap (Prometheus' config reloader backs off the same way). */
+export const RETRY_FIRST = 500; // ms
+export const RETRY_MAX = 30_000; // 30 s
+
+export interface ReloadNotifierOptions {
+  /** POSTed after each delivery until it answers 2xx. */
+  url: string | undefined;
+  /** Run by /bin/sh -c after each delivery, once. */
+  command: string | undefined;
+  timeoutMs: number;
+  log: Logger;
+  /** Told whenever `failure` changes (the heartbeat says it at once). */
+  onChange?: () => void;
+}
+
+/**
+ * Tells the neighbour that a new set is on disk: a POST to its reload URL,
+ * retried with backoff until it answers 2xx or a newer delivery supersedes it;
+ * and a command, run once with a timeout. The last failure is kept for the
+ * sidecar's health until the next success.
+ */
+export class ReloadNotifier {
+  private readonly problems: { post?: string; command?: string } = {};
+  /** Attempts made (POSTs and command runs), for tests and the log. */
+  readonly counts = { posts: 0, commands: 0 };
+  private generation = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(private readonly options: ReloadNotifierOptions) {}
+
+  /** Why the last POST or command failed, until one succeeds. */
+  get failure(): string | undefined {
+    const { post, command } = this.problems;
+    return post && command ? `${post}; ${command}` : (post ?? command);
+  }
+
+  get enabled(): boolean {
+    return this.options.url !== undefined || this.options.command !== undefined;
+  }
+
+  /** A new set was delivered: tell the neighbour, dropping any retry for an older one. */
+  notify(revision: string): void {
+    if (this.closed) return;
+    const generation = ++this.generation;
+    clearTimeout(this.timer);
+    if (this.options.command !== undefined) void this.runCommand(revision);
+    if (this.options.url !== undefined) void this.post(revision, generation, RETRY_FIRST);
+  }
+
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.timer);
+  }
+
+  private async post(revision: string, generation: number, nextWait: number): Promise<void> {
+    const { url, timeoutMs, log } = this.options;
+    this.counts.posts++;
+    let problem: string | undefined;
+    try {
+      const res = await fetch(url as string, { method: 'POST', signal: AbortSignal.timeout(timeoutMs), redirect: 'manual' });
+      await res.body?.cancel();
+      if (res.status < 200 || res.status > 299) problem = `POST ${url} answered HTTP ${res.status}`;
+    } catch (err) {
+      problem = `POST ${url} failed: ${messageOf(err)}`;
+    }
+    if (generation !== this.generation || this.closed) return;
+    if (problem === undefined) {
+      log.info({ revision, url }, 'the neighbour was told to reload');
+      this.setProblem('post', undefined);
+      return;
+    }
+    log.warn({ revision, retryInMs: nextWait }, `${problem}; trying again`);
+    this.setProblem('post', problem);
+    this.timer = setTimeout(() => void this.post(revision, generation, Math.min(nextWait * 2, RETRY_MAX)), nextWait);
+    this.timer.unref();
+  }
+
+  private runCommand(revision: string): Promise<void> {
+    const { command, timeoutMs, log } = this.options;
+    this.counts.commands++;
+    return new Promise((resolve) => {
+      // In a process group of its own, killed whole at the timeout.
+      const child = spawn('/bin/sh', ['-c', command as string], { stdio: 'ignore', detached: true, env: { ...process.env, NACHOS_POLICY_REVISION: revision } });
+      const timer = setTimeout(() => {
+        try {
+          if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }, timeoutMs);
+      const done = (problem: string | undefined) => {
+        clearTimeout(timer);
+        if (problem === undefined) log.info({ revision }, 'the reload command succeeded');
+        else log.warn({ revision }, problem);
+        if (!this.closed) this.setProblem('command', problem);
+        resolve();
+      };
+      child.once('error', (err) => done(`the reload command could not start: ${messageOf(err)}`));
+      child.once('exit', (code, signal) =>
+        done(code === 0 ? undefined : signal ? `the reload command was killed (${signal}; timeout ${timeoutMs} ms)` : `the reload command exited ${code}`),
+      );
+    });
+  }
+
+  private setProblem(kind: 'post' | 'command', problem: string | undefined): void {
+    if (problem === this.problems[kind]) return;
+    this.problems[kind] = problem;
+    this.options.onChange?.();
+  }
+}
