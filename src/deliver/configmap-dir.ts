@@ -84,18 +84,18 @@ export class ConfigMapDir {
     }
     await mkdir(this.dir, { recursive: true });
     const before = await this.linkedFiles();
-    // 1. The new version, whole and synced, in a directory of its own (readable by the neighbour's user).
+    // 1. The new version, whole, in a directory of its own (readable by the neighbour's user). Not fsynced,
+    //    as kubelet does not: the page cache outlives our restarts; a machine crash leaves the previous version.
     const version = await mkdtemp(join(this.dir, `..${timestamp()}.`));
     await chmod(version, 0o755);
-    for (const f of set.files) await writeSynced(join(version, f.path), f.bytes);
+    for (const f of set.files) await writeNew(join(version, f.path), f.bytes);
     const delivered: Delivered = {
       revision: set.revision,
       issuedAt: set.issuedAt,
       deliveredAt: new Date().toISOString(),
       files: set.files.map((f) => ({ path: f.path, sha256: f.sha256 })),
     };
-    await writeSynced(join(version, META), Buffer.from(`${JSON.stringify(delivered)}\n`));
-    await syncDir(version);
+    await writeNew(join(version, META), Buffer.from(`${JSON.stringify(delivered)}\n`));
     // 2. `..data` re-pointed in one rename: every existing link now reads the new version.
     await rm(join(this.dir, DATA_TMP), { force: true });
     await symlink(basename(version), join(this.dir, DATA_TMP));
@@ -116,7 +116,6 @@ export class ConfigMapDir {
         await unlink(join(this.dir, entry));
       }
     }
-    await syncDir(this.dir);
     // 5. Older versions, last: a reader still holding one open keeps reading it meanwhile.
     for (const entry of await readdir(this.dir)) {
       if (entry.startsWith('..') && entry !== DATA_LINK && entry !== basename(version)) await rm(join(this.dir, entry), { recursive: true, force: true });
@@ -151,20 +150,11 @@ function timestamp(): string {
     .replace(/Z$/, '');
 }
 
-async function writeSynced(file: string, bytes: Uint8Array): Promise<void> {
+/** A new file (never an existing one), readable by the neighbour's user. */
+async function writeNew(file: string, bytes: Uint8Array): Promise<void> {
   const handle = await open(file, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o644);
   try {
     await handle.writeFile(bytes);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const handle = await open(dir, constants.O_RDONLY);
-  try {
-    await handle.sync();
   } finally {
     await handle.close();
   }

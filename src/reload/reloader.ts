@@ -104,6 +104,11 @@ export class PolicyReloader extends EventEmitter<ReloaderEvents> {
   private hotSince: number | undefined;
   private waitingLogged = false;
   private closing: Promise<void> | undefined;
+  /** When the last file event came (monotonic). */
+  private lastEventAt = Number.NEGATIVE_INFINITY;
+  /** The open-writers scan started while the quiet window runs, so that the read need not wait for it. */
+  private prescan: { startedAt: number; writers: Promise<Map<string, number>> } | undefined;
+  private prescanTimer: TimerHandle | undefined;
 
   constructor(private readonly options: ReloaderOptions) {
     super();
@@ -128,6 +133,7 @@ export class PolicyReloader extends EventEmitter<ReloaderEvents> {
       this.window.cancel();
       if (this.rescanTimer) this.options.clock.clearTimeout(this.rescanTimer);
       if (this.recheckTimer) this.options.clock.clearTimeout(this.recheckTimer);
+      if (this.prescanTimer) this.options.clock.clearTimeout(this.prescanTimer);
       // A read in flight is not waited for long: what it finds after close is dropped anyway.
       await Promise.race([this.running?.catch(() => undefined), new Promise((resolve) => setTimeout(resolve, CLOSE_WAIT).unref())]);
     })();
@@ -181,8 +187,7 @@ export class PolicyReloader extends EventEmitter<ReloaderEvents> {
   private async evaluate(context: ApplyContext): Promise<ApplyOutcome> {
     const { log } = this.options;
     // A read a file event led to asks, at the same time, whether another process still holds a file open for writing.
-    const { openWriters } = this.options;
-    const writers = context.trigger === 'watch' && openWriters ? openWriters(this.options.dir).catch(() => new Map<string, number>()) : undefined;
+    const writers = context.trigger === 'watch' ? this.writersNow() : undefined;
     const loaded = await this.options.load(this.options);
     if (this.closing) return 'unchanged';
     if (loaded.unstable) {
@@ -288,10 +293,39 @@ export class PolicyReloader extends EventEmitter<ReloaderEvents> {
     return { ...mergeContexts(deferred, { trigger: 'watch', events }), capped, firstEventAt };
   }
 
+  /**
+   * Which files another process holds open for writing, as of now. A scan
+   * that started after the last file event is as good as one started now (a
+   * writer holding a file open opened it before it wrote): the one started
+   * half a quiet window after the last event is used, and the read does not
+   * wait for a scan of every process (about 10 ms).
+   */
+  private writersNow(): Promise<Map<string, number>> | undefined {
+    const { openWriters, dir } = this.options;
+    if (!openWriters) return undefined;
+    const scan = this.prescan;
+    this.prescan = undefined;
+    if (scan && scan.startedAt >= this.lastEventAt) return scan.writers;
+    return openWriters(dir).catch(() => new Map<string, number>());
+  }
+
+  /** Half a quiet window after an event (each event moves it), the open-writers scan starts. */
+  private schedulePrescan(): void {
+    const { openWriters, clock, quietWindowMs, dir } = this.options;
+    if (!openWriters) return;
+    if (this.prescanTimer !== undefined) clock.clearTimeout(this.prescanTimer);
+    this.prescanTimer = clock.setTimeout(() => {
+      this.prescanTimer = undefined;
+      if (this.closing) return;
+      this.prescan = { startedAt: clock.now(), writers: openWriters(dir).catch(() => new Map<string, number>()) };
+    }, quietWindowMs / 2);
+  }
+
   /** Something changed on disk (`kind` says what; the watcher knows no more): read after the quiet window, or at once for a swap. */
   dirty(kind: DirtyKind, file: string): void {
     if (this.closing) return;
     this.options.log.trace({ kind, file }, 'policy files dirty');
+    this.lastEventAt = this.options.clock.now();
     this.burstStartedAt ??= this.options.clock.now();
     if (kind === 'swap') {
       // A ConfigMap swap is complete by construction: no need to wait for quiet. The events waiting for it are read now.
@@ -301,6 +335,7 @@ export class PolicyReloader extends EventEmitter<ReloaderEvents> {
       void this.apply({ ...mergeContexts(deferred, { trigger: 'swap', events: 1 + waiting }), trigger: 'swap', firstEventAt: this.takeBurstStart() });
     } else {
       this.window.poke();
+      this.schedulePrescan();
     }
   }
 

@@ -49,7 +49,12 @@ class FakeDisk {
     return { ...seen, problems: [], dirMissing: false, unstable };
   };
 
-  openWriters = async (): Promise<Map<string, number>> => new Map(this.openForWriting);
+  /** When each open-writers scan started. */
+  scans: number[] = [];
+  openWriters = async (): Promise<Map<string, number>> => {
+    this.scans.push(this.clock.now());
+    return new Map(this.openForWriting);
+  };
 }
 
 function setup(overrides: Partial<ReloaderOptions> = {}) {
@@ -193,6 +198,30 @@ describe('the reloader, on a fake clock', () => {
     await advance(QUIET + 10);
     expect(applies.at(-1)?.outcome).toBe('accepted');
     expect(reloader.inForce?.files[0]?.sha256).toBe(sha256(policyText('a1', 'a2', 'whole')));
+  });
+
+  it('scans for open writers half a quiet window after the last event, so the read does not wait for the scan', async () => {
+    const { disk, reloader, applies, advance } = setup();
+    await reloader.start();
+    for (let i = 0; i < 3; i++) {
+      disk.write('a.toml', policyText('a1', `c${i}`));
+      reloader.dirty('change', 'a.toml');
+      await advance(10, 1);
+    }
+    // Events at 0, 10 and 20 ms: one scan, at 20 + 25 ms, used by the read at 20 + 50 ms.
+    await advance(QUIET + 10, 1);
+    expect(disk.scans).toEqual([20 + QUIET / 2]);
+    expect(applies.at(-1)).toMatchObject({ at: 20 + QUIET, outcome: 'accepted' });
+    // Events that never stop leave no time for an early scan: the read at the cap scans, itself, once.
+    const start = applies.at(-1)?.at ?? 0;
+    for (let t = 0; t < MAX_WAIT + 5; t += 10) {
+      disk.write('a.toml', policyText('a1', `w${t}`));
+      reloader.dirty('change', 'a.toml');
+      await advance(10, 1);
+    }
+    expect(disk.scans.slice(1)).toHaveLength(1);
+    expect(disk.scans[1]).toBeGreaterThanOrEqual(start + MAX_WAIT);
+    expect(disk.scans[1]).toBeLessThanOrEqual(start + MAX_WAIT + 30);
   });
 
   it('folds every call made during a read into one more read, whatever their number', async () => {
