@@ -14,7 +14,7 @@
  *     heartbeat on the bus (target < 300 ms; the floor: start to its first
  *     message).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -27,6 +27,8 @@ import { tempDir } from '../test/helpers/temp-dir.js';
 import { until } from '../test/helpers/until.js';
 
 const CHANGES = Number(process.env.CHANGES ?? 200);
+/** The Node that runs the sidecar and the floor (NODE_BIN=... to measure another, e.g. Node 24). */
+const NODE = process.env.NODE_BIN ?? process.execPath;
 /** Between changes: past the quiet window and the sidecar's delivery spacing, so each change is its own delivery. */
 const GAP_MS = 300;
 const QUIET_WINDOW_MS = 50; // the default
@@ -103,7 +105,7 @@ async function startAndHear(server: NatsServer, command: string[], subject: stri
   });
   await nc.flush();
   const t0 = performance.now();
-  const child: ChildProcess = spawn(process.execPath, command, { stdio: 'ignore' });
+  const child: ChildProcess = spawn(NODE, command, { stdio: 'ignore' });
   await until(() => heardAt !== undefined, 10_000, `the first message of ${source}`);
   await nc.close();
   return { child, startMs: (heardAt as number) - t0 };
@@ -154,11 +156,15 @@ async function cost(server: NatsServer) {
   const ratio = rss.sidecar / rss.floor;
   const start = median(starts.sidecar);
   console.log(
-    `(h) the sidecar beside one container, against a bare Node process holding one NATS connection (median of ${rounds} starts; idle over ${wall.toFixed(0)} s):\n` +
+    `(h) the sidecar beside one container, against a bare Node process holding one NATS connection (Node ${nodeVersion()}; median of ${rounds} starts; idle over ${wall.toFixed(0)} s):\n` +
       `    RSS             sidecar ${rss.sidecar.toFixed(1)} MB   floor ${rss.floor.toFixed(1)} MB   (${ratio.toFixed(2)}x; target <= 1.25x: ${verdict(ratio <= 1.25)})\n` +
       `    idle CPU        sidecar ${(cpu.sidecar * 100).toFixed(2)}%   floor ${(cpu.floor * 100).toFixed(2)}% of a core   (target < 0.5%: ${verdict(cpu.sidecar < 0.005)})\n` +
       `    start -> first  sidecar ${start.toFixed(0)} ms (its heartbeat)   floor ${median(starts.floor).toFixed(0)} ms (its message)   (target < 300 ms: ${verdict(start < 300)})`,
   );
+}
+
+function nodeVersion(): string {
+  return spawnSync(NODE, ['--version'], { encoding: 'utf8' }).stdout.trim();
 }
 
 async function main() {
