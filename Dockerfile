@@ -21,6 +21,8 @@ COPY --from=build /app/dist ./dist
 COPY policies ./policies
 # `nachos-sentinel` on the PATH, for healthchecks and people.
 RUN chmod +x dist/cli/bin.cjs && ln -s /app/dist/cli/bin.cjs /usr/local/bin/nachos-sentinel
+# Where a sidecar delivers policies (a volume shared with its neighbour): the image's user may write it.
+RUN mkdir -p /app/delivered && chown node:node /app/delivered
 # The image's own unprivileged user.
 USER node
 VOLUME ["/app/policies"]

@@ -24,7 +24,8 @@ export function sidecarRoutes(http: HttpServer, source: SidecarRoutesSource): vo
       sendJson(res, ready ? 200 : 503, {
         status: ready ? 'ready' : 'not ready',
         bus: { connected: bus.connected, server: bus.server, ...(bus.connected ? {} : { error: bus.lastError ?? null }) },
-        ...(delivered ? { delivery: delivered } : {}),
+        // `policy.revision`, as the daemon's /readyz says it: what `--once --self` prints.
+        ...(delivered ? { policy: { revision: delivered.revision }, delivery: delivered } : {}),
       });
     });
 }

@@ -66,7 +66,8 @@ describe('the Dockerfile', () => {
 
 describe('compose.yaml', () => {
   const compose = parseYaml(readFileSync(path.join(ROOT, 'compose.yaml'), 'utf8')) as {
-    services: Record<string, { volumes?: string[]; healthcheck?: { test: string[] }; depends_on?: Record<string, { condition: string }> }>;
+    services: Record<string, { volumes?: string[]; command?: string[]; healthcheck?: { test: string[] }; depends_on?: Record<string, { condition: string }> }>;
+    volumes?: Record<string, unknown>;
   };
 
   it('is valid against the Compose JSON schema, and dclint finds nothing', () => {
@@ -85,6 +86,20 @@ describe('compose.yaml', () => {
     for (const service of [sentinel, ...Object.values(others)]) expect(service?.depends_on?.nats?.condition).toBe('service_healthy');
     const probed = Object.values(others).find((s) => s.healthcheck?.test.includes('--once'));
     expect(probed?.healthcheck?.test).toEqual(expect.arrayContaining(['nachos-sentinel', '--once', '--component']));
+  });
+
+  it('gives the gateway a sidecar that checks it and delivers into the volume it reads, read-only', () => {
+    const { gateway, 'gateway-sidecar': sidecar } = compose.services;
+    const flag = (name: string) => sidecar?.command?.[(sidecar.command.indexOf(name) ?? -2) + 1];
+    expect(sidecar?.command?.[0]).toBe('sidecar');
+    expect(flag('--component')).toBe('gateway');
+    expect(flag('--check')).toBe('http://gateway:8081/health');
+    const [volume, target] = (sidecar?.volumes?.[0] ?? '').split(':');
+    expect(flag('--deliver-to')).toBe(target);
+    expect(gateway?.volumes).toContain(`${volume}:/app/policies:ro`);
+    expect(compose.volumes).toHaveProperty([volume as string]);
+    // The image lets its user write there, so that a new named volume is writable too.
+    expect(dockerfile).toContain(`chown node:node ${target}`);
   });
 });
 

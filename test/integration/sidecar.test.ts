@@ -383,6 +383,19 @@ describe('the sidecar: verified policies delivered', () => {
     await until(() => running.sidecar.notifier.failure === undefined, 10_000, 'the reload accepted');
   });
 
+  it('says in its health when a set cannot be written, keeps trying, and delivers once it can', async ({ deliverDir, central, sidecarOf }) => {
+    // A file where the directory should be: nothing can be written under it.
+    writeFileSync(deliverDir, 'in the way');
+    await central();
+    const running = await sidecarOf('gateway', { 'deliver-to': deliverDir, interval: `${H}ms` });
+    await until(() => running.sidecar.receiver?.failure, 5000, 'the failure');
+    expect(running.sidecar.heartbeat.payload()).toMatchObject({ status: 'degraded', checks: { policy_delivery: 'error' }, policy: { revision: null } });
+    expect(running.sidecar.heartbeat.payload().details.policy_delivery?.message).toMatch(/could not write the set into .*delivered/);
+    rmSync(deliverDir);
+    await until(() => running.sidecar.receiver?.delivered, 5000, 'the retry');
+    expect(running.sidecar.heartbeat.payload()).toMatchObject({ status: 'healthy', checks: { policy_delivery: 'ok' } });
+  });
+
   it('shows a failing reload command in its health', async ({ deliverDir, central, sidecarOf }) => {
     await central();
     const running = await sidecarOf('gateway', { 'deliver-to': deliverDir, 'reload-command': 'exit 3', interval: `${H}ms` });
