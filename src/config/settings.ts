@@ -1,5 +1,5 @@
 import { Type, type TSchema } from '@sinclair/typebox';
-import { CheckSpecSchema, checksFromUrls, DEFAULT_CHECK_TIMEOUT, OWN_CHECKS, type CheckSpec, type CheckSpecInput } from '../health/check-specs.js';
+import { CheckSpecSchema, checksFromUrls, DEFAULT_CHECK_TIMEOUT, OWN_CHECK_SLOTS, OWN_CHECKS, type CheckSpec, type CheckSpecInput } from '../health/check-specs.js';
 import { DEFAULT_MAX_PER_COMPONENT } from '../health/instances.js';
 import { MAX_CHECKS, MAX_INTERVAL_MS } from '../health/heartbeat-payload.js';
 import { INVALID_FILE_MODES, type InvalidFileMode } from '../policy/invalid-files.js';
@@ -473,9 +473,9 @@ function secretSettings() {
 /** Resolves `[[health.checks]]` tables (already checked against their schema) into specs. */
 function parseChecks(raw: unknown): CheckSpec[] {
   if (raw === '' || raw === undefined) return [];
-  const room = MAX_CHECKS - OWN_CHECKS.length;
+  const room = MAX_CHECKS - OWN_CHECK_SLOTS;
   if ((raw as unknown[]).length > room) {
-    throw new TypeError(`at most ${room} checks: a heartbeat carries ${MAX_CHECKS}, ${OWN_CHECKS.length} of them the sentinel's own`);
+    throw new TypeError(`at most ${room} checks: a heartbeat carries ${MAX_CHECKS}, ${OWN_CHECK_SLOTS} of them the sentinel's own`);
   }
   const specs = (raw as CheckSpecInput[]).map((c, i): CheckSpec => {
     const base = {

@@ -6,8 +6,10 @@ import { Type, type Static } from '@sinclair/typebox';
  * runner in checks.ts does the I/O.
  */
 
-/** Names the sentinel uses for its own checks; configured checks cannot take them. */
+/** Names the sentinel (daemon or sidecar) uses for its own checks; configured checks cannot take them. */
 export const OWN_CHECKS = ['bus', 'policy', 'policy_files', 'announce', 'event_loop', 'policy_delivery', 'policy_reload'] as const;
+/** A heartbeat carries at most this many of the sentinel's own checks (the daemon's five; a sidecar has two). */
+export const OWN_CHECK_SLOTS = 5;
 
 export const DEFAULT_CHECK_TIMEOUT = 2000; // 2 s
 

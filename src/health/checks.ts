@@ -2,8 +2,8 @@ import { spawn } from 'node:child_process';
 import { connect } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { messageOf } from '../errors.js';
-import type { CheckSpec } from './check-specs.js';
-import type { CheckDetail, ReportedStatus } from './heartbeat-payload.js';
+import { OWN_CHECK_SLOTS, type CheckSpec } from './check-specs.js';
+import { MAX_CHECKS, type CheckDetail, type ReportedStatus } from './heartbeat-payload.js';
 
 /** What a neighbour says of itself: the status and checks of a Nachos HealthCheck body. */
 export interface NeighbourReport {
@@ -97,12 +97,15 @@ export class CheckRunner {
       details[name] = { required: r.required, latencyMs: r.latencyMs, ...(r.message ? { message: r.message } : {}) };
       if (!r.ok) status = withFailure(status, r.required);
     }
+    // What the neighbour reports fits beside our own checks in a heartbeat (MAX_CHECKS in all).
+    let room = MAX_CHECKS - OWN_CHECK_SLOTS - Object.keys(checks).length;
     for (const [name, r] of this.results) {
       if (!r.ok || !r.report) continue;
       if (SEVERITY[r.report.status] > SEVERITY[status]) status = r.report.status;
       for (const [reported, result] of Object.entries(r.report.checks)) {
         const key = reported in checks ? `${name}.${reported}` : reported;
-        if (key in checks) continue;
+        if (key in checks || room <= 0) continue;
+        room--;
         checks[key] = result;
         if (result === 'error') details[key] = { required: r.required, message: `reported by ${name}` };
       }

@@ -54,6 +54,8 @@ describe('resolveConfig', () => {
       checks: [],
       http: { host: '127.0.0.1', port: 9470 },
       httpAllowedHosts: [],
+      sidecarChecks: [],
+      reloadTimeoutMs: 10_000,
     });
   });
 
