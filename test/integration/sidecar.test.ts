@@ -279,6 +279,30 @@ describe('the sidecar: verified policies delivered', () => {
     expect(running.sidecar.receiver?.delivered?.revision).toBe(current?.payload.revision);
   });
 
+  it('refuses, after its own restart, a signed set older than the one on disk', async ({ root, dir, deliverDir, central, sidecarOf, listen }) => {
+    const key = createAccount();
+    const seed = path.join(root, 'signing.nk');
+    writeFileSync(seed, new TextDecoder().decode(key.getSeed()));
+    const reloads = await listen([SUBJECTS.policyReload]);
+    await central({ 'signing-seed': seed });
+    const flags = { 'deliver-to': deliverDir, 'public-key': key.getPublicKey(), interval: `${H}ms` };
+    const first = await sidecarOf('gateway', flags);
+    const [old] = await reloads.waitFor(SUBJECTS.policyReload, 1);
+    await until(() => first.sidecar.receiver?.delivered?.revision === old?.payload.revision, 5000, 'the first delivery');
+    writeFileSync(path.join(dir, 'b.toml'), 'version = "1.0"\n[[rules]]\nid = "b1"\npriority = 1\nmatch = { resource = "tool" }\neffect = "deny"\n');
+    const [, current] = await reloads.waitFor(SUBJECTS.policyReload, 2);
+    await until(() => first.sidecar.receiver?.delivered?.revision === current?.payload.revision, 5000, 'the second delivery');
+    await first.close();
+
+    const second = await sidecarOf('gateway', flags);
+    await second.connected();
+    const before = onDisk(deliverDir);
+    reloads.nc.publish(SUBJECTS.policyReload, JSON.stringify(old));
+    await until(() => second.sidecar.receiver?.refused.replayed === 1, 5000, 'the replay refused');
+    expect(onDisk(deliverDir)).toEqual(before);
+    expect(second.sidecar.receiver?.delivered?.revision).toBe(current?.payload.revision);
+  });
+
   it('refuses, unsigned, a set that would write outside its directory', async ({ deliverDir, central, sidecarOf, listen }) => {
     const reloads = await listen([SUBJECTS.policyReload]);
     await central();
