@@ -1,8 +1,10 @@
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
+import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ERROR_CODES } from '../../src/errors.js';
+import { compareBytes } from '../../src/policy/byte-order.js';
 import { computeRevision, diffFiles, sha256Hex } from '../../src/policy/revision.js';
 import { buildSnapshot, digestFiles } from '../../src/policy/snapshot.js';
 import type { SourceFile } from '../../src/policy/validate.js';
@@ -14,6 +16,22 @@ const VALID = (id: string) =>
 function source(name: string, text: string, kind: SourceFile['kind'] = 'policy'): SourceFile {
   return { path: name, kind, content: Buffer.from(text) };
 }
+
+describe('byte order', () => {
+  it("orders any two strings as their UTF-8 bytes do (lone surrogates as Buffer.from encodes them)", () => {
+    const text = fc.oneof(fc.string({ unit: 'binary', maxLength: 12 }), fc.string({ unit: 'grapheme', maxLength: 6 }), fc.string({ maxLength: 12 }), fc.string({ unit: fc.integer({ min: 0xd7f0, max: 0xe010 }).map((c) => String.fromCharCode(c)), maxLength: 6 }));
+    fc.assert(
+      fc.property(text, text, (a, b) => {
+        expect(Math.sign(compareBytes(a, b))).toBe(Buffer.compare(Buffer.from(a), Buffer.from(b)));
+        expect(Math.sign(compareBytes(a, a + b))).toBe(Buffer.compare(Buffer.from(a), Buffer.from(a + b)));
+      }),
+      { numRuns: 2000 },
+    );
+    // Where UTF-16 order and byte order part: U+FF61 sorts before U+1F600 in bytes, after it in code units.
+    expect(compareBytes('\uff61', '\u{1f600}')).toBe(-1);
+    expect('\uff61' < '\u{1f600}').toBe(false);
+  });
+});
 
 describe('revision', () => {
   let cleanup: (() => void) | undefined;
