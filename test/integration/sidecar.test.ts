@@ -439,6 +439,8 @@ describe('the sidecar executable', () => {
     expect(idle).toMatchObject({ code: 2, stderr: expect.stringContaining('nothing to do') });
     const help = await Daemon.run(['sidecar', '--help']);
     for (const flag of ['--check', '--deliver-to', '--public-key', '--reload-url', '--reload-command']) expect(help.stdout).toContain(flag);
+    const { version } = JSON.parse(readFileSync(path.resolve('package.json'), 'utf8')) as { version: string };
+    expect(await Daemon.run(['sidecar', '--version'])).toMatchObject({ code: 0, stdout: `${version}\n` });
 
     const d = Daemon.start(['sidecar', '--servers', server.url, '--component', 'gateway', '--deliver-to', deliverDir, '--interval', `${H}ms`]);
     try {
