@@ -151,3 +151,15 @@ describe('architecture', () => {
     expect(allowed('text').folders.size).toBe(0);
   });
 });
+
+describe("the sidecar's bundle", () => {
+  it("holds none of the daemon's parts it does not use: no watcher, aggregator, status page, metrics or YAML parser", async () => {
+    const { build } = await import('esbuild');
+    // The same bundle `npm run build` makes (dist/cli/sidecar.mjs), asked only for the list of what it holds.
+    const { metafile } = await build({ entryPoints: [path.join(SRC, 'cli/sidecar-main.ts')], bundle: true, platform: 'node', format: 'esm', write: false, metafile: true, logLevel: 'silent' });
+    const inputs = Object.keys(metafile.inputs);
+    expect(inputs).toContain('src/deliver/configmap-dir.ts');
+    const forbidden = [/node_modules\/chokidar\//, /node_modules\/prom-client\//, /node_modules\/yaml\//, /^src\/watch\//, /^src\/reload\//, /^src\/health\/aggregator\.ts$/, /^src\/http\/(status-page|metrics)/, /^src\/roles\/sentinel\.ts$/];
+    expect(inputs.filter((input) => forbidden.some((f) => f.test(input)))).toEqual([]);
+  });
+});
