@@ -36,8 +36,12 @@ export async function startSentinel(flags: Record<string, string | boolean | str
     sentinel,
     lines,
     applies,
-    /** Waits until the bus connection is up (the first announcement follows at once). */
-    connected: () => until(() => sentinel.bus.connected, 10_000, 'the sentinel to connect'),
+    /**
+     * Waits until the bus connection is up and the server has taken its subscriptions (one round
+     * trip after them): a request from another connection then finds the sentinel's responders.
+     * The first announcement follows at once.
+     */
+    connected: () => until(() => sentinel.bus.connected, 10_000, 'the sentinel to connect').then(() => sentinel.bus.flush()),
     close: () => sentinel.close(),
   };
 }
@@ -51,7 +55,8 @@ export async function startSidecar(flags: Record<string, string | boolean | stri
   return {
     sidecar,
     lines,
-    connected: () => until(() => sidecar.bus.connected, 10_000, 'the sidecar to connect'),
+    /** As the sentinel's: connected, and its subscriptions taken by the server. */
+    connected: () => until(() => sidecar.bus.connected, 10_000, 'the sidecar to connect').then(() => sidecar.bus.flush()),
     close: () => sidecar.close(),
   };
 }
