@@ -18,11 +18,6 @@ if (argv.includes('--once')) {
   // rather than waiting for its socket to finish closing.
   void probe.once(argv, process.env).then((code) => process.exit(code));
 } else {
-  // The daemon's work comes in bursts (a set of policy files read, a reload announced) and what it keeps
-  // lives long: a young generation that doubles on the first burst holds its pages for good. At its
-  // first size it costs nothing measurable (bench/health.ts (b), (c)) and saves about 7 MB with 1,000
-  // policy files (bench/reload-latency.ts (d)). Read by V8 each time it would grow, so setting it now works.
-  (require('node:v8') as typeof import('node:v8')).setFlagsFromString('--semi-space-growth-factor=1');
   // A specifier in a variable: the bundles are built after the type check, which must not look for them.
   // The sidecar, one beside every container, loads its own bundle: none of the daemon's parts.
   const entry = argv[0] === 'sidecar' ? './sidecar.mjs' : './daemon.mjs';
