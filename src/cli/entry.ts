@@ -13,7 +13,7 @@ export function runEntry(argv: string[], dispatch: (cli: CommandLine) => Promise
 }
 
 /** The process exits with the code `exit` resolves to once the event loop is empty; an error on the way is said with its stack (exit 1). */
-export function settle(exit: Promise<number>): void {
+function settle(exit: Promise<number>): void {
   exit.then(
     (code) => {
       process.exitCode = code;

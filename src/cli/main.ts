@@ -25,10 +25,9 @@ async function dispatch(cli: CommandLine): Promise<number> {
 }
 
 const argv = process.argv.slice(2);
-const { runEntry, settle } = await import('./entry.js');
 if (argv.includes('--once')) {
   // The built executable sends --once to the probe's own bundle before this file loads; this is the path from source.
-  settle((await import('./probe/once.js')).once(argv, process.env));
+  process.exitCode = await (await import('./probe/once.js')).once(argv, process.env);
 } else {
-  runEntry(argv, dispatch);
+  (await import('./entry.js')).runEntry(argv, dispatch);
 }
