@@ -23,6 +23,7 @@ import { ReloadSigner } from '../policy/signature.js';
 import { SENTINEL_QUEUE, SUBJECTS } from '../protocol/topics.js';
 import { PolicyReloader } from '../reload/reloader.js';
 import { DEFAULT_DIR_CHECK_INTERVAL, PolicyWatcher } from '../watch/policy-watcher.js';
+import { leave } from './leave.js';
 
 /** The name standard NATS tooling lists the sentinel under (`nats micro ls`). */
 export const SERVICE_NAME = 'nachos-sentinel';
@@ -267,22 +268,13 @@ export class Sentinel {
    * connection drains in what is left. Idempotent.
    */
   close(timeoutMs = 1200): Promise<void> {
-    this.closing ??= (async () => {
-      const deadline = performance.now() + timeoutMs;
-      this.bus.removeAllListeners('connect');
-      this.bus.removeAllListeners('reconnect');
-      await this.heartbeat.stop(timeoutMs / 4);
+    this.closing ??= leave(timeoutMs, this.bus, this.heartbeat, () => {
       this.service.stop();
       this.monitor.stop();
       this.eventLoop.stop();
       this.feed?.close();
-      await Promise.all([
-        this.watcher.close(),
-        this.reloader.close(),
-        this.http?.close(),
-        this.bus.close(Math.max(100, deadline - performance.now())),
-      ]);
-    })();
+      return Promise.all([this.watcher.close(), this.reloader.close(), this.http?.close()]);
+    });
     return this.closing;
   }
 }

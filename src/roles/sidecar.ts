@@ -11,6 +11,7 @@ import { CheckRunner, configuredCheck } from '../health/checks.js';
 import { HeartbeatPublisher, type LiveCheck } from '../health/heartbeat.js';
 import { HttpServer } from '../http/http-server.js';
 import { sidecarRoutes } from '../http/sidecar-routes.js';
+import { leave } from './leave.js';
 
 /** The name standard NATS tooling lists sidecars under (`nats micro ls`); no endpoints, only the identity. */
 export const SIDECAR_SERVICE_NAME = 'nachos-sentinel-sidecar';
@@ -161,16 +162,12 @@ export class Sidecar {
 
   /** Leaves cleanly: a last heartbeat (`stopping`), then everything stops within `timeoutMs`. Idempotent. */
   close(timeoutMs = 1200): Promise<void> {
-    this.closing ??= (async () => {
-      const deadline = performance.now() + timeoutMs;
-      this.bus.removeAllListeners('connect');
-      this.bus.removeAllListeners('reconnect');
-      await this.heartbeat.stop(timeoutMs / 4);
+    this.closing ??= leave(timeoutMs, this.bus, this.heartbeat, async () => {
       this.receiver?.close();
       this.notifier.close();
       this.service.stop();
-      await Promise.all([this.http?.close(), this.bus.close(Math.max(100, deadline - performance.now()))]);
-    })();
+      await this.http?.close();
+    });
     return this.closing;
   }
 }
