@@ -11,7 +11,7 @@ export type { Transition } from './health/aggregator.js';
 export type { Heartbeat, SentinelHeartbeat } from './health/heartbeat-payload.js';
 export { computeRevision } from './policy/revision.js';
 export { signedBytes, SIGNED_PREFIX, type ReloadSignature } from './policy/signature.js';
-export { canonicalJson } from './policy/canonical-json.js';
+export { canonicalJson } from './trust/canonical-json.js';
 export { verifyReload, type VerifyResult } from './subscriber/verify-reload.js';
 export { ReloadFilter, type FilterVerdict } from './subscriber/reload-filter.js';
 export { fetchReloadBody, type Requester } from './subscriber/fetch-reload-body.js';

@@ -31,8 +31,11 @@ export interface EndpointConfig {
   subject: string;
   queue: string;
   metadata?: Record<string, string>;
-  /** Returns the reply; a throw is counted as an error and answered with the error headers. */
-  handler: (msg: Msg) => Uint8Array;
+  /**
+   * Returns the reply; a throw is counted as an error and answered with the error headers; undefined
+   * sends nothing (a flood past what the endpoint answers even with an error).
+   */
+  handler: (msg: Msg) => Uint8Array | undefined;
 }
 
 export interface ServiceConfig {
@@ -115,7 +118,8 @@ export class MicroService {
     const started = process.hrtime.bigint();
     ep.numRequests++;
     try {
-      msg.respond(ep.handler(msg));
+      const reply = ep.handler(msg);
+      if (reply !== undefined) msg.respond(reply);
     } catch (err) {
       ep.numErrors++;
       ep.lastError = messageOf(err);

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Msg } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
+import type { Clock, TimerHandle } from '../clock.js';
 import { ERROR_CODES, messageOf } from '../errors.js';
 import { SKIP_FILE_HINT, type InvalidFileMode } from '../policy/invalid-files.js';
 import {
@@ -17,9 +18,10 @@ import {
 import type { ReloadSigner } from '../policy/signature.js';
 import type { PolicyState, Snapshot } from '../policy/snapshot.js';
 import { policyTransfer, SUBJECTS } from '../protocol/topics.js';
-import type { Publisher } from '../protocol/ports.js';
+import type { Flusher, Publisher } from '../protocol/ports.js';
 import { decodeEnvelope, encodeEnvelope, makeEnvelope } from '../protocol/envelope.js';
 import { ServiceError } from './micro-service.js';
+import { ByteBudget, RequestGate, type GateLimits } from './request-gate.js';
 
 /** Requests are small; anything bigger is not read. */
 const MAX_REQUEST_BYTES = 64 * 1024;
@@ -27,9 +29,17 @@ const MAX_REQUEST_BYTES = 64 * 1024;
 const PART_HEADROOM = 512;
 /** Bodies kept for transfer: the one announced last, and a few before it for subscribers still fetching. */
 const KEPT_BODIES = 4;
+/** `policy.current`: each subscriber asks once per connection; a whole fleet reconnecting at once is the burst. */
+export const CURRENT_LIMITS: GateLimits = { perRequesterPerSecond: 5, perRequesterBurst: 10, totalPerSecond: 500, totalBurst: 1000 };
+/** Transfer parts: a subscriber fetches a body's parts one after another. */
+export const TRANSFER_LIMITS: GateLimits = { perRequesterPerSecond: 20, perRequesterBurst: 40, totalPerSecond: 200, totalBurst: 400 };
+/** Bytes sent in replies per second, by both endpoints together. */
+export const REPLY_BYTES_PER_SECOND = 64 * 1024 * 1024; // 64 MiB/s
+/** Bytes of replies sent but not yet confirmed with the server, at most (and at least four whole messages). */
+export const MAX_OUTSTANDING_BYTES = 16 * 1024 * 1024; // 16 MiB
 
 export interface PolicyAnnouncerOptions {
-  bus: Publisher;
+  bus: Publisher & Flusher;
   policy: PolicyState;
   /** The envelope `source`. */
   source: string;
@@ -40,8 +50,11 @@ export interface PolicyAnnouncerOptions {
   log: Logger;
   /** Signs every reload, when configured. */
   signer?: ReloadSigner | undefined;
-  /** Wall-clock milliseconds (injectable for tests). */
-  now?: () => number;
+  /** Named in every reload: receivers of another deployment refuse it. */
+  deployment: string;
+  /** How long each statement holds; the set in force is announced again (`refresh`) at half of it. */
+  expiresAfterMs: number;
+  clock: Clock;
 }
 
 /** One message put on the bus. */
@@ -93,9 +106,26 @@ export class PolicyAnnouncer extends EventEmitter<{ published: [announcement: An
   publishFailures = 0;
   /** Bodies announced by transfer, by their SHA-256, newest last. */
   private readonly bodies = new Map<string, KeptBody>();
+  /** The last reload put on the bus, encoded (and signed) once: what every policy.current request is answered with. */
+  private inForce: { data: Uint8Array; revision: string } | undefined;
+  private refreshTimer: TimerHandle | undefined;
+  /** What requesters may make us spend: counted, shed past the limits. */
+  readonly currentGate: RequestGate;
+  readonly transferGate: RequestGate;
 
   constructor(private readonly options: PolicyAnnouncerOptions) {
     super();
+    const now = () => options.clock.now();
+    const budget = new ByteBudget({
+      bytesPerSecond: REPLY_BYTES_PER_SECOND,
+      // A whole message always fits in the burst and in what may be outstanding.
+      burstBytes: Math.max(MAX_OUTSTANDING_BYTES, 2 * options.bus.maxPayload),
+      maxOutstandingBytes: Math.max(MAX_OUTSTANDING_BYTES, 4 * options.bus.maxPayload),
+      bus: options.bus,
+      now,
+    });
+    this.currentGate = new RequestGate(CURRENT_LIMITS, budget, now);
+    this.transferGate = new RequestGate(TRANSFER_LIMITS, budget, now);
   }
 
   /** Where subscribers fetch bodies that did not fit. */
@@ -118,6 +148,12 @@ export class PolicyAnnouncer extends EventEmitter<{ published: [announcement: An
     this.announceRejection();
   }
 
+  /** Stops the refresh. */
+  close(): void {
+    if (this.refreshTimer) this.options.clock.clearTimeout(this.refreshTimer);
+    this.refreshTimer = undefined;
+  }
+
   /** On the bus (first time, or again): it kept nothing for those who were cut off, so say again what is in force. */
   connected(): void {
     const { policy } = this.options;
@@ -136,7 +172,23 @@ export class PolicyAnnouncer extends EventEmitter<{ published: [announcement: An
       this.announced = { ...this.announced, snapshot };
     }
     const { data, transfer } = this.encodeReload(this.announced, reason);
+    this.inForce = { data, revision: snapshot.revision };
+    this.scheduleRefresh();
     this.publish(SUBJECTS.policyReload, data, { reason, revision: snapshot.revision, transfer });
+  }
+
+  /**
+   * The set in force, signed and announced again at half its statement's validity, so that a receiver
+   * always holds an unexpired statement of it while this sentinel runs (and notices when it does not).
+   */
+  private scheduleRefresh(): void {
+    const { clock, expiresAfterMs } = this.options;
+    if (this.refreshTimer) clock.clearTimeout(this.refreshTimer);
+    this.refreshTimer = clock.setTimeout(() => {
+      this.refreshTimer = undefined;
+      const snapshot = this.options.policy.inForce;
+      if (snapshot) this.announce(snapshot, 'refresh');
+    }, expiresAfterMs / 2);
   }
 
   private announceRejection(): void {
@@ -182,7 +234,7 @@ export class PolicyAnnouncer extends EventEmitter<{ published: [announcement: An
   }
 
   private now(): number {
-    return (this.options.now ?? Date.now)();
+    return this.options.clock.wallNow();
   }
 
   /**
@@ -192,13 +244,12 @@ export class PolicyAnnouncer extends EventEmitter<{ published: [announcement: An
    * kept unless it is to be transferred: a thousand files' contents, twice
    * over, would be memory held for nothing.
    */
-  private encodeReload(announced: Announced, reason: ReloadReason, correlationId?: string): { data: Uint8Array; transfer: boolean } {
-    const { source, signer } = this.options;
-    const subject = reason === 'request' ? SUBJECTS.policyCurrent : SUBJECTS.policyReload;
+  private encodeReload(announced: Announced, reason: ReloadReason): { data: Uint8Array; transfer: boolean } {
+    const { source, signer, deployment, expiresAfterMs } = this.options;
     const issuedAt = this.now();
-    const head = reloadHead(announced, reason, issuedAt);
+    const head = reloadHead(announced, reason, { issuedAt, validForMs: expiresAfterMs, deployment });
     const envelope = (payload: PolicyReloadPayload): Uint8Array => {
-      const message = makeEnvelope(subject, source, payload, { correlationId, now: issuedAt });
+      const message = makeEnvelope(SUBJECTS.policyReload, source, payload, { now: issuedAt });
       return encodeEnvelope(signer ? signer.sign(message) : message);
     };
     const body = reloadBody(announced);
@@ -218,8 +269,13 @@ export class PolicyAnnouncer extends EventEmitter<{ published: [announcement: An
     while (this.bodies.size > KEPT_BODIES) this.bodies.delete(this.bodies.keys().next().value as string);
   }
 
-  /** The reply to a `nachos.system.policy.current` request (the endpoint handler). */
-  currentReply(msg: Msg): Uint8Array {
+  /**
+   * The reply to a `nachos.system.policy.current` request (the endpoint handler): the last reload
+   * announced, as it was encoded and signed once, with the request's correlation id put in front
+   * (it is not signed: it only pairs the reply with its request). Past the limits, an ADR-32 503,
+   * or nothing during a flood.
+   */
+  currentReply(msg: Msg): Uint8Array | undefined {
     const { source } = this.options;
     // The request body is optional: nothing, or a JSON object; when it is an envelope, its correlationId
     // (else its id) correlates the reply, as Nachos' own bus client matches replies.
@@ -232,12 +288,17 @@ export class PolicyAnnouncer extends EventEmitter<{ published: [announcement: An
       const request = decodeEnvelope(msg.data, MAX_REQUEST_BYTES);
       correlationId = request.ok ? (request.value.correlationId ?? request.value.id) : undefined;
     }
-    if (this.announced) return this.encodeReload(this.announced, 'request', correlationId).data;
-    const payload = {
-      schemaVersion: SCHEMA_VERSION,
-      error: { code: ERROR_CODES.NO_SNAPSHOT, message: 'no valid policy snapshot is in force yet' },
-    };
-    return encodeEnvelope(makeEnvelope(SUBJECTS.policyCurrent, source, payload, { correlationId }));
+    const inForce = this.inForce;
+    let data: Uint8Array;
+    if (inForce) data = correlationId === undefined ? inForce.data : withCorrelationId(inForce.data, correlationId);
+    else {
+      const payload = {
+        schemaVersion: SCHEMA_VERSION,
+        error: { code: ERROR_CODES.NO_SNAPSHOT, message: 'no valid policy snapshot is in force yet' },
+      };
+      data = encodeEnvelope(makeEnvelope(SUBJECTS.policyCurrent, source, payload, { correlationId }));
+    }
+    return this.gated(this.currentGate, msg, data);
   }
 
   /**
@@ -245,15 +306,31 @@ export class PolicyAnnouncer extends EventEmitter<{ published: [announcement: An
    * the request is `{ "sha256": ..., "part": n }` (bare, or as an envelope's
    * payload); the reply is the part's raw bytes.
    */
-  transferReply(msg: Msg): Uint8Array {
+  transferReply(msg: Msg): Uint8Array | undefined {
     const request = readTransferRequest(msg.data);
     if (!request) throw new ServiceError(400, 'a transfer request is {"sha256": "<hex>", "part": <n>}');
     const stored = this.bodies.get(request.sha256);
     if (!stored) throw new ServiceError(404, `no body ${request.sha256.slice(0, 12)} here any more; ask ${SUBJECTS.policyCurrent} again`);
     const start = request.part * stored.partBytes;
     if (start >= stored.bytes.byteLength) throw new ServiceError(400, `part ${request.part} is past the end`);
-    return stored.bytes.subarray(start, start + stored.partBytes);
+    return this.gated(this.transferGate, msg, stored.bytes.subarray(start, start + stored.partBytes));
   }
+
+  /** `data` when the gate admits it; else a 503 while refusals are cheap, else nothing. */
+  private gated(gate: RequestGate, msg: Msg, data: Uint8Array): Uint8Array | undefined {
+    const verdict = gate.admit(msg.reply, data.byteLength);
+    if (verdict === 'ok') return data;
+    if (!gate.mayRefuse()) return undefined;
+    throw new ServiceError(503, verdict === 'requester' ? 'too many requests from you; ask again in a second' : 'busy; ask again in a second');
+  }
+}
+
+const OPEN_BRACE = 0x7b;
+
+/** `{...}` -> `{"correlationId":"<id>",...}`: the encoded message, not encoded again. */
+function withCorrelationId(data: Uint8Array, correlationId: string): Uint8Array {
+  const prefix = Buffer.from(`{"correlationId":${JSON.stringify(correlationId)},`);
+  return data[0] === OPEN_BRACE ? Buffer.concat([prefix, data.subarray(1)]) : data;
 }
 
 function readTransferRequest(data: Uint8Array): { sha256: string; part: number } | undefined {

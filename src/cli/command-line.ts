@@ -10,7 +10,8 @@ export const COMMANDS = {
   validate: 'check a policy directory offline; exit 0 when valid, 1 when not',
   status: 'print the health view once (--component NAME: that component only); with --watch, redraw it in place until q',
   schema: 'print the JSON Schema of policy files or of the config file (schema policy|config)',
-  verify: 'check a reload message (JSON, from FILE or stdin) against the signing public key',
+  verify: 'judge a reload message (JSON, from FILE or stdin) as a sidecar would: the signing keys, deployment, freshness',
+  key: 'make a signing seed (key generate FILE, mode 600) or print the public key of one (key public FILE)',
   sidecar: 'run beside one container: its health on the bus (--check), verified policies delivered to it (--deliver-to)',
 } as const;
 export type Command = keyof typeof COMMANDS;
@@ -62,6 +63,7 @@ export function parseCommandLine(argv: string[], settings: readonly Setting[] = 
   if (command === 'validate' && positionals.length > 1) throw new UsageError('validate takes at most one directory');
   if (command === 'schema' && positionals.length !== 1) throw new UsageError('schema takes one name: policy or config');
   if (command === 'verify' && positionals.length > 1) throw new UsageError('verify takes at most one file');
+  if (command === 'key' && positionals.length !== 2) throw new UsageError('key takes "generate FILE" or "public FILE"');
   return { command, flags: parsed.values as CommandLine['flags'], positionals };
 }
 
@@ -105,7 +107,8 @@ export function helpText(version: string, settings: readonly Setting[] = SETTING
     '  nachos-sentinel validate [DIR] [flags]',
     '  nachos-sentinel status [--watch] [--component NAME] [--json]',
     '  nachos-sentinel schema policy|config',
-    '  nachos-sentinel verify --public-key KEY [FILE]',
+    '  nachos-sentinel verify --public-key KEY [--deployment NAME] [FILE]',
+    '  nachos-sentinel key generate FILE | key public FILE',
     '  nachos-sentinel sidecar --component NAME [--check URL] [--deliver-to DIR] [--public-key KEY]',
     '  nachos-sentinel --once [--self] [--component NAME] [--strict] [--json] [--timeout 2s]   (see --once --help)',
     '',

@@ -12,7 +12,9 @@ async function dispatch(cli: CommandLine): Promise<number> {
     case 'validate':
       return await (await import('./validate.js')).validate(cli, process.env, process.cwd());
     case 'verify':
-      return (await import('./verify.js')).verify(cli, process.env);
+      return (await import('./verify.js')).verify(cli, process.env, process.cwd());
+    case 'key':
+      return (await import('./key.js')).key(cli, process.cwd());
     case 'schema':
       return (await import('./schema.js')).schema(cli);
     case 'status':

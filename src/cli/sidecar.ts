@@ -42,7 +42,8 @@ export async function sidecar(cli: CommandLine, env: NodeJS.ProcessEnv, cwd: str
       servers: config.servers.map(redactUrl),
       checks: [...config.checks, ...config.sidecarChecks].map((c) => c.name),
       deliverTo: config.deliverTo ?? null,
-      signed: config.publicKey !== undefined,
+      signed: config.publicKeys.length > 0,
+      deployment: config.deployment,
       reloadUrl: config.reloadUrl ?? null,
       reloadCommand: config.reloadCommand !== undefined,
       configFile: config.configFile ?? null,
@@ -50,7 +51,7 @@ export async function sidecar(cli: CommandLine, env: NodeJS.ProcessEnv, cwd: str
     },
     'starting nachos-sentinel sidecar',
   );
-  if (config.deliverTo !== undefined && config.publicKey === undefined) {
+  if (config.deliverTo !== undefined && config.publicKeys.length === 0) {
     log.warn('delivering unsigned reloads: anyone who may publish on nachos.system.policy.reload can change these policies; give --public-key');
   }
   return runUntilSignalled(new Sidecar(config, { log, instance, version: packageVersion() }), log);

@@ -1,22 +1,20 @@
 import { readFileSync } from 'node:fs';
+import { resolveConfig } from '../config/resolve.js';
 import { UsageError } from '../errors.js';
-import { isPublicKey } from '../policy/signature.js';
-import { verifyReload } from '../subscriber/verify-reload.js';
+import { ReloadFilter } from '../subscriber/reload-filter.js';
 import { EXIT, type CommandLine } from './command-line.js';
 
 /**
- * `nachos-sentinel verify --public-key KEY [FILE]`: checks one reload message
- * (the whole envelope as received, JSON, from FILE or stdin) against the
- * sentinel's public key. Exit 0 when that key signed every byte of it and its
- * files hash to what it announces, 1 otherwise, saying why.
+ * `nachos-sentinel verify --public-key KEY [FILE]`: judges one reload message
+ * (the whole envelope as received, JSON, from FILE or stdin) as a sidecar of
+ * this configuration would: signed by one of the trusted keys over every
+ * byte, its files hashing to what it announces, for this deployment, issued
+ * no later than the clock skew allows, and not expired. Exit 0 when a
+ * sidecar would take it, 1 otherwise, saying why.
  */
-export function verify(cli: CommandLine, env: NodeJS.ProcessEnv): number {
-  const fromFlag = typeof cli.flags['public-key'] === 'string';
-  const key = fromFlag ? (cli.flags['public-key'] as string) : env.SENTINEL_PUBLIC_KEY;
-  if (!key) throw new UsageError('verify needs --public-key (or SENTINEL_PUBLIC_KEY): the public NKey the sentinel signs with');
-  if (!isPublicKey(key)) {
-    throw new UsageError(`${fromFlag ? '--public-key' : 'SENTINEL_PUBLIC_KEY'}: "${key.slice(0, 60)}" is not a public NKey (the A... or U... key the daemon logs at start as "reloads are signed")`);
-  }
+export function verify(cli: CommandLine, env: NodeJS.ProcessEnv, cwd: string): number {
+  const config = resolveConfig({ flags: cli.flags, env, cwd });
+  if (config.publicKeys.length === 0) throw new UsageError('verify needs --public-key (or SENTINEL_PUBLIC_KEY, or keys in [trust]): the public NKey the sentinel signs with');
   const source = cli.positionals[0] ?? '-';
   let text: string;
   try {
@@ -32,13 +30,21 @@ export function verify(cli: CommandLine, env: NodeJS.ProcessEnv): number {
     process.stdout.write('invalid: not JSON\n');
     return EXIT.FAILURE;
   }
-  const result = verifyReload(message, key);
-  const payload = (message as { payload?: { revision?: unknown; transfer?: { sha256?: unknown } } } | null)?.payload;
-  if (result.ok) {
+  const filter = new ReloadFilter({ publicKeys: config.publicKeys, deployment: config.deployment, maxClockSkewMs: config.maxClockSkewMs });
+  const verdict = filter.check(message);
+  const payload = (message as { payload?: { revision?: unknown; expiresAt?: unknown; deployment?: unknown; signature?: { key?: unknown }; transfer?: { sha256?: unknown } } } | null)?.payload;
+  if (verdict.accept) {
     const head = payload?.transfer ? ` (a head: its body travels apart, SHA-256 ${String(payload.transfer.sha256)})` : '';
-    process.stdout.write(`valid: revision ${String(payload?.revision)} signed by ${key}${head}\n`);
+    const deployment = payload?.deployment ? ` for deployment ${String(payload.deployment)}` : '';
+    process.stdout.write(`valid: revision ${String(payload?.revision)} signed by ${String(payload?.signature?.key)}${deployment}, until ${String(payload?.expiresAt)}${head}\n`);
     return EXIT.OK;
   }
-  process.stdout.write(`invalid: ${result.reason}\n`);
+  const why =
+    verdict.reason === 'wrong deployment'
+      ? `wrong deployment (the message is for "${String(payload?.deployment ?? '')}", this configuration for "${config.deployment}")`
+      : verdict.reason === 'expired'
+        ? `expired (at ${String(payload?.expiresAt)})`
+        : verdict.reason;
+  process.stdout.write(`invalid: ${why}\n`);
   return EXIT.FAILURE;
 }

@@ -8,7 +8,7 @@ import { parseDuration } from './duration.js';
 import type { ListenAddress } from './listen-address.js';
 import { AUTH_SETTINGS, SHARED_SETTINGS, type SettingSpec } from './shared-settings.js';
 import { parseBoolean, parseList, parseNonEmpty, parseOptional, parsePositiveInteger } from './values.js';
-import { isPublicKey } from '../policy/signature.js';
+import { isPublicKey, isSeed } from '../trust/nkey.js';
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -69,13 +69,21 @@ export interface SentinelConfig {
   tlsKey: string | undefined;
   /** NKey seed file to sign reloads with (absolute); off when undefined. */
   signingSeed: string | undefined;
+  /** The public NKeys whose signatures are trusted (the sidecar; `verify`): several during a key rotation. */
+  publicKeys: string[];
+  /** The deployment every signed set names: a receiver of another deployment refuses it ("" when none is named). */
+  deployment: string;
+  /** How long a signed statement of a set holds; the central sentinel signs the set in force again at half of it. */
+  expiresAfterMs: number;
+  /** How far ahead of this host's clock an `issuedAt` may be. */
+  maxClockSkewMs: number;
   // The sidecar role ([sidecar]).
   /** `--check URL`: checks of the neighbour, by URL (http, https, tcp). */
   sidecarChecks: CheckSpec[];
   /** Where the sidecar delivers each verified set (absolute); off when undefined. */
   deliverTo: string | undefined;
-  /** The public NKey reloads must be signed with (the sidecar; `verify`). */
-  publicKey: string | undefined;
+  /** Move what a delivery directory holds that the sidecar did not write aside at start, instead of refusing to start. */
+  takeOver: boolean;
   /** POSTed after each delivery (retried with backoff). */
   reloadUrl: string | undefined;
   /** Run by /bin/sh -c after each delivery. */
@@ -397,19 +405,15 @@ function sidecarSettings() {
       help: 'sidecar: write each verified policy set into this directory, in the ConfigMap layout (off by default)',
     }),
     setting({
-      key: 'publicKey',
-      file: 'sidecar.public_key',
-      flag: 'public-key',
-      env: ['SENTINEL_PUBLIC_KEY'],
-      defaultText: '',
-      schema: Type.String({ minLength: 1 }),
-      flagType: 'string',
-      parse: (raw) => {
-        const key = parseOptional(raw);
-        if (key !== undefined && !isPublicKey(key)) throw new TypeError(`"${key.slice(0, 60)}" is not a public NKey (the A... or U... key the daemon logs at start as "reloads are signed")`);
-        return key;
-      },
-      help: 'sidecar, verify: accept only reloads signed by this public NKey',
+      key: 'takeOver',
+      file: 'sidecar.take_over',
+      flag: 'take-over',
+      env: ['SENTINEL_TAKE_OVER'],
+      defaultText: 'false',
+      schema: Type.Boolean(),
+      flagType: 'boolean',
+      parse: parseBoolean,
+      help: 'sidecar: a delivery directory that holds files the sidecar did not write is taken over (they are moved into ..taken-over-<time>/) instead of refused',
     }),
     setting({
       key: 'reloadUrl',
@@ -457,7 +461,7 @@ function secretSettings() {
     ...AUTH_SETTINGS.map((s) => setting({ ...s, schema: Type.String({ minLength: 1 }) })),
     setting({
       key: 'signingSeed',
-      file: 'signing_seed',
+      file: 'trust.signing_seed',
       flag: 'signing-seed',
       env: ['SENTINEL_SIGNING_SEED'],
       defaultText: '',
@@ -465,9 +469,87 @@ function secretSettings() {
       flagType: 'string',
       isPath: true,
       parse: parseOptional,
-      help: 'NKey seed file: sign every reload (off by default)',
+      help: 'NKey seed file (mode 600): sign every reload (off by default)',
+    }),
+    setting({
+      key: 'publicKeys',
+      file: 'trust.keys',
+      flag: 'public-key',
+      env: ['SENTINEL_PUBLIC_KEY'],
+      defaultText: '',
+      schema: Type.Array(Type.String({ minLength: 1 })),
+      flagType: 'string',
+      multiple: true,
+      parse: parsePublicKeys,
+      help: 'sidecar, verify: accept only reloads signed by this public NKey (repeatable, or comma-separated: several during a key rotation)',
+    }),
+    setting({
+      key: 'deployment',
+      file: 'trust.deployment',
+      flag: 'deployment',
+      env: ['SENTINEL_DEPLOYMENT'],
+      defaultText: '',
+      schema: Type.String({ maxLength: 64, pattern: '^[A-Za-z0-9_.-]*$' }),
+      flagType: 'string',
+      parse: (raw) => {
+        const text = String(raw ?? '').trim();
+        if (!/^[A-Za-z0-9_.-]{0,64}$/.test(text)) throw new TypeError(`"${text.slice(0, 64)}" must be at most 64 letters, digits, ".", "-" or "_"`);
+        return text;
+      },
+      help: 'the name of this deployment, in every signed set: a sidecar of another deployment refuses it (same on the central sentinel and its sidecars)',
+    }),
+    setting({
+      key: 'expiresAfterMs',
+      file: 'trust.expires_after',
+      flag: 'expires-after',
+      env: ['SENTINEL_EXPIRES_AFTER'],
+      defaultText: '24h',
+      schema: DURATION,
+      flagType: 'string',
+      parse: (raw) => {
+        const ms = Math.round(parseDuration(raw));
+        if (ms < 1000) throw new TypeError('must be at least 1s');
+        if (ms > 366 * 24 * 3_600_000) throw new TypeError('must be at most 366 days (8784h)');
+        return ms;
+      },
+      help: 'how long a signed set holds; the set in force is signed and announced again at half of it',
+    }),
+    setting({
+      key: 'maxClockSkewMs',
+      file: 'trust.max_clock_skew',
+      flag: 'max-clock-skew',
+      env: ['SENTINEL_MAX_CLOCK_SKEW'],
+      defaultText: '5m',
+      schema: DURATION,
+      flagType: 'string',
+      parse: parseDuration,
+      help: 'refuse a set issued further ahead of this host\'s clock than this',
     }),
   ];
+}
+
+/**
+ * Public NKeys, each checked. A seed (the secret half) given here is named as one and never shown:
+ * error messages end up in logs, terminals and CI output.
+ */
+function parsePublicKeys(raw: unknown): string[] {
+  const keys = parseList(raw);
+  for (const [i, key] of keys.entries()) {
+    const which = keys.length > 1 ? `the ${ordinal(i + 1)} key` : 'the key';
+    if (isSeed(key)) {
+      throw new TypeError(
+        `${which} is an NKey seed (the secret that signs), not a public key: keep it out of this setting, and give its public key (\`nachos-sentinel key public SEED_FILE\` prints it)`,
+      );
+    }
+    if (!isPublicKey(key)) {
+      throw new TypeError(`${which} (${key.length} characters) is not a public NKey: the 56-character A... or U... key that \`nachos-sentinel key public\` prints, and the daemon logs at start as "reloads are signed"`);
+    }
+  }
+  return [...new Set(keys)];
+}
+
+function ordinal(n: number): string {
+  return n === 1 ? 'first' : n === 2 ? 'second' : n === 3 ? 'third' : `${n}th`;
 }
 
 /** Resolves `[[health.checks]]` tables (already checked against their schema) into specs. */

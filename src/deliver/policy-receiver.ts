@@ -1,12 +1,12 @@
 import type { Logger } from 'pino';
 import { messageOf } from '../errors.js';
-import { contentBytes, type PolicyReloadPayload } from '../policy/announcements.js';
+import { contentBytes } from '../policy/announcements.js';
 import { encodeEnvelope, makeEnvelope } from '../protocol/envelope.js';
 import type { Requester, Subscriber } from '../protocol/ports.js';
 import { SUBJECTS } from '../protocol/topics.js';
-import { fetchReloadBody } from '../subscriber/fetch-reload-body.js';
+import { ReloadApplier, RETRY_FIRST, RETRY_MAX, type ApplierEvent, type ReceiveOutcome, type WholeReload } from '../subscriber/reload-applier.js';
 import { ReloadFilter, type FilterReason } from '../subscriber/reload-filter.js';
-import { isDeliverableName, type ConfigMapDir, type Delivered, type DeliveryFile } from './configmap-dir.js';
+import { ForeignFilesError, type ConfigMapDir, type Delivered, type DeliveryFile } from './configmap-dir.js';
 
 /**
  * A delivery starts at least this long after the previous one. A reader that
@@ -14,53 +14,69 @@ import { isDeliverableName, type ConfigMapDir, type Delivered, type DeliveryFile
  * then finished before the next set lands: it never reads two halves.
  */
 export const DELIVERY_SPACING = 250; // ms
-/** A delivery that failed (a full disk, a permission) is tried again after this, doubling up to RETRY_MAX. */
-export const RETRY_FIRST = 1000; // ms
-export const RETRY_MAX = 30_000; // 30 s
+export { RETRY_FIRST, RETRY_MAX };
 /** Messages larger than this are not read (the server's max_payload bounds them anyway). */
 const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 
-/** Why a reload was not delivered: the filter's reasons, and what the receiver checks itself. */
-export type RefusalReason = Exclude<FilterReason, 'duplicate'> | 'not json' | 'unsafe name' | 'body unavailable';
+/** Why a reload was not delivered: the filter's reasons, and what the receiver finds itself. */
+export type RefusalReason = Exclude<FilterReason, 'duplicate'> | 'not json' | 'unsafe name' | 'unwritable';
 
 export interface PolicyReceiverOptions {
   bus: Subscriber & Requester;
   dir: ConfigMapDir;
-  /** Only reloads signed by this key are delivered. */
-  publicKey: string | undefined;
+  /** Only reloads signed by one of these keys are delivered; none: unsigned reloads are taken. */
+  publicKeys: readonly string[];
+  /** The deployment named in every set it takes. */
+  deployment: string;
+  maxClockSkewMs: number;
   /** The envelope `source` of our requests. */
   source: string;
   log: Logger;
   /** Told when a delivery fails or succeeds again (the heartbeat says it at once). */
   onChange?: () => void;
+  /** Wall-clock milliseconds (injectable for tests). */
+  now?: () => number;
 }
 
 /**
- * Receives the reloads the central sentinel announces (and asks for the set in
- * force on each connection: the bus kept nothing while we were away), checks
- * each (the filter: signature when a key is configured, consistency, replays),
- * and writes the newest into the delivery directory, one at a time, spaced.
- * What it delivered stays until a newer verified set arrives, across its own
+ * Receives the reloads the central sentinel announces (and asks for the set
+ * in force on each connection: the bus kept nothing while we were away),
+ * checks each (the filter: signature, deployment, freshness, replays,
+ * consistency), and writes them into the delivery directory through an
+ * applier: one at a time, in the order they were issued, never back to an
+ * older set, a failure tried again until a newer set supersedes it. What it
+ * delivered stays until a newer verified set arrives, across its own
  * restarts and the central sentinel's absence.
  */
 export class PolicyReceiver {
-  /** The set on disk (delivered now or before a restart). */
+  /** The set on disk (delivered now or before a restart), with its newest statement. */
   delivered: Delivered | undefined;
-  /** Why the last delivery failed, until one succeeds. */
-  failure: string | undefined;
+  /** A set refused for good (it can never be written here), until a newer one is delivered. */
+  refusal: string | undefined;
+  /** Entries of the directory that are not ours, found at the last delivery. */
+  foreign: string[] = [];
   /** Reloads refused, by reason. */
   readonly refused: Partial<Record<RefusalReason, number>> = {};
   private filter: ReloadFilter;
-  private pending: PolicyReloadPayload | undefined;
-  private writing = false;
-  private lastWriteAt = -Infinity;
-  private retryWait = RETRY_FIRST;
-  private timer: NodeJS.Timeout | undefined;
+  private applier: ReloadApplier;
+  private askTimer: NodeJS.Timeout | undefined;
+  private opened = false;
+  private openTimer: NodeJS.Timeout | undefined;
+  private openWait = RETRY_FIRST;
+  private askWait = RETRY_FIRST;
+  private heardSinceConnect = false;
   private closed = false;
+  private failureText: string | undefined;
   private readonly listeners: ((delivered: Delivered) => void)[] = [];
 
   constructor(private readonly options: PolicyReceiverOptions) {
-    this.filter = new ReloadFilter({ publicKey: options.publicKey });
+    this.filter = this.makeFilter(undefined);
+    this.applier = this.makeApplier();
+  }
+
+  /** Why the newest set is not on disk yet (a fetch, a write), until it or a newer one is. */
+  get failure(): string | undefined {
+    return this.failureText;
   }
 
   /** Called after each delivery (the root tells the neighbour and publishes the new revision). */
@@ -68,32 +84,66 @@ export class PolicyReceiver {
     this.listeners.push(listener);
   }
 
-  /** Reads what was delivered before, then listens for reloads. */
+  /**
+   * Opens the delivery directory (refusing one that holds files we did not
+   * write, repairing what a kill left), starts the replay check from the set
+   * on disk, then listens for reloads. A directory that cannot be opened yet
+   * (a permission, a file in its place) is said in the health and tried again,
+   * backing off; reloads are listened for once it opens. Throws
+   * ForeignFilesError: that one is the operator's to decide.
+   */
   async start(): Promise<void> {
-    const { dir, publicKey, bus, log } = this.options;
-    this.delivered = await dir.current();
-    if (this.delivered) {
-      log.info({ revision: this.delivered.revision, dir: dir.dir }, 'the delivery directory holds a verified set; keeping it until a newer one arrives');
-      this.filter = new ReloadFilter({ publicKey, after: { revision: this.delivered.revision, issuedAt: this.delivered.issuedAt } });
+    await this.open(true);
+  }
+
+  private async open(first: boolean): Promise<void> {
+    const { dir, bus, log } = this.options;
+    let opened;
+    try {
+      opened = await dir.open();
+    } catch (err) {
+      if (err instanceof ForeignFilesError || this.closed) throw err;
+      this.failureText = `cannot use the delivery directory ${dir.dir}: ${messageOf(err)}`;
+      const wait = this.openWait * (0.8 + 0.4 * Math.random());
+      this.openWait = Math.min(this.openWait * 2, RETRY_MAX);
+      log.error({ retryInMs: Math.round(wait) }, this.failureText);
+      if (first) this.options.onChange?.();
+      this.openTimer = setTimeout(() => void this.open(false).catch((e: unknown) => log.error({ error: messageOf(e) }, 'the delivery directory cannot be used')), wait);
+      this.openTimer.unref();
+      return;
     }
-    bus.subscribe(SUBJECTS.policyReload, (data) => void this.receive(data, 'reload'));
+    this.opened = true;
+    this.failureText = undefined;
+    if (opened.moved) log.warn({ dir: dir.dir, movedTo: opened.movedTo, moved: opened.moved }, 'took the delivery directory over: what was in it was moved aside');
+    if (opened.repaired.length > 0) log.warn({ dir: dir.dir, repaired: opened.repaired }, 'the delivery directory was left half-changed (a kill?); repaired it around the set ..data points to');
+    this.delivered = opened.delivered;
+    if (opened.record) {
+      this.filter = this.makeFilter(opened.record);
+      this.applier = this.makeApplier();
+    }
+    if (this.delivered) log.info({ revision: this.delivered.revision, dir: dir.dir }, 'the delivery directory holds a verified set; keeping it until a newer one arrives');
+    else if (opened.record) log.warn({ revision: opened.record.revision, dir: dir.dir }, 'the files in the delivery directory do not match their record; the next set replaces them');
+    bus.subscribe(SUBJECTS.policyReload, (data) => this.receive(data, 'reload'));
+    if (!first) {
+      this.options.onChange?.();
+      await this.ask();
+    }
   }
 
   /** On each (re)connection: the set in force, asked (announcements made while away were lost). */
   async connected(): Promise<void> {
-    const { bus, source, log } = this.options;
-    try {
-      const request = encodeEnvelope(makeEnvelope(SUBJECTS.policyCurrent, source, {}));
-      await this.receive(await bus.request(SUBJECTS.policyCurrent, request), 'current');
-    } catch (err) {
-      // No central sentinel yet (or not one with a set): its next announcement will do.
-      log.debug({ error: messageOf(err) }, 'no answer on policy.current; waiting for an announcement');
-    }
+    if (!this.opened) return;
+    this.heardSinceConnect = false;
+    this.askWait = RETRY_FIRST;
+    clearTimeout(this.askTimer);
+    await this.ask();
   }
 
   close(): void {
     this.closed = true;
-    clearTimeout(this.timer);
+    clearTimeout(this.askTimer);
+    clearTimeout(this.openTimer);
+    this.applier.close();
   }
 
   /** The total of refused reloads. */
@@ -101,38 +151,109 @@ export class PolicyReceiver {
     return Object.values(this.refused).reduce((a, b) => a + (b ?? 0), 0);
   }
 
-  private async receive(data: Uint8Array, via: 'reload' | 'current'): Promise<void> {
-    if (this.closed || data.byteLength > MAX_MESSAGE_BYTES) return;
-    let message: unknown;
+  /**
+   * With signing: when the newest statement of the set on disk expired (the
+   * central sentinel re-signs the set in force well before), why in words;
+   * the set is kept (policy is never deleted), but it may be stale.
+   */
+  staleness(): string | undefined {
+    const confirmed = this.filter.confirmation;
+    if (this.options.publicKeys.length === 0 || !confirmed || !this.delivered) return undefined;
+    const now = (this.options.now ?? Date.now)();
+    if (confirmed.expiresAt >= now) return undefined;
+    return (
+      `the set on disk (${confirmed.revision.slice(0, 12)}) was last confirmed by a statement issued ${age(now - confirmed.issuedAt)} ago, ` +
+      `which expired ${age(now - confirmed.expiresAt)} ago; kept, but the central sentinel may have moved on: is it running and reachable?`
+    );
+  }
+
+  private makeFilter(after: Delivered | undefined): ReloadFilter {
+    const { publicKeys, deployment, maxClockSkewMs, now } = this.options;
+    return new ReloadFilter({
+      ...(publicKeys.length > 0 ? { publicKeys } : {}),
+      deployment,
+      maxClockSkewMs,
+      ...(now ? { now } : {}),
+      ...(after ? { after: { revision: after.revision, issuedAt: after.issuedAt, expiresAt: after.expiresAt } } : {}),
+    });
+  }
+
+  private makeApplier(): ReloadApplier {
+    const { bus } = this.options;
+    return new ReloadApplier({
+      filter: this.filter,
+      request: (subject, data) => bus.request(subject, data),
+      apply: (reload) => this.write(reload),
+      askCurrent: () => this.requestCurrent(),
+      spacingMs: DELIVERY_SPACING,
+      onEvent: (event) => this.onApplierEvent(event),
+    });
+  }
+
+  private async ask(): Promise<void> {
+    const { log } = this.options;
     try {
-      message = JSON.parse(new TextDecoder().decode(data));
-    } catch {
+      const answer = await this.requestCurrent();
+      if (answer !== undefined) this.judge(answer, 'current');
+    } catch (err) {
+      const error = messageOf(err);
+      // No responders: no central sentinel yet; its announcement on connecting will do. Shed, or too slow
+      // to answer: asked again, backing off, unless an announcement reached us meanwhile.
+      if (/no responders/i.test(error) || this.closed) {
+        log.debug({ error }, 'no answer on policy.current; waiting for an announcement');
+        return;
+      }
+      const wait = this.askWait * (0.8 + 0.4 * Math.random());
+      this.askWait = Math.min(this.askWait * 2, RETRY_MAX);
+      log.info({ error, retryInMs: Math.round(wait) }, 'policy.current did not answer; asking again');
+      this.askTimer = setTimeout(() => {
+        if (!this.heardSinceConnect) void this.ask();
+      }, wait);
+      this.askTimer.unref();
+    }
+  }
+
+  /** The reply on policy.current, parsed; undefined when it holds no set (the central sentinel has none yet). */
+  private async requestCurrent(): Promise<unknown> {
+    const { bus, source } = this.options;
+    const data = await bus.request(SUBJECTS.policyCurrent, encodeEnvelope(makeEnvelope(SUBJECTS.policyCurrent, source, {})));
+    const message = parse(data);
+    if (typeof (message as { payload?: { revision?: unknown } } | undefined)?.payload?.revision !== 'string') return undefined;
+    return message;
+  }
+
+  private receive(data: Uint8Array, via: 'reload' | 'current'): void {
+    if (this.closed || data.byteLength > MAX_MESSAGE_BYTES) return;
+    const message = parse(data);
+    if (message === undefined) {
       this.refuse('not json', via);
       return;
     }
-    // An answer without a set (the central sentinel has none yet) is not a reload.
-    if (via === 'current' && typeof (message as { payload?: { revision?: unknown } })?.payload?.revision !== 'string') return;
-    const verdict = this.filter.accept(message);
-    if (!verdict.accept) {
-      if (verdict.reason !== 'duplicate') this.refuse(verdict.reason, via);
-      return;
+    this.judge(message, via);
+  }
+
+  private judge(message: unknown, via: 'reload' | 'current'): void {
+    const outcome: ReceiveOutcome = this.applier.receive(message);
+    if (outcome === 'queued' || outcome === 'duplicate') this.heardSinceConnect = true;
+    if (outcome === 'duplicate') void this.confirm();
+    else if (outcome !== 'queued' && outcome !== 'superseded' && outcome !== 'refused before') this.refuse(outcome, via);
+  }
+
+  /** A newer statement of the set on disk: recorded, so a restart starts its replay check from it. */
+  private async confirm(): Promise<void> {
+    const confirmed = this.filter.confirmation;
+    const delivered = this.delivered;
+    if (!confirmed || !delivered || confirmed.revision !== delivered.revision) return;
+    const issuedAt = new Date(confirmed.issuedAt).toISOString();
+    if (delivered.issuedAt !== null && Date.parse(delivered.issuedAt) >= confirmed.issuedAt) return;
+    const expiresAt = Number.isFinite(confirmed.expiresAt) ? new Date(confirmed.expiresAt).toISOString() : null;
+    this.delivered = { ...delivered, issuedAt, expiresAt };
+    try {
+      await this.options.dir.confirm({ issuedAt, expiresAt });
+    } catch (err) {
+      this.options.log.warn({ error: messageOf(err) }, 'could not record the newer statement of the set on disk');
     }
-    let payload = verdict.payload;
-    if (payload.transfer) {
-      try {
-        payload = await fetchReloadBody(payload, (subject, bytes) => this.options.bus.request(subject, bytes));
-      } catch (err) {
-        this.refuse('body unavailable', via, messageOf(err));
-        return;
-      }
-    }
-    const files = (payload.files ?? []).filter((f) => f.content !== undefined);
-    if (files.some((f) => !isDeliverableName(f.path))) {
-      this.refuse('unsafe name', via, files.map((f) => f.path).find((p) => !isDeliverableName(p)));
-      return;
-    }
-    this.pending = payload;
-    this.schedule(0);
+    this.options.onChange?.();
   }
 
   private refuse(reason: RefusalReason, via: 'reload' | 'current', detail?: string): void {
@@ -140,53 +261,58 @@ export class PolicyReceiver {
     this.options.log.warn({ reason, via, ...(detail ? { detail } : {}), refused: this.refusedCount }, `refused a reload (${reason}); the delivered set stays`);
   }
 
-  /** Writes the newest pending set, no sooner than DELIVERY_SPACING after the last write. */
-  private schedule(extraWait: number): void {
-    if (this.writing || this.closed || this.timer) return;
-    const wait = Math.max(extraWait, this.lastWriteAt + DELIVERY_SPACING - performance.now());
-    if (wait <= 0) {
-      void this.write();
-      return;
-    }
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      void this.write();
-    }, wait);
-  }
-
-  private async write(): Promise<void> {
-    const payload = this.pending;
-    if (!payload || this.closed) return;
-    this.pending = undefined;
-    this.writing = true;
-    const { dir, log } = this.options;
-    const files: DeliveryFile[] = (payload.files ?? [])
+  /** Writes a whole, verified set into the directory (the applier calls it, one at a time). */
+  private async write(reload: WholeReload): Promise<void> {
+    const { dir } = this.options;
+    const files: DeliveryFile[] = (reload.files ?? [])
       .filter((f) => f.content !== undefined)
       .map((f) => ({ path: f.path, sha256: f.sha256, bytes: contentBytes(f) as Buffer }));
     try {
-      const delivered = await dir.write({ revision: payload.revision, issuedAt: payload.issuedAt ?? null, files });
-      this.lastWriteAt = performance.now();
-      this.delivered = delivered;
-      const recovered = this.failure !== undefined;
-      this.failure = undefined;
-      if (recovered) this.options.onChange?.();
-      this.retryWait = RETRY_FIRST;
-      log.info({ revision: delivered.revision, files: files.length, dir: dir.dir, reason: payload.reason }, 'delivered the policy set');
-      for (const listener of this.listeners) listener(delivered);
+      this.delivered = await dir.write({ revision: reload.revision, issuedAt: reload.issuedAt ?? null, expiresAt: reload.expiresAt ?? null, files });
     } catch (err) {
-      this.lastWriteAt = performance.now();
-      this.failure = `could not write the set into ${dir.dir}: ${messageOf(err)}`;
-      log.error({ revision: payload.revision, retryInMs: this.retryWait }, this.failure);
-      // Tried again unless a newer set came meanwhile (then that one is written).
-      this.pending ??= payload;
-      const wait = this.retryWait;
-      this.retryWait = Math.min(this.retryWait * 2, RETRY_MAX);
-      this.options.onChange?.();
-      this.writing = false;
-      this.schedule(wait);
-      return;
+      if (err instanceof Error && err.name === 'PermanentRefusal') throw err;
+      throw new Error(`could not write the set into ${dir.dir}: ${messageOf(err)}`);
     }
-    this.writing = false;
-    if (this.pending) this.schedule(0);
+    this.foreign = await dir.foreign().catch(() => []);
   }
+
+  private onApplierEvent(event: ApplierEvent): void {
+    const { log, dir } = this.options;
+    if (event.type === 'applied') {
+      const delivered = this.delivered as Delivered;
+      const changed = this.failureText !== undefined || this.refusal !== undefined;
+      this.failureText = undefined;
+      this.refusal = undefined;
+      if (this.foreign.length > 0) log.warn({ dir: dir.dir, foreign: this.foreign }, 'the delivery directory also holds files the sidecar did not write; a reader reads them too');
+      log.info({ revision: delivered.revision, files: delivered.files.length, dir: dir.dir, reason: event.reload.reason }, 'delivered the policy set');
+      if (changed) this.options.onChange?.();
+      for (const listener of this.listeners) listener(delivered);
+    } else if (event.type === 'failed') {
+      this.failureText = event.error.startsWith('could not write') ? event.error : `could not fetch revision ${event.revision.slice(0, 12)}: ${event.error}`;
+      log.error({ revision: event.revision, retryInMs: event.retryInMs }, this.failureText);
+      this.options.onChange?.();
+    } else {
+      const reason = event.reason === 'unsafe name' ? 'unsafe name' : 'unwritable';
+      this.refuse(reason, 'reload', event.error);
+      this.refusal = `revision ${event.revision.slice(0, 12)} can never be delivered into ${dir.dir} (${event.error}); the set before it stays`;
+      this.failureText = undefined;
+      this.options.onChange?.();
+    }
+  }
+}
+
+function parse(data: Uint8Array): unknown {
+  try {
+    return JSON.parse(new TextDecoder().decode(data));
+  } catch {
+    return undefined;
+  }
+}
+
+/** `3 h`, `12 min`, `40 s`. */
+function age(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 120) return `${s} s`;
+  if (s < 7200) return `${Math.round(s / 60)} min`;
+  return `${Math.round(s / 3600)} h`;
 }

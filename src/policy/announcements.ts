@@ -1,12 +1,17 @@
 import { createHash } from 'node:crypto';
 import type { Problem } from '../errors.js';
+import { isTransferSubject } from '../protocol/topics.js';
 import type { ReloadSignature } from './signature.js';
 import { computeRevision, diffFiles, type FileChanges, type SnapshotFile } from './revision.js';
 import type { Rejection, SkippedFile, Snapshot } from './snapshot.js';
 import type { ParsedPolicy } from './validate.js';
 
-/** Bumped on any incompatible change to these payloads (2: files carry their bytes; signatures cover the whole message). */
-export const SCHEMA_VERSION = 2;
+/**
+ * Bumped on any incompatible change to these payloads (2: files carry their bytes; signatures cover the
+ * whole message; 3: every reload carries its deployment and an expiry, a policy.current reply is the
+ * announcement in force itself).
+ */
+export const SCHEMA_VERSION = 3;
 
 /**
  * Why a reload was announced:
@@ -16,9 +21,12 @@ export const SCHEMA_VERSION = 2;
  *   is in force, since the bus keeps nothing for subscribers that were cut off;
  * - `recovered`: after a rejection, the files are back to the revision in
  *   force (nothing changes for subscribers; a rejection they were told of is over);
- * - `request`: an answer on `nachos.system.policy.current`.
+ * - `refresh`: the set in force, signed again before its expiry, so that
+ *   subscribers know it is still the one in force (see `expiresAt`).
+ *
+ * A reply on `nachos.system.policy.current` is the last of these, as announced.
  */
-export type ReloadReason = 'startup' | 'change' | 'reconnect' | 'recovered' | 'request';
+export type ReloadReason = 'startup' | 'change' | 'reconnect' | 'recovered' | 'refresh';
 
 /** A file as announced: its digest, and for a policy file its exact bytes. */
 export interface AnnouncedFile extends SnapshotFile {
@@ -67,8 +75,16 @@ export interface PolicyReloadPayload extends Partial<ReloadBody> {
   /** 1 for the first revision this instance announces, +1 for each new one (repeats keep theirs). */
   sequence: number;
   reason: ReloadReason;
-  /** When this message was made (ISO 8601, UTC, milliseconds); with a signature, it orders reloads across restarts. */
+  /** When this message was made (ISO 8601, UTC, milliseconds); it orders reloads, across restarts of the sentinel too. */
   issuedAt: string;
+  /**
+   * Until when this statement holds (ISO 8601): the sentinel announces the set in force again
+   * (`refresh`) well before. A receiver never takes an expired reload, and one that holds a set whose
+   * newest statement has expired keeps it but says so (it may be cut off from a sentinel that moved on).
+   */
+  expiresAt: string;
+  /** The deployment this set is for (`[trust] deployment`; "" when none is named): a receiver of another refuses it. */
+  deployment: string;
   counts: { files: number; policyFiles: number; rules: number; warnings: number; skipped: number };
   /** Present instead of the body when the body would not fit the server's max_payload. */
   transfer?: ReloadTransfer;
@@ -130,8 +146,17 @@ export function reloadBody(announced: Announced): ReloadBody {
   };
 }
 
+/** When and for whom a statement is made. */
+export interface Issue {
+  /** Wall-clock milliseconds. */
+  issuedAt: number;
+  /** How long it holds, in milliseconds. */
+  validForMs: number;
+  deployment: string;
+}
+
 /** The reload payload without its body. */
-export function reloadHead(announced: Announced, reason: ReloadReason, issuedAt: number): PolicyReloadPayload {
+export function reloadHead(announced: Announced, reason: ReloadReason, issue: Issue): PolicyReloadPayload {
   const { snapshot, previous, sequence } = announced;
   return {
     schemaVersion: SCHEMA_VERSION,
@@ -139,7 +164,9 @@ export function reloadHead(announced: Announced, reason: ReloadReason, issuedAt:
     previous: previous?.revision ?? null,
     sequence,
     reason,
-    issuedAt: new Date(issuedAt).toISOString(),
+    issuedAt: new Date(issue.issuedAt).toISOString(),
+    expiresAt: new Date(issue.issuedAt + issue.validForMs).toISOString(),
+    deployment: issue.deployment,
     counts: {
       files: snapshot.files.length,
       policyFiles: snapshot.policies.length,
@@ -172,7 +199,7 @@ export type ConsistencyVerdict = { ok: true } | { ok: false; reason: 'revision m
 export function checkConsistency(payload: unknown): ConsistencyVerdict {
   const p = payload as Partial<PolicyReloadPayload> | null;
   if (!p || typeof p !== 'object' || typeof p.revision !== 'string') return { ok: false, reason: 'malformed' };
-  if (p.files === undefined && p.transfer !== undefined) return { ok: true };
+  if (p.files === undefined && p.transfer !== undefined) return isTransfer(p.transfer) ? { ok: true } : { ok: false, reason: 'malformed' };
   if (!Array.isArray(p.files)) return { ok: false, reason: 'malformed' };
   const files = p.files as unknown[];
   if (!files.every((f) => typeof (f as AnnouncedFile)?.path === 'string' && typeof (f as AnnouncedFile)?.sha256 === 'string')) {
@@ -187,4 +214,24 @@ export function checkConsistency(payload: unknown): ConsistencyVerdict {
     }
   }
   return { ok: true };
+}
+
+/**
+ * A transfer a subscriber may act on: a request subject that is a sentinel's transfer subject and
+ * nothing else (a forged head must not have a subscriber send requests, with its own credentials,
+ * to any subject it names), and sizes that add up.
+ */
+function isTransfer(t: unknown): t is ReloadTransfer {
+  const { subject, sha256, bytes, parts, partBytes } = (t ?? {}) as Partial<ReloadTransfer>;
+  return (
+    typeof subject === 'string' &&
+    isTransferSubject(subject) &&
+    typeof sha256 === 'string' &&
+    /^[0-9a-f]{64}$/.test(sha256) &&
+    Number.isSafeInteger(bytes) &&
+    (bytes as number) >= 0 &&
+    Number.isSafeInteger(partBytes) &&
+    (partBytes as number) > 0 &&
+    parts === Math.ceil((bytes as number) / (partBytes as number))
+  );
 }

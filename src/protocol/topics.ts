@@ -45,6 +45,13 @@ export function subjectToken(name: string, what = 'name'): string {
  */
 export const policyTransfer = (instance: string) => `nachos.system.policy.transfer.${subjectToken(instance, 'instance id')}`;
 
+const TRANSFER_PREFIX = 'nachos.system.policy.transfer.';
+
+/** Whether `subject` is a transfer subject: the prefix and one token that is a plain name (no wildcard, no further level). */
+export function isTransferSubject(subject: string): boolean {
+  return subject.startsWith(TRANSFER_PREFIX) && /^[A-Za-z0-9_-]{1,128}$/.test(subject.slice(TRANSFER_PREFIX.length));
+}
+
 /** The envelope `type` of a subject: the subject without its `nachos.` prefix. */
 export function envelopeType(subject: string): string {
   return subject.startsWith(PREFIX) ? subject.slice(PREFIX.length) : subject;

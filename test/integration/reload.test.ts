@@ -22,6 +22,7 @@ import { ERROR_CODES } from '../../src/errors.js';
 import type { PolicyReloadPayload } from '../../src/policy/announcements.js';
 import { fetchReloadBody } from '../../src/subscriber/fetch-reload-body.js';
 import { SUBJECTS } from '../../src/protocol/topics.js';
+import { signingKey } from '../helpers/signing.js';
 import { test, type Flags } from '../helpers/fixtures.js';
 import { atomicWrite, policyText } from '../helpers/policy-files.js';
 import { shellRevision } from '../helpers/revision.js';
@@ -56,7 +57,7 @@ describe('policy reload, end to end', () => {
     expect(env).toMatchObject({ type: 'system.policy.reload', source: 'sentinel' });
     expect(Date.parse(env?.timestamp ?? '')).not.toBeNaN();
     expect(env?.payload).toMatchObject({
-      schemaVersion: 2,
+      schemaVersion: 3,
       revision: shellRevision(dir),
       previous: null,
       sequence: 1,
@@ -126,7 +127,7 @@ describe('policy reload, end to end', () => {
     const [rejected] = await listener.waitFor(SUBJECTS.policyRejected, 1);
     expect(rejected?.type).toBe('system.policy.rejected');
     expect(rejected?.payload).toMatchObject({
-      schemaVersion: 2,
+      schemaVersion: 3,
       inForce: good,
       revision: shellRevision(dir),
       errors: [{ code: ERROR_CODES.POLICY_SCHEMA, file: 'b.toml', line: 6, ruleId: 'b1', path: '/rules/0/effect' }],
@@ -241,7 +242,7 @@ describe('policy reload, end to end', () => {
     const [rejected] = await listener.waitFor(SUBJECTS.policyRejected, 1);
     expect(rejected?.payload).toMatchObject({ inForce: null, errors: [{ code: ERROR_CODES.POLICY_EMPTY }] });
     const reply = await listener.nc.request(SUBJECTS.policyCurrent, '', { timeout: 2000 });
-    expect(reply.json<{ payload: unknown }>().payload).toMatchObject({ schemaVersion: 2, error: { code: ERROR_CODES.NO_SNAPSHOT } });
+    expect(reply.json<{ payload: unknown }>().payload).toMatchObject({ schemaVersion: 3, error: { code: ERROR_CODES.NO_SNAPSHOT } });
     await first.close();
 
     listener.messages.length = 0;
@@ -308,7 +309,9 @@ describe('policy reload, end to end', () => {
       expect(f.content).toBe(readFileSync(path.join(dir, f.path), 'utf8'));
       expect(createHash('sha256').update(f.content).digest('hex')).toBe(f.sha256);
     }
-    expect(env?.payload).toMatchObject({ schemaVersion: 2, issuedAt: env?.timestamp });
+    expect(env?.payload).toMatchObject({ schemaVersion: 3, issuedAt: env?.timestamp, deployment: '' });
+    // The statement holds a day by default.
+    expect(Date.parse(String(env?.payload.expiresAt)) - Date.parse(String(env?.timestamp))).toBe(24 * 3_600_000);
   });
 
   const fixtures = path.resolve(import.meta.dirname, '../fixtures/nachos-style');
@@ -371,23 +374,23 @@ describe('policy reload, end to end', () => {
     expect(lastReload()).toMatchObject({ reason: 'change', counts: { files: 2, skipped: 1 }, changed: { added: ['workspace.yaml'] } });
   });
 
-  it('answers nachos.system.policy.current with the snapshot in force', async ({ dir, listener, start, write, lastReload }) => {
+  it('answers nachos.system.policy.current with the announcement in force, as announced, correlated with the request', async ({ dir, listener, start, write, lastReload }) => {
     write('a.toml', policyText('a1'));
     await start();
-    await listener.waitFor(SUBJECTS.policyReload, 1);
+    const [announcement] = await listener.waitFor(SUBJECTS.policyReload, 1);
     const request = { id: 'req-1', timestamp: new Date().toISOString(), source: 'test', type: 'system.policy.current', payload: {} };
     const reply = await listener.nc.request(SUBJECTS.policyCurrent, JSON.stringify(request), { timeout: 2000 });
-    const env = reply.json<{ type: string; correlationId: string; payload: Record<string, unknown> }>();
-    expect(env).toMatchObject({ type: 'system.policy.current', correlationId: 'req-1' });
-    const { reason, issuedAt, ...rest } = env.payload;
-    const { reason: _r, issuedAt: announcedAt, ...announced } = lastReload() as Record<string, unknown>;
-    expect(reason).toBe('request');
-    expect(Date.parse(String(issuedAt))).toBeGreaterThanOrEqual(Date.parse(String(announcedAt)));
-    expect(rest).toEqual(announced);
+    const env = reply.json<Record<string, unknown> & { correlationId: string; payload: Record<string, unknown> }>();
+    // The announcement itself (encoded and signed once), with the request's id in front.
+    const { correlationId, ...rest } = env;
+    expect(correlationId).toBe('req-1');
+    expect(rest).toEqual(announcement);
+    expect(env.payload).toEqual(lastReload());
 
-    // An empty request body is fine too.
+    // An empty request body is fine too: the very bytes announced.
     const bare = await listener.nc.request(SUBJECTS.policyCurrent, '', { timeout: 2000 });
     expect(bare.json<{ payload: { revision: string } }>().payload.revision).toBe(shellRevision(dir));
+    expect(bare.json()).toEqual(announcement);
   });
 });
 
@@ -417,7 +420,7 @@ describe('policy reload with a small max_payload', () => {
     // policy.current answers the same way.
     const reply = await listener.nc.request(SUBJECTS.policyCurrent, '', { timeout: 2000 });
     const current = reply.json<{ payload: PolicyReloadPayload }>().payload;
-    expect(current).toMatchObject({ reason: 'request', transfer: { sha256: head.transfer?.sha256 } });
+    expect(current).toEqual(head);
     expect((await fetchReloadBody(current, requester)).revision).toBe(head.revision);
 
     // A part that does not exist, or a body no longer kept, is an ADR-32 error, not a hang.
@@ -430,9 +433,7 @@ describe('signed reloads on the bus', () => {
   it('signs every reload and current reply with the configured seed; `verify` checks them', async ({ root, dir, sentinel, listen }) => {
     const { createAccount } = await import('@nats-io/nkeys');
     const { Daemon } = await import('../helpers/daemon.js');
-    const key = createAccount();
-    const seedFile = path.join(root, 'signing.nk');
-    writeFileSync(seedFile, new TextDecoder().decode(key.getSeed()));
+    const { kp: key, seedFile } = signingKey(root);
     const listener = await listen([SUBJECTS.policyReload]);
     const running = await sentinel({ policies: dir, 'signing-seed': seedFile });
     const [env] = await listener.waitFor(SUBJECTS.policyReload, 1);
@@ -443,7 +444,11 @@ describe('signed reloads on the bus', () => {
     const message = path.join(root, 'reload.json');
     writeFileSync(message, JSON.stringify(env));
     const ok = await Daemon.run(['verify', '--public-key', key.getPublicKey(), message]);
-    expect(ok).toMatchObject({ code: 0, stdout: `valid: revision ${String(env?.payload.revision)} signed by ${key.getPublicKey()}\n` });
+    expect(ok).toMatchObject({ code: 0, stdout: `valid: revision ${String(env?.payload.revision)} signed by ${key.getPublicKey()}, until ${String(env?.payload.expiresAt)}\n` });
+    expect(await Daemon.run(['verify', '--public-key', key.getPublicKey(), '--deployment', 'prod', message])).toMatchObject({
+      code: 1,
+      stdout: 'invalid: wrong deployment (the message is for "", this configuration for "prod")\n',
+    });
     const other = createAccount().getPublicKey();
     expect(await Daemon.run(['verify', '--public-key', other, message])).toMatchObject({ code: 1, stdout: 'invalid: wrong key\n' });
     writeFileSync(message, JSON.stringify({ ...env, payload: { ...env?.payload, signature: undefined } }));
@@ -472,16 +477,16 @@ describe('signed reloads on the bus', () => {
     const refused = openssl(message);
     expect(refused.status).not.toBe(0);
     expect(refused.stdout).toContain('Signature Verification Failure');
-    expect(await Daemon.run(['verify', '--public-key', 'NOTAKEY', message])).toMatchObject({ code: 2, stderr: expect.stringContaining('"NOTAKEY" is not a public NKey') });
+    expect(await Daemon.run(['verify', '--public-key', 'NOTAKEY', message])).toMatchObject({ code: 2, stderr: expect.stringContaining('--public-key: the key (7 characters) is not a public NKey') });
 
     const reply = await listener.nc.request(SUBJECTS.policyCurrent, JSON.stringify({ id: 'r1', timestamp: new Date().toISOString(), source: 't', type: 't', payload: {} }), { timeout: 2000 });
     const { verifyReload } = await import('../../src/index.js');
-    expect(verifyReload(reply.json(), key.getPublicKey())).toEqual({ ok: true });
+    expect(verifyReload(reply.json(), key.getPublicKey())).toEqual({ ok: true, key: key.getPublicKey() });
   });
 
   it('refuses to start with a signing seed that is not one (exit 2, before connecting)', async ({ root }) => {
     const { Daemon } = await import('../helpers/daemon.js');
-    writeFileSync(path.join(root, 'bad.nk'), 'SUAsecretbutbroken');
+    writeFileSync(path.join(root, 'bad.nk'), 'SUAsecretbutbroken', { mode: 0o600 });
     const r = await Daemon.run(['--signing-seed', path.join(root, 'bad.nk'), '--servers', 'nats://127.0.0.1:1']);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('not an NKey seed');
