@@ -43,6 +43,13 @@ export interface HealthMonitorOptions extends HealthSettings {
   clock: Clock;
   instance: string;
   log: Logger;
+  /**
+   * Whether an envelope id is one of our own latest heartbeats (the heartbeat
+   * publisher's). We hear our own heartbeats back (that is how being cut off is
+   * found), so our (component, instance) cannot be ignored; one under our name
+   * with an id we did not publish is an impostor's, and is. Without it, none is.
+   */
+  isOwnHeartbeat?: (id: string) => boolean;
 }
 
 interface BuiltStatus {
@@ -67,7 +74,7 @@ export class HealthMonitor extends EventEmitter<{ transition: [transition: Trans
     received: 0,
     accepted: 0,
     left: 0,
-    rejected: { oversized: 0, encoding: 0, json: 0, envelope: 0, payload: 0 },
+    rejected: { oversized: 0, encoding: 0, json: 0, envelope: 0, payload: 0, impostor: 0 },
     refused: 0,
     evicted: 0,
   };
@@ -182,7 +189,14 @@ export class HealthMonitor extends EventEmitter<{ transition: [transition: Trans
       this.options.log.debug({ reason: decoded.reason, detail: decoded.detail.slice(0, 200) }, 'heartbeat ignored');
       return;
     }
-    const outcome = this.aggregator.ingest(decoded.value.payload);
+    const { id, payload } = decoded.value;
+    const { component, instance, isOwnHeartbeat, log } = this.options;
+    if (isOwnHeartbeat && payload.component === component && (payload.instance ?? payload.component) === instance && !isOwnHeartbeat(id)) {
+      this.counters.rejected.impostor++;
+      log.debug({ id: id.slice(0, 64), status: payload.status, state: payload.state ?? null }, 'heartbeat ignored: it claims to be this sentinel, which did not send it');
+      return;
+    }
+    const outcome = this.aggregator.ingest(payload);
     if (outcome === 'refused') this.counters.refused++;
     else if (outcome === 'left') this.counters.left++;
     else if (outcome === 'tracked') this.counters.accepted++;

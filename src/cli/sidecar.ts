@@ -1,5 +1,6 @@
 import { authMethod } from '../bus/auth.js';
 import { redactUrl } from '../bus/url-credentials.js';
+import { shownUrl } from '../text/shown-url.js';
 import { resolveConfig } from '../config/resolve.js';
 import { SETTINGS, type Setting } from '../config/settings.js';
 import { ConfigError } from '../errors.js';
@@ -44,7 +45,8 @@ export async function sidecar(cli: CommandLine, env: NodeJS.ProcessEnv, cwd: str
       deliverTo: config.deliverTo ?? null,
       signed: config.publicKeys.length > 0,
       deployment: config.deployment,
-      reloadUrl: config.reloadUrl ?? null,
+      reloadUrl: config.reloadUrl === undefined ? null : shownUrl(config.reloadUrl),
+      reloadHeaders: Object.keys(config.reloadHeaders),
       reloadCommand: config.reloadCommand !== undefined,
       configFile: config.configFile ?? null,
       auth: authMethod(config, config.servers),

@@ -8,6 +8,7 @@ import { parseDuration } from './duration.js';
 import type { ListenAddress } from './listen-address.js';
 import { AUTH_SETTINGS, SHARED_SETTINGS, type SettingSpec } from './shared-settings.js';
 import { parseBoolean, parseList, parseNonEmpty, parseOptional, parsePositiveInteger } from './values.js';
+import { hasUserInfo, shownUrl } from '../text/shown-url.js';
 import { isPublicKey, isSeed } from '../trust/nkey.js';
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
@@ -86,6 +87,8 @@ export interface SentinelConfig {
   takeOver: boolean;
   /** POSTed after each delivery (retried with backoff). */
   reloadUrl: string | undefined;
+  /** Headers sent with each reload POST (credentials go here, never in the URL); values never logged. */
+  reloadHeaders: Record<string, string>;
   /** Run by /bin/sh -c after each delivery. */
   reloadCommand: string | undefined;
   /** Bounds each reload POST and the reload command. */
@@ -425,10 +428,29 @@ function sidecarSettings() {
       flagType: 'string',
       parse: (raw) => {
         const url = parseOptional(raw);
-        if (url !== undefined && !/^https?:\/\/[^\s/]+/.test(url)) throw new TypeError(`"${url}" is not an http:// or https:// URL`);
+        if (url === undefined) return undefined;
+        // Never echoed: a URL may carry a secret.
+        if (!/^https?:\/\/[^\s/]+/.test(url)) throw new TypeError(`${shownUrl(url)} is not an http:// or https:// URL`);
+        if (hasUserInfo(url)) {
+          throw new TypeError(
+            `${shownUrl(url)} carries a user name or password, which fetch never sends; give them in a header instead: --reload-header "Authorization: Basic <base64 of user:password>"`,
+          );
+        }
         return url;
       },
-      help: 'sidecar: POST to this URL after each delivery (retried with backoff until it answers 2xx)',
+      help: 'sidecar: POST to this URL after each delivery (retried with backoff until it answers 2xx); shown with query values hidden',
+    }),
+    setting({
+      key: 'reloadHeaders',
+      file: 'sidecar.reload_headers',
+      flag: 'reload-header',
+      env: ['SENTINEL_RELOAD_HEADER'],
+      defaultText: '',
+      schema: Type.Record(Type.String({ pattern: '^[!#$%&\'*+.^_`|~0-9A-Za-z-]+$' }), Type.String(), { errorMessage: 'must be a table of header names and values' }),
+      flagType: 'string',
+      multiple: true,
+      parse: parseHeaders,
+      help: 'sidecar: a header sent with each reload POST, "Name: value" (repeatable; the place for credentials; values are never logged)',
     }),
     setting({
       key: 'reloadCommand',
@@ -526,6 +548,27 @@ function secretSettings() {
       help: 'refuse a set issued further ahead of this host\'s clock than this',
     }),
   ];
+}
+
+/** `Name: value` lines (flags, one environment variable) or a TOML table, as headers; a bad one is named, its value never shown. */
+function parseHeaders(raw: unknown): Record<string, string> {
+  if (raw === '' || raw === undefined) return {};
+  const headers: Record<string, string> = {};
+  const entries: [string, string][] =
+    typeof raw === 'object' && raw !== null && !Array.isArray(raw)
+      ? Object.entries(raw as Record<string, unknown>).map(([k, v]) => [k, String(v)])
+      : (Array.isArray(raw) ? raw : [raw]).map((line) => {
+          const text = String(line);
+          const colon = text.indexOf(':');
+          if (colon <= 0) throw new TypeError('a header is "Name: value"');
+          return [text.slice(0, colon).trim(), text.slice(colon + 1).trim()];
+        });
+  for (const [name, value] of entries) {
+    if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) throw new TypeError(`"${name.slice(0, 40)}" is not a header name`);
+    if (/[\r\n\0]/.test(value)) throw new TypeError(`the value of header ${name} holds a line break`);
+    headers[name] = value;
+  }
+  return headers;
 }
 
 /**

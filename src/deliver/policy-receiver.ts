@@ -67,6 +67,8 @@ export class PolicyReceiver {
   private heardSinceConnect = false;
   private closed = false;
   private failureText: string | undefined;
+  /** A failure was said since the last delivery (the heartbeat says its end at once). */
+  private hadProblem = false;
   private readonly listeners: ((delivered: Delivered) => void)[] = [];
 
   constructor(private readonly options: PolicyReceiverOptions) {
@@ -267,27 +269,32 @@ export class PolicyReceiver {
     const files: DeliveryFile[] = (reload.files ?? [])
       .filter((f) => f.content !== undefined)
       .map((f) => ({ path: f.path, sha256: f.sha256, bytes: contentBytes(f) as Buffer }));
+    let written: Delivered;
     try {
-      this.delivered = await dir.write({ revision: reload.revision, issuedAt: reload.issuedAt ?? null, expiresAt: reload.expiresAt ?? null, files });
+      written = await dir.write({ revision: reload.revision, issuedAt: reload.issuedAt ?? null, expiresAt: reload.expiresAt ?? null, files });
     } catch (err) {
       if (err instanceof Error && err.name === 'PermanentRefusal') throw err;
       throw new Error(`could not write the set into ${dir.dir}: ${messageOf(err)}`);
     }
     this.foreign = await dir.foreign().catch(() => []);
+    // Said at once, with the failure it ends (the applier's event follows in the same turn).
+    this.delivered = written;
+    this.failureText = undefined;
   }
 
   private onApplierEvent(event: ApplierEvent): void {
     const { log, dir } = this.options;
     if (event.type === 'applied') {
       const delivered = this.delivered as Delivered;
-      const changed = this.failureText !== undefined || this.refusal !== undefined;
-      this.failureText = undefined;
+      const changed = this.hadProblem || this.refusal !== undefined;
+      this.hadProblem = false;
       this.refusal = undefined;
       if (this.foreign.length > 0) log.warn({ dir: dir.dir, foreign: this.foreign }, 'the delivery directory also holds files the sidecar did not write; a reader reads them too');
       log.info({ revision: delivered.revision, files: delivered.files.length, dir: dir.dir, reason: event.reload.reason }, 'delivered the policy set');
       if (changed) this.options.onChange?.();
       for (const listener of this.listeners) listener(delivered);
     } else if (event.type === 'failed') {
+      this.hadProblem = true;
       this.failureText = event.error.startsWith('could not write') ? event.error : `could not fetch revision ${event.revision.slice(0, 12)}: ${event.error}`;
       log.error({ revision: event.revision, retryInMs: event.retryInMs }, this.failureText);
       this.options.onChange?.();

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import type { Logger } from 'pino';
 import { messageOf } from '../errors.js';
+import { shownUrl } from '../text/shown-url.js';
 
 /** The first retry of a reload POST, doubled after each failure up to the cap (Prometheus' config reloader backs off the same way). */
 export const RETRY_FIRST = 500; // ms
@@ -9,6 +10,8 @@ export const RETRY_MAX = 30_000; // 30 s
 export interface ReloadNotifierOptions {
   /** POSTed after each delivery until it answers 2xx. */
   url: string | undefined;
+  /** Sent with each POST (credentials); never logged. */
+  headers?: Record<string, string>;
   /** Run by /bin/sh -c after each delivery, once. */
   command: string | undefined;
   timeoutMs: number;
@@ -20,8 +23,10 @@ export interface ReloadNotifierOptions {
 /**
  * Tells the neighbour that a new set is on disk: a POST to its reload URL,
  * retried with backoff until it answers 2xx or a newer delivery supersedes it;
- * and a command, run once with a timeout. The last failure is kept for the
- * sidecar's health until the next success.
+ * and a command, run once with a timeout, one at a time (deliveries while it
+ * runs make one more run, for the newest). The last failure is kept for the
+ * sidecar's health until the next success. The URL is only ever shown with
+ * its credentials and query values hidden.
  */
 export class ReloadNotifier {
   private readonly problems: { post?: string; command?: string } = {};
@@ -30,8 +35,14 @@ export class ReloadNotifier {
   private generation = 0;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
+  /** A command is running; `nextRevision`, when set, runs after it. */
+  private commandRunning = false;
+  private nextRevision: string | undefined;
+  private readonly shown: string | undefined;
 
-  constructor(private readonly options: ReloadNotifierOptions) {}
+  constructor(private readonly options: ReloadNotifierOptions) {
+    this.shown = options.url === undefined ? undefined : shownUrl(options.url);
+  }
 
   /** Why the last POST or command failed, until one succeeds. */
   get failure(): string | undefined {
@@ -48,7 +59,7 @@ export class ReloadNotifier {
     if (this.closed) return;
     const generation = ++this.generation;
     clearTimeout(this.timer);
-    if (this.options.command !== undefined) void this.runCommand(revision);
+    if (this.options.command !== undefined) this.command(revision);
     if (this.options.url !== undefined) void this.post(revision, generation, RETRY_FIRST);
   }
 
@@ -57,20 +68,37 @@ export class ReloadNotifier {
     clearTimeout(this.timer);
   }
 
+  /** Runs the command for `revision`, or once more after the one running (for the newest revision only). */
+  private command(revision: string): void {
+    if (this.commandRunning) {
+      this.nextRevision = revision;
+      return;
+    }
+    this.commandRunning = true;
+    void this.runCommand(revision).then(() => {
+      this.commandRunning = false;
+      const next = this.nextRevision;
+      this.nextRevision = undefined;
+      if (next !== undefined && !this.closed) this.command(next);
+    });
+  }
+
   private async post(revision: string, generation: number, nextWait: number): Promise<void> {
     const { url, timeoutMs, log } = this.options;
+    const shown = this.shown as string;
     this.counts.posts++;
     let problem: string | undefined;
     try {
-      const res = await fetch(url as string, { method: 'POST', signal: AbortSignal.timeout(timeoutMs), redirect: 'manual' });
+      const res = await fetch(url as string, { method: 'POST', headers: this.options.headers ?? {}, signal: AbortSignal.timeout(timeoutMs), redirect: 'manual' });
       await res.body?.cancel();
-      if (res.status < 200 || res.status > 299) problem = `POST ${url} answered HTTP ${res.status}`;
+      if (res.status < 200 || res.status > 299) problem = `POST ${shown} answered HTTP ${res.status}`;
     } catch (err) {
-      problem = `POST ${url} failed: ${messageOf(err)}`;
+      // The error's own text may quote the URL: it is not shown.
+      problem = `POST ${shown} failed: ${messageOf(err).split(url as string).join(shown)}`;
     }
     if (generation !== this.generation || this.closed) return;
     if (problem === undefined) {
-      log.info({ revision, url }, 'the neighbour was told to reload');
+      log.info({ revision, url: shown }, 'the neighbour was told to reload');
       this.setProblem('post', undefined);
       return;
     }

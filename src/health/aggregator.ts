@@ -88,7 +88,7 @@ export interface AggregatorOptions {
   required: readonly string[];
   optional: readonly string[];
   maxInstances: number;
-  /** Instances tracked per component; a rostered component's live ones are never displaced. */
+  /** Instances tracked per component; a rostered component's live ones that keep beating (heard twice) are never displaced. */
   maxPerComponent?: number;
   /** The longest interval a sender may have its silence judged against, whatever it declares. */
   maxIntervalMs?: number;

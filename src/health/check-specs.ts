@@ -1,4 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
+import { hasUserInfo, shownUrl } from '../text/shown-url.js';
 
 /**
  * Checks of the container the sentinel sits beside, as written in the config
@@ -75,8 +76,10 @@ export function checksFromUrls(urls: readonly string[]): CheckSpec[] {
     try {
       url = new URL(text);
     } catch {
-      throw new TypeError(`"${text}" is not a URL; write http://host:port/path, https://... or tcp://host:port`);
+      throw new TypeError(`"${text.slice(0, 40)}" is not a URL; write http://host:port/path, https://... or tcp://host:port`);
     }
+    // fetch never sends credentials written in a URL; and this one would be shown wherever the check is.
+    if (hasUserInfo(text)) throw new TypeError(`${shownUrl(text)} carries a user name or password, which an HTTP check never sends; check a URL that needs none`);
     const host = url.hostname.replace(/^\[|\]$/g, '');
     const base = host.toLowerCase().replace(/[^a-z0-9_-]+/g, '_').slice(0, 40) || 'check';
     let name = named.has(base) ? `${base}-${url.port || url.protocol.replace(':', '')}` : base;
@@ -87,10 +90,10 @@ export function checksFromUrls(urls: readonly string[]): CheckSpec[] {
       specs.push({ ...common, type: 'http', url: url.href, expectStatus: 200 });
     } else if (url.protocol === 'tcp:') {
       const port = Number(url.port);
-      if (!host || !url.port || port < 1 || port > 65535) throw new TypeError(`"${text}": a TCP check needs tcp://host:port`);
+      if (!host || !url.port || port < 1 || port > 65535) throw new TypeError(`${shownUrl(text)}: a TCP check needs tcp://host:port`);
       specs.push({ ...common, type: 'tcp', host, port });
     } else {
-      throw new TypeError(`"${text}": unsupported scheme "${url.protocol}//"; use http://, https:// or tcp://`);
+      throw new TypeError(`${shownUrl(text)}: unsupported scheme "${url.protocol}//"; use http://, https:// or tcp://`);
     }
   }
   return specs;

@@ -3,11 +3,11 @@ import { connect } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { messageOf } from '../errors.js';
 import { OWN_CHECK_SLOTS, type CheckSpec } from './check-specs.js';
-import { MAX_CHECKS, type CheckDetail, type ReportedStatus } from './heartbeat-payload.js';
+import { MAX_CHECKS, type CheckDetail, type NachosStatus, type ReportedStatus } from './heartbeat-payload.js';
 
 /** What a neighbour says of itself: the status and checks of a Nachos HealthCheck body. */
 export interface NeighbourReport {
-  status: ReportedStatus;
+  status: NachosStatus;
   checks: Record<string, 'ok' | 'error'>;
 }
 
@@ -38,13 +38,17 @@ const MAX_REPORT_BYTES = 64 * 1024;
 const MAX_REPORTED_CHECKS = 32;
 const MAX_REPORTED_NAME = 48;
 
-const SEVERITY: Record<ReportedStatus, number> = { healthy: 0, degraded: 1, unhealthy: 2 };
+const SEVERITY: Record<NachosStatus, number> = { healthy: 0, degraded: 1, unhealthy: 2 };
 
 /** Event-loop lag above this makes the `event_loop` check fail (optional: degraded). */
 export const EVENT_LOOP_LAG_LIMIT = 500; // ms
 
-/** A failing check's effect on a status: a required one makes it unhealthy, an optional one at least degraded. */
-export function withFailure(status: ReportedStatus, required: boolean): ReportedStatus {
+/**
+ * A failing check's effect on a status: a required one makes it unhealthy, an
+ * optional one at least degraded. `unknown` stays unknown under an optional
+ * failure: degraded would vouch for the rest (and pass the probe).
+ */
+export function withFailure<S extends ReportedStatus>(status: S, required: boolean): S | 'unhealthy' | 'degraded' {
   return required ? 'unhealthy' : status === 'healthy' ? 'degraded' : status;
 }
 
@@ -83,15 +87,20 @@ export class CheckRunner {
     return this.results.size === this.checks.length;
   }
 
+  /** How many checks it runs. */
+  get size(): number {
+    return this.checks.length;
+  }
+
   /**
    * `name -> ok | error` and details, for the heartbeat. A neighbour's own
    * report is taken over: its status (at least), and its checks, under their
    * own names (or `check.name` when a name is taken).
    */
-  snapshot(): { checks: Record<string, 'ok' | 'error'>; details: Record<string, CheckDetail>; status: ReportedStatus } {
+  snapshot(): { checks: Record<string, 'ok' | 'error'>; details: Record<string, CheckDetail>; status: NachosStatus } {
     const checks: Record<string, 'ok' | 'error'> = {};
     const details: Record<string, CheckDetail> = {};
-    let status: ReportedStatus = 'healthy';
+    let status: NachosStatus = 'healthy';
     for (const [name, r] of this.results) {
       checks[name] = r.ok ? 'ok' : 'error';
       details[name] = { required: r.required, latencyMs: r.latencyMs, ...(r.message ? { message: r.message } : {}) };
@@ -234,7 +243,7 @@ async function readReport(res: Response): Promise<NeighbourReport | undefined> {
   for (const [name, result] of Object.entries(checks).slice(0, MAX_REPORTED_CHECKS)) {
     if ((result === 'ok' || result === 'error') && name.length > 0 && name.length <= MAX_REPORTED_NAME) reported[name] = result;
   }
-  return { status: status as ReportedStatus, checks: reported };
+  return { status: status as NachosStatus, checks: reported };
 }
 
 function reportKey(report: NeighbourReport | undefined): string {

@@ -11,7 +11,16 @@ function oneOf<const T extends readonly string[]>(values: T): TUnion<TLiteral<T[
   return Type.Union(values.map((v) => Type.Literal(v)));
 }
 
-export const REPORTED_STATUSES = ['healthy', 'degraded', 'unhealthy'] as const;
+/** What a Nachos HealthCheck says of itself. */
+export const NACHOS_STATUSES = ['healthy', 'degraded', 'unhealthy'] as const;
+export type NachosStatus = (typeof NACHOS_STATUSES)[number];
+
+/**
+ * What a heartbeat may say: Nachos' three, and `unknown`, which a sidecar
+ * says when it has no evidence of its neighbour (no check, or none answered
+ * yet). An instance that says `unknown` is alive but vouches for nothing.
+ */
+export const REPORTED_STATUSES = [...NACHOS_STATUSES, 'unknown'] as const;
 export type ReportedStatus = (typeof REPORTED_STATUSES)[number];
 
 export const LIFECYCLE_STATES = ['starting', 'running', 'stopping'] as const;

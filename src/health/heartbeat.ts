@@ -9,6 +9,12 @@ import type { CheckDetail, LifecycleState, ReportedStatus, Roster, SentinelHeart
 
 /** Heartbeats go out every interval, give or take this fraction, so replicas do not beat in step. */
 export const JITTER = 0.1;
+/**
+ * The envelope ids of this many of our latest heartbeats are kept: one that
+ * comes back from the bus under our name with another id was not ours. Ours
+ * come back within milliseconds, and we publish a few per interval at most.
+ */
+export const OWN_IDS_KEPT = 16;
 
 /** A check evaluated at the moment of publishing, from the daemon's own state. */
 export interface LiveCheck {
@@ -31,6 +37,14 @@ export interface HeartbeatOptions {
   policyRevision: () => string | null;
   /** The roster this sentinel judges by (aggregating sentinels only). */
   roster?: Roster;
+  /**
+   * Whose health the heartbeat tells: its own (the sentinel: its own checks,
+   * the default), or its neighbour's (a sidecar). A neighbour's health is known
+   * only from the checks of it: with none, or before each has answered once,
+   * the status is `unknown`, never healthy from no evidence (a failing required
+   * check still makes it unhealthy).
+   */
+  speaksFor?: 'self' | 'neighbour';
   log: Logger;
   random?: () => number;
 }
@@ -48,6 +62,9 @@ export class HeartbeatPublisher {
   private lastRevision: string | null | undefined;
   private timer: TimerHandle | undefined;
   private readonly startedAt: number;
+  /** The envelope ids of our latest heartbeats, a ring of OWN_IDS_KEPT. */
+  private readonly ownIds: string[] = [];
+  private nextOwnId = 0;
   /** Monotonic time of the last loop turn: /healthz says the loop is alive while it is recent. */
   lastTickAt: number;
   published = 0;
@@ -71,6 +88,11 @@ export class HeartbeatPublisher {
   /** The bus is back: whoever listens lost our heartbeats meanwhile. */
   onReconnect(): void {
     this.publish();
+  }
+
+  /** Whether a heartbeat heard under our name is one we published (among our latest): the port the health monitor asks. */
+  isOwnHeartbeat(id: string): boolean {
+    return this.ownIds.includes(id);
   }
 
   /** The loop is alive when it turned within two intervals and a second. */
@@ -112,8 +134,11 @@ export class HeartbeatPublisher {
   }
 
   private evaluate(): { status: ReportedStatus; checks: Record<string, 'ok' | 'error'>; details: Record<string, CheckDetail> } {
-    const fromRunner = this.options.runner.snapshot();
-    let status = fromRunner.status;
+    const { runner, speaksFor = 'self' } = this.options;
+    const fromRunner = runner.snapshot();
+    let status: ReportedStatus = fromRunner.status;
+    // Of a neighbour, no check (or one not answered yet) is no evidence: unknown, unless what did answer is unhealthy.
+    if (speaksFor === 'neighbour' && (runner.size === 0 || !runner.complete) && status !== 'unhealthy') status = 'unknown';
     const checks = { ...fromRunner.checks };
     const details = { ...fromRunner.details };
     for (const check of this.options.live) {
@@ -148,7 +173,10 @@ export class HeartbeatPublisher {
     this.seq++;
     const payload = this.payload();
     try {
-      bus.publish(SUBJECTS.health, encodeEnvelope(makeEnvelope(SUBJECTS.health, component, payload)));
+      const envelope = makeEnvelope(SUBJECTS.health, component, payload);
+      this.ownIds[this.nextOwnId] = envelope.id;
+      this.nextOwnId = (this.nextOwnId + 1) % OWN_IDS_KEPT;
+      bus.publish(SUBJECTS.health, encodeEnvelope(envelope));
       this.published++;
       if (payload.status !== this.lastStatus) {
         log.info({ status: payload.status, checks: payload.checks, previous: this.lastStatus ?? null }, 'own health status');

@@ -1,3 +1,4 @@
+import { DisplacedKeys } from './displaced-keys.js';
 import type { Heartbeat, LifecycleState, ReportedStatus, Roster } from './heartbeat-payload.js';
 
 /**
@@ -11,6 +12,7 @@ import type { Heartbeat, LifecycleState, ReportedStatus, Roster } from './heartb
 
 /** An instance as seen by the aggregator: what it reports, or what its silence says. */
 export type InstanceStatus = ReportedStatus | 'suspect' | 'stale';
+/** `unknown`: every current instance reports unknown (alive, vouching for nothing). */
 export type ComponentStatus = ReportedStatus | 'missing';
 /** The whole system's: `unknown` while the sentinel cannot judge (not connected, cut off, its first interval). */
 export type OverallStatus = ReportedStatus | 'unknown';
@@ -42,6 +44,8 @@ export interface Tracked {
   peers: number;
   /** This instance already stands for one restarted predecessor. */
   succeeded: boolean;
+  /** Heartbeats heard from it: one-shot while 1, established from 2 (or 2 from the start when it was displaced before). */
+  beats: number;
 }
 
 export interface ComponentEntry {
@@ -52,16 +56,26 @@ export interface ComponentEntry {
   instances: Map<string, Tracked>;
   /** Neither suspect nor stale. */
   liveSet: Set<Tracked>;
-  /** Counts over the instances that are not stale: what the component's status follows. */
+  /**
+   * Counts over the instances that are not stale: what the component's status
+   * follows. `unknown`: those that report unknown (live or suspect), which vouch
+   * for nothing and are left out of the others; `notHealthy` counts the rest
+   * that are not healthy (suspect ones included), `degraded` and `unhealthy`
+   * the live ones that report so.
+   */
   current: number;
+  unknown: number;
   unhealthy: number;
+  degraded: number;
   notHealthy: number;
   /** Instances by the host part of their id, for restart matching. */
   byHost: Map<string, Set<Tracked>>;
   /** Suspect or stale instances that were alone when last heard: what the single-instance restart rule looks at. */
   silentSolo: Set<Tracked>;
-  /** Suspect or stale instances, in the order they fell silent: the first to make room in a rostered component. */
+  /** Suspect or stale instances, in the order they fell silent: the first to make room in a component at its cap. */
   silent: Set<Tracked>;
+  /** Instances heard only once, oldest first: the next to make room, before any heard twice. */
+  oneShot: Set<Tracked>;
 }
 
 /** Instances of one component tracked at most, unless configured otherwise. */
@@ -80,9 +94,11 @@ export type InstanceChange = { t: Tracked; from: InstanceStatus | null; to: Inst
 export interface InstanceTableOptions {
   maxInstances: number;
   maxPerComponent: number;
-  /** The roster: a component named here is never made room from while its instances live. */
+  /** The roster: a component named here is never made room from while its instances live and keep beating. */
   roles: ReadonlyMap<string, Role>;
   onChange: (change: InstanceChange) => void;
+  /** The memory of displaced instances (tests give a small one). */
+  displaced?: DisplacedKeys;
 }
 
 export class InstanceTable {
@@ -92,8 +108,14 @@ export class InstanceTable {
   private readonly staleOrder = new Set<Tracked>();
   /** Instances of components outside the roster, least recently heard first: what a flood displaces. */
   private readonly observedOrder = new Map<string, Tracked>();
+  /** Instances heard only once, oldest first: outside the roster, and in it. */
+  private readonly oneShotOutside = new Set<Tracked>();
+  private readonly oneShotRostered = new Set<Tracked>();
+  /** Instances displaced to make room: heard again, they come back as heard twice. */
+  private readonly displaced: DisplacedKeys;
 
   constructor(private readonly options: InstanceTableOptions) {
+    this.displaced = options.displaced ?? new DisplacedKeys();
     for (const [name, role] of options.roles) this.entry(name, role);
   }
 
@@ -120,11 +142,14 @@ export class InstanceTable {
         instances: new Map(),
         liveSet: new Set(),
         current: 0,
+        unknown: 0,
         unhealthy: 0,
+        degraded: 0,
         notHealthy: 0,
         byHost: new Map(),
         silentSolo: new Set(),
         silent: new Set(),
+        oneShot: new Set(),
       };
       this.components.set(name, entry);
     }
@@ -132,23 +157,28 @@ export class InstanceTable {
   }
 
   /**
-   * Room for a new instance of `component`, if there is or can be made: a
-   * component at its own cap gives up its own oldest silent instance (or, outside
-   * the roster, its least recently heard); a full table gives up its oldest stale
-   * instance, else the least recently heard instance outside the roster. A live
-   * instance of a rostered component is never displaced: a flood cannot lock the
-   * roster out, only itself.
+   * Room for a new instance of `component`, if there is or can be made. Room
+   * is kept for instances that keep beating over those that spoke once: a
+   * component at its own cap gives up its own oldest silent instance, else its
+   * oldest heard only once, else (outside the roster) its least recently heard;
+   * a full table gives up its oldest stale instance, else the oldest heard only
+   * once outside the roster, else the least recently heard outside it, else the
+   * oldest heard only once in it. A live instance of a rostered component heard
+   * twice is never displaced, and one displaced comes back as heard twice (see
+   * DisplacedKeys): a flood of one-shot claims, under made-up names or a
+   * rostered one, never locks out an instance that keeps beating. Each choice
+   * is the first of an index: O(1).
    */
   makeRoom(component: string): boolean {
     const entry = this.components.get(component);
     const role = this.options.roles.get(component) ?? 'observed';
     if (entry && entry.instances.size >= this.options.maxPerComponent) {
-      const victim = first(entry.silent) ?? (role === 'observed' ? first(entry.instances.values()) : undefined);
+      const victim = first(entry.silent) ?? first(entry.oneShot) ?? (role === 'observed' ? first(entry.instances.values()) : undefined);
       if (!victim) return false;
       this.remove(victim, 'evicted');
     }
     if (this.byKey.size >= this.options.maxInstances) {
-      const victim = first(this.staleOrder) ?? first(this.observedOrder.values());
+      const victim = first(this.staleOrder) ?? first(this.oneShotOutside) ?? first(this.observedOrder.values()) ?? first(this.oneShotRostered);
       if (!victim) return false;
       this.remove(victim, 'evicted');
     }
@@ -179,10 +209,16 @@ export class InstanceTable {
       roster: hb.roster,
       peers: 0,
       succeeded: false,
+      // Displaced before, and heard again: that is its second heartbeat.
+      beats: this.displaced.take(key) ? 2 : 1,
     };
     this.byKey.set(key, t);
     entry.instances.set(key, t);
     if (entry.role === 'observed') this.observedOrder.set(key, t);
+    if (t.beats === 1) {
+      entry.oneShot.add(t);
+      (entry.role === 'observed' ? this.oneShotOutside : this.oneShotRostered).add(t);
+    }
     const host = hostOf(instance);
     if (host !== undefined) {
       let group = entry.byHost.get(host);
@@ -216,6 +252,7 @@ export class InstanceTable {
     t.roster = hb.roster;
     this.account(entry, t, +1);
     t.peers = entry.liveSet.size;
+    if (t.beats++ === 1) this.forgetOneShot(entry, t);
     this.staleOrder.delete(t);
     // Least recently heard first: move it to the end.
     entry.instances.delete(t.key);
@@ -243,7 +280,9 @@ export class InstanceTable {
     this.byKey.delete(t.key);
     this.staleOrder.delete(t);
     this.observedOrder.delete(t.key);
+    if (reason === 'evicted') this.displaced.remember(t.key);
     if (entry) {
+      this.forgetOneShot(entry, t);
       this.account(entry, t, -1);
       entry.instances.delete(t.key);
       const host = hostOf(t.instance);
@@ -298,13 +337,22 @@ export class InstanceTable {
     if (more) yield* more;
   }
 
+  private forgetOneShot(entry: ComponentEntry, t: Tracked): void {
+    entry.oneShot.delete(t);
+    this.oneShotOutside.delete(t);
+    this.oneShotRostered.delete(t);
+  }
+
   /** Adds (+1) or takes away (-1) an instance's share of its component's counts and indexes. */
   private account(entry: ComponentEntry, t: Tracked, sign: 1 | -1): void {
     const live = isLive(t.status);
     if (t.status !== 'stale') {
       entry.current += sign;
+      // One that reports unknown vouches for nothing, not even by falling silent.
+      if (t.reported === 'unknown') entry.unknown += sign;
+      else if (t.status !== 'healthy') entry.notHealthy += sign;
       if (t.status === 'unhealthy') entry.unhealthy += sign;
-      if (t.status !== 'healthy') entry.notHealthy += sign;
+      if (t.status === 'degraded') entry.degraded += sign;
     }
     if (sign > 0) {
       if (live) entry.liveSet.add(t);

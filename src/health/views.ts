@@ -63,11 +63,31 @@ export function componentReason(entry: ComponentEntry, status: ComponentStatus |
   if (stale > 0) parts.push(`${stale} of ${total} instance${total === 1 ? '' : 's'} stale`);
   if (suspect > 0) parts.push(`${suspect} of ${total} silent for over 1.5 intervals`);
   if (entry.unhealthy > 0) parts.push(`${entry.unhealthy} of ${total} unhealthy`);
-  const degraded = entry.notHealthy - entry.unhealthy - suspect;
-  if (degraded > 0) parts.push(`${degraded} of ${total} degraded`);
+  if (entry.degraded > 0) parts.push(`${entry.degraded} of ${total} degraded`);
+  if (entry.unknown > 0) parts.push(`${entry.unknown} of ${total} unknown (${unknownWhy(entry)})`);
   const failing = failingChecks(entry.instances.values());
   if (failing) parts.push(failing);
   return parts.length > 0 ? parts.join(', ') : `${total} of ${total} healthy`;
+}
+
+/** Live instances looked at for why a component's instances report unknown. */
+const UNKNOWN_WHY_LOOKS_AT = 32;
+
+/**
+ * Why instances that report unknown vouch for nothing, in words: the checks
+ * of the first live one have not answered yet (it is starting), or it has
+ * none. Looks at a bounded number of instances: cheap enough for every verdict.
+ */
+export function unknownWhy(entry: ComponentEntry): string {
+  let looked = 0;
+  for (const t of entry.liveSet) {
+    if (t.reported === 'unknown') {
+      if (t.state === 'starting') return 'its checks have not answered yet';
+      break;
+    }
+    if (++looked >= UNKNOWN_WHY_LOOKS_AT) break;
+  }
+  return entry.unknown > 1 ? 'its sidecars have no check' : 'its sidecar has no check';
 }
 
 /** The failing checks of some instances, with their reasons, as they said them: "llm: HTTP 503, expected 200". */

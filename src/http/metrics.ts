@@ -177,7 +177,7 @@ export function createMetrics(source: MetricsSource, clock: Clock): { registry: 
   counterOf(`${PREFIX}heartbeats_received_total`, 'Messages heard on nachos.system.health.', () => monitor.counters.received);
   new Counter({
     name: `${PREFIX}heartbeats_rejected_total`,
-    help: 'Heartbeats ignored, by reason: oversized, encoding, json, envelope, payload, or capacity (over the instance cap).',
+    help: 'Heartbeats ignored, by reason: oversized, encoding, json, envelope, payload, impostor (under this sentinel\'s own name, not sent by it), or capacity (over the instance cap).',
     labelNames: ['reason'],
     registers: [register],
     collect() {
@@ -221,7 +221,7 @@ export function createMetrics(source: MetricsSource, clock: Clock): { registry: 
     },
   );
   counterOf(`${PREFIX}log_lines_dropped_total`, 'Log lines dropped because stdout did not take them and the buffer was full.', () => logStats.dropped);
-  counterOf(`${PREFIX}heartbeats_evicted_total`, 'Instances dropped to make room for newer ones (oldest stale, else least recently heard outside the roster).', () => monitor.counters.evicted);
+  counterOf(`${PREFIX}heartbeats_evicted_total`, 'Instances dropped to make room for newer ones (oldest silent or stale, else heard only once, else least recently heard outside the roster).', () => monitor.counters.evicted);
   counterOf(`${PREFIX}status_requests_shed_total`, 'Status requests turned away (ADR-32 503) past the rate, so heartbeats go first.', () => monitor.shed);
   counterOf(`${PREFIX}transitions_dropped_total`, 'Instance transitions not published on nachos.system.health.changed, past the rate (a flood).', () => monitor.transitionsDropped);
   gaugeOf(`${PREFIX}roster_disagreement`, 'Whether live sentinels judge by different rosters (1), so that their answers differ.', () =>

@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
@@ -8,7 +7,6 @@ import { MicroService } from '../bus/micro-service.js';
 import { PolicyAnnouncer } from '../bus/policy-announcer.js';
 import { systemClock, type Clock } from '../clock.js';
 import type { SentinelConfig } from '../config/settings.js';
-import { ConfigError, messageOf } from '../errors.js';
 import { CheckRunner, configuredCheck, eventLoopCheck } from '../health/checks.js';
 import { HeartbeatPublisher, type LiveCheck } from '../health/heartbeat.js';
 import { rosterOf } from '../health/heartbeat-payload.js';
@@ -20,6 +18,7 @@ import type { LogStats } from '../log/logger.js';
 import { loadFiles } from '../policy/load.js';
 import { policyFilesOpenForWriting } from '../policy/open-writers.js';
 import { ReloadSigner } from '../policy/signature.js';
+import { loadSeedFile } from '../trust/seed-file.js';
 import { SENTINEL_QUEUE, SUBJECTS } from '../protocol/topics.js';
 import { PolicyReloader } from '../reload/reloader.js';
 import { DEFAULT_DIR_CHECK_INTERVAL, PolicyWatcher } from '../watch/policy-watcher.js';
@@ -67,7 +66,7 @@ export class Sentinel {
   readonly metrics: Registry | undefined;
   readonly instance: string;
   /** Signs reloads, with a signing seed configured. */
-  readonly signer: ReloadSigner | undefined;
+  readonly signer: ReloadSigner | undefined = undefined;
   /** Where the HTTP listener is bound, once started (undefined when off or failed). */
   httpAddress: AddressInfo | undefined;
   private readonly eventLoop = eventLoopCheck();
@@ -87,8 +86,12 @@ export class Sentinel {
     this.watcher = new PolicyWatcher({ ...where, checkIntervalMs: dirCheckIntervalMs });
     this.reloader = new PolicyReloader({ ...config, ...where, dirCheckIntervalMs, clock, log, load: loadFiles, openWriters: policyFilesOpenForWriting });
     this.bus = new BusConnection({ servers: config.servers, name: `${config.component}/${instance}`, log, auth: config });
-    this.signer = config.signingSeed ? loadSigner(config.signingSeed) : undefined;
-    if (this.signer) log.info({ publicKey: this.signer.publicKey }, 'reloads are signed');
+    if (config.signingSeed) {
+      const { key, warning } = loadSeedFile(config.signingSeed, 'signing seed');
+      if (warning) log.warn(warning);
+      this.signer = new ReloadSigner(key);
+      log.info({ publicKey: key.publicKey, deployment: config.deployment, expiresAfterMs: config.expiresAfterMs }, 'reloads are signed');
+    }
     this.announcer = new PolicyAnnouncer({
       ...config,
       bus: this.bus,
@@ -97,9 +100,9 @@ export class Sentinel {
       instance,
       log,
       signer: this.signer,
-      now: () => clock.wallNow(),
+      clock,
     });
-    this.monitor = new HealthMonitor({ ...config, bus: this.bus, clock, instance, log });
+    this.monitor = new HealthMonitor({ ...config, bus: this.bus, clock, instance, log, isOwnHeartbeat: (id) => this.heartbeat.isOwnHeartbeat(id) });
     const runner = new CheckRunner([this.eventLoop, ...config.checks.map(configuredCheck)], () => this.heartbeat.publishIfChanged());
     this.heartbeat = new HeartbeatPublisher({
       bus: this.bus,
@@ -270,26 +273,12 @@ export class Sentinel {
   close(timeoutMs = 1200): Promise<void> {
     this.closing ??= leave(timeoutMs, this.bus, this.heartbeat, () => {
       this.service.stop();
+      this.announcer.close();
       this.monitor.stop();
       this.eventLoop.stop();
       this.feed?.close();
       return Promise.all([this.watcher.close(), this.reloader.close(), this.http?.close()]);
     });
     return this.closing;
-  }
-}
-
-/** Reads the signing seed file; a ConfigError (exit 2, before connecting) when it is not a seed. */
-function loadSigner(file: string): ReloadSigner {
-  let seed: string;
-  try {
-    seed = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new ConfigError(`signing seed ${file}`, `cannot be read: ${messageOf(err)}`);
-  }
-  try {
-    return new ReloadSigner(seed);
-  } catch (err) {
-    throw new ConfigError(`signing seed ${file}`, messageOf(err));
   }
 }

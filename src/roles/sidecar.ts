@@ -4,7 +4,8 @@ import { BusConnection } from '../bus/connection.js';
 import { MicroService } from '../bus/micro-service.js';
 import { systemClock, type Clock } from '../clock.js';
 import type { SentinelConfig } from '../config/settings.js';
-import { ConfigMapDir } from '../deliver/configmap-dir.js';
+import { ConfigMapDir, ForeignFilesError } from '../deliver/configmap-dir.js';
+import { ConfigError, messageOf } from '../errors.js';
 import { PolicyReceiver } from '../deliver/policy-receiver.js';
 import { ReloadNotifier } from '../deliver/reload-notifier.js';
 import { CheckRunner, configuredCheck } from '../health/checks.js';
@@ -56,6 +57,7 @@ export class Sidecar {
     this.bus = new BusConnection({ servers: config.servers, name: `${config.component}-sidecar/${instance}`, log, auth: config });
     this.notifier = new ReloadNotifier({
       url: config.reloadUrl,
+      headers: config.reloadHeaders,
       command: config.reloadCommand,
       timeoutMs: config.reloadTimeoutMs,
       log,
@@ -64,8 +66,10 @@ export class Sidecar {
     if (config.deliverTo !== undefined) {
       this.receiver = new PolicyReceiver({
         bus: this.bus,
-        dir: new ConfigMapDir(config.deliverTo),
-        publicKey: config.publicKey,
+        dir: new ConfigMapDir(config.deliverTo, { takeOver: config.takeOver }),
+        publicKeys: config.publicKeys,
+        deployment: config.deployment,
+        maxClockSkewMs: config.maxClockSkewMs,
         source: config.component,
         log,
         onChange: () => this.heartbeat.publishIfChanged(),
@@ -83,6 +87,8 @@ export class Sidecar {
       live: this.ownChecks(),
       // What is on disk for the neighbour: the central sentinel's convergence view shows it.
       policyRevision: () => this.receiver?.delivered?.revision ?? null,
+      // The neighbour's health is known from its checks alone: with none (or none answered yet), unknown.
+      speaksFor: 'neighbour',
       log,
     });
     this.service = new MicroService({
@@ -136,9 +142,14 @@ export class Sidecar {
         name: 'policy_delivery',
         required: false,
         test: () => {
-          const failure = this.receiver?.failure;
-          if (failure) return { ok: false, message: failure };
-          return this.receiver?.delivered ? { ok: true } : { ok: false, message: `no verified policy set delivered into ${this.config.deliverTo} yet` };
+          const receiver = this.receiver;
+          const problem = receiver?.failure ?? receiver?.refusal ?? receiver?.staleness();
+          if (problem) return { ok: false, message: problem };
+          if (!receiver?.delivered) return { ok: false, message: `no verified policy set delivered into ${this.config.deliverTo} yet` };
+          if (receiver.foreign.length > 0) {
+            return { ok: false, message: `${this.config.deliverTo} also holds files the sidecar did not write, which a reader reads too: ${receiver.foreign.slice(0, 5).join(', ')}` };
+          }
+          return { ok: true };
         },
       });
     }
@@ -154,7 +165,12 @@ export class Sidecar {
 
   /** Reads what was delivered before, starts the heartbeat and the HTTP listener; connects in the background. */
   async start(): Promise<void> {
-    await this.receiver?.start();
+    try {
+      await this.receiver?.start();
+    } catch (err) {
+      // A directory holding someone else's files, or one we cannot make: said as a setting's problem (exit 2).
+      throw new ConfigError(`--deliver-to ${this.config.deliverTo ?? ''}`, err instanceof ForeignFilesError ? err.message.slice(err.dir.length + 1) : messageOf(err));
+    }
     this.heartbeat.start();
     this.httpAddress = await this.http?.start();
     void this.bus.start();

@@ -224,6 +224,59 @@ describe('hardening: peers, stalls and floods cannot make the sentinel lie or fr
   });
 });
 
+/** Issue 16: a heartbeat vouches only for what its sender knows. Each failed before its fix. */
+describe('issue 16: heartbeats cannot speak for the sentinel, or crowd out a component that keeps beating', () => {
+  it("ignores heartbeats that claim the central sentinel's own instance: a forged stopping or unhealthy one changes nothing, and is counted", async ({ listener, start, status }) => {
+    const running = await start({ interval: '1s', 'log-level': 'debug' });
+    const self = { component: running.sentinel.config.component, instance: running.sentinel.instance };
+    await until(async () => (await status()).status === 'healthy', 5000, 'healthy');
+    const forgeries = [
+      { status: 'healthy', state: 'stopping' },
+      { status: 'unhealthy', state: 'running', checks: { bus: 'error' }, details: { bus: { message: 'forged' } } },
+    ];
+    for (const [i, forged] of forgeries.entries()) {
+      listener.nc.publish(SUBJECTS.health, envelope({ ...self, intervalMs: 1000, seq: 1, ...forged }));
+      // A marker after it on the same connection: a reply that shows the marker was built after the forgery was read.
+      listener.nc.publish(SUBJECTS.health, envelope({ status: 'healthy', component: `marker-${i}`, instance: 'm', intervalMs: 60_000 }));
+      const view = await until(
+        async () => {
+          const v = await status();
+          return v.components.some((c) => c.name === `marker-${i}`) ? v : undefined;
+        },
+        5000,
+        `the marker after forgery ${i}`,
+      );
+      expect(view.status, JSON.stringify(forged)).toBe('healthy');
+      expect(view.components.find((c) => c.name === self.component), JSON.stringify(forged)).toMatchObject({
+        status: 'healthy',
+        instances: [{ instance: self.instance, reported: 'healthy', state: 'running' }],
+      });
+    }
+    expect(running.sentinel.monitor.counters.rejected).toMatchObject({ impostor: 2 });
+    const metrics = await (await fetch(`http://127.0.0.1:${running.sentinel.httpAddress?.port}/metrics`)).text();
+    expect(metrics).toMatch(/^nachos_sentinel_heartbeats_rejected_total\{reason="impostor"\} 2$/m);
+    expect(running.lines.filter((l) => l.msg === 'heartbeat ignored: it claims to be this sentinel, which did not send it')).toHaveLength(2);
+  });
+
+  it('admits the real gateway, arriving after 10,000 forged one-shot gateway heartbeats that fill its cap, within a couple of its intervals', async ({ beater, start, status, flood, listener }) => {
+    const running = await start({ interval: '200ms', require: 'gateway' });
+    await flood(10_000, (i) => ({ status: 'healthy', component: 'gateway', instance: `forged-${i}`, intervalMs: 3_600_000 }));
+    listener.nc.publish(SUBJECTS.health, envelope({ status: 'healthy', component: 'marker', instance: 'm', intervalMs: 60_000 }));
+    await until(async () => (await status('marker')).components[0]?.instances.length === 1, 10_000, 'the flood to be read');
+    expect((await status('gateway')).components[0]?.instances.length).toBe(1000);
+    const started = performance.now();
+    const gateway = await beater('gateway', 'real-1', 200);
+    await until(async () => (await status('gateway')).components[0]?.instances.some((i) => i.instance === 'real-1'), 5000, 'the real gateway to be seen');
+    // A couple of its intervals (200 ms each), and the status reply's rebuild (at most every 100 ms).
+    expect(performance.now() - started).toBeLessThan(1000);
+    // Heard again, it stays: the forged ones made room from themselves, counted.
+    const beats = gateway.sent;
+    await until(() => gateway.sent >= beats + 3, 5000, 'three more beats');
+    expect((await status('gateway')).components[0]?.instances.some((i) => i.instance === 'real-1')).toBe(true);
+    expect(running.sentinel.monitor.counters.evicted).toBeGreaterThanOrEqual(9000);
+  });
+});
+
 describe('the example subject permissions (deploy/nats-server.conf), on a real nats-server', () => {
   it('let the sentinel do its work, and keep a component from speaking or answering for it', async ({ startServer, sentinel, defer }) => {
     const { readFileSync } = await import('node:fs');

@@ -12,6 +12,7 @@ import { SUBJECTS } from '../../src/protocol/topics.js';
 import type { BusListener } from '../helpers/bus-listener.js';
 import { Daemon } from '../helpers/daemon.js';
 import { test, type Flags } from '../helpers/fixtures.js';
+import { signingKey } from '../helpers/signing.js';
 import { importNachos, nachosAvailable, NachosStyleReader } from '../helpers/nachos-reader.js';
 import { policyYaml } from '../helpers/policy-files.js';
 import { prng } from '../helpers/prng.js';
@@ -133,6 +134,41 @@ describe('the sidecar: health for its neighbour', () => {
     expect(refused.status).toBe('unhealthy');
   });
 
+  it('vouches for nothing without a check: its component is unknown, not healthy, the system unknown, and the probe exits 1', async ({
+    server,
+    deliverDir,
+    central,
+    sidecarOf,
+    status,
+  }) => {
+    await central({ require: 'gateway' });
+    const running = await sidecarOf('gateway', { 'deliver-to': deliverDir, interval: `${H}ms` });
+    await until(() => running.sidecar.receiver?.delivered, 5000, 'the delivery');
+    // Past the central's first interval, and its delivery in the heartbeat: everything the sidecar can say, said.
+    const view = await until(
+      async () => {
+        const v = await status();
+        const gw = v.components.find((c) => c.name === 'gateway');
+        return !v.reason.startsWith('within the first interval') && gw?.instances[0]?.policyRevision ? v : undefined;
+      },
+      5000,
+      'the delivered revision in the view',
+    );
+    expect(view.components.find((c) => c.name === 'gateway')).toMatchObject({
+      role: 'required',
+      status: 'unknown',
+      reason: '1 of 1 unknown (its sidecar has no check)',
+      instances: [{ status: 'unknown', reported: 'unknown', checks: { policy_delivery: 'ok' } }],
+    });
+    expect(view).toMatchObject({ status: 'unknown', reason: 'required gateway is unknown (its sidecar has no check)' });
+    const mine = await Daemon.run(['--once', '--component', 'gateway', '--servers', server.url]);
+    expect(mine.code, mine.stdout + mine.stderr).toBe(1);
+    expect(mine.stdout).toMatch(/^component gateway: unknown\n/);
+    const overall = await Daemon.run(['--once', '--servers', server.url]);
+    expect(overall.code, overall.stdout + overall.stderr).toBe(1);
+    expect(overall.stdout).toMatch(/^nachos: unknown \(required gateway is unknown \(its sidecar has no check\)\)\n/);
+  });
+
   it('answers no status or policy.current request, and speaks for no one but its neighbour', async ({ startServer, sidecarOf, gateway, listen }) => {
     const server = await startServer();
     const running = await sidecarOf('gateway', { servers: server.url, check: [`${gateway.url}/health`], interval: `${H}ms` });
@@ -232,9 +268,7 @@ describe('the sidecar: verified policies delivered', () => {
     sidecarOf,
     listen,
   }) => {
-    const key = createAccount();
-    const seed = path.join(root, 'signing.nk');
-    writeFileSync(seed, new TextDecoder().decode(key.getSeed()));
+    const { kp: key, seedFile: seed } = signingKey(root);
     const reloads = await listen([SUBJECTS.policyReload]);
     await central({ 'signing-seed': seed });
     const running = await sidecarOf('gateway', { 'deliver-to': deliverDir, 'public-key': key.getPublicKey(), interval: `${H}ms` });
@@ -280,9 +314,7 @@ describe('the sidecar: verified policies delivered', () => {
   });
 
   it('refuses, after its own restart, a signed set older than the one on disk', async ({ root, dir, deliverDir, central, sidecarOf, listen }) => {
-    const key = createAccount();
-    const seed = path.join(root, 'signing.nk');
-    writeFileSync(seed, new TextDecoder().decode(key.getSeed()));
+    const { kp: key, seedFile: seed } = signingKey(root);
     const reloads = await listen([SUBJECTS.policyReload]);
     await central({ 'signing-seed': seed });
     const flags = { 'deliver-to': deliverDir, 'public-key': key.getPublicKey(), interval: `${H}ms` };
@@ -400,7 +432,8 @@ describe('the sidecar: verified policies delivered', () => {
       5000,
       'the failing reload in the heartbeat',
     );
-    expect(sick.status).toBe('degraded');
+    // No check of the neighbour: its status stays unknown (degraded would vouch for it); the check says what fails.
+    expect(sick.status).toBe('unknown');
     expect(sick.details.policy_reload?.message).toMatch(/answered HTTP 500/);
     await until(() => gateway.reloads >= 4, 5000, 'retries');
     gateway.reloadStatus = 200;
@@ -413,11 +446,12 @@ describe('the sidecar: verified policies delivered', () => {
     await central();
     const running = await sidecarOf('gateway', { 'deliver-to': deliverDir, interval: `${H}ms` });
     await until(() => running.sidecar.receiver?.failure, 5000, 'the failure');
-    expect(running.sidecar.heartbeat.payload()).toMatchObject({ status: 'degraded', checks: { policy_delivery: 'error' }, policy: { revision: null } });
-    expect(running.sidecar.heartbeat.payload().details.policy_delivery?.message).toMatch(/could not write the set into .*delivered/);
+    // No check of the neighbour: unknown, with the failing delivery in its checks.
+    expect(running.sidecar.heartbeat.payload()).toMatchObject({ status: 'unknown', checks: { policy_delivery: 'error' }, policy: { revision: null } });
+    expect(running.sidecar.heartbeat.payload().details.policy_delivery?.message).toMatch(/cannot use the delivery directory .*delivered: EEXIST/);
     rmSync(deliverDir);
     await until(() => running.sidecar.receiver?.delivered, 5000, 'the retry');
-    expect(running.sidecar.heartbeat.payload()).toMatchObject({ status: 'healthy', checks: { policy_delivery: 'ok' } });
+    expect(running.sidecar.heartbeat.payload()).toMatchObject({ status: 'unknown', checks: { policy_delivery: 'ok' } });
   });
 
   it('shows a failing reload command in its health', async ({ deliverDir, central, sidecarOf }) => {
@@ -425,7 +459,7 @@ describe('the sidecar: verified policies delivered', () => {
     const running = await sidecarOf('gateway', { 'deliver-to': deliverDir, 'reload-command': 'exit 3', interval: `${H}ms` });
     await until(() => running.sidecar.notifier.failure, 5000, 'the failure');
     expect(running.sidecar.notifier.failure).toBe('the reload command exited 3');
-    expect(running.sidecar.heartbeat.payload()).toMatchObject({ status: 'degraded', checks: { policy_reload: 'error', policy_delivery: 'ok' } });
+    expect(running.sidecar.heartbeat.payload()).toMatchObject({ status: 'unknown', checks: { policy_reload: 'error', policy_delivery: 'ok' } });
   });
 });
 

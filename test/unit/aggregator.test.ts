@@ -204,7 +204,7 @@ describe('HealthAggregator', () => {
     expect(of('instance', 'g1').map((t) => t.to)).toEqual(['healthy', 'suspect', 'stale']);
   });
 
-  it('caps the instances it tracks, making room by evicting the oldest stale one, else the least recently heard outside the roster', () => {
+  it('caps the instances it tracks, making room by evicting the oldest stale one, else one heard only once, else the least recently heard outside the roster', () => {
     const { agg, run, hb, of } = setup({ maxInstances: 3 });
     hb('a', '1');
     hb('b', '1');
@@ -219,31 +219,112 @@ describe('HealthAggregator', () => {
     expect(hb('d', '1')).toBe('tracked');
     expect(of('instance', 'a').at(-1)).toMatchObject({ to: 'gone', reason: 'evicted' });
     expect(agg.trackedCount).toBe(3);
-    // No stale one left: a newcomer outside the roster displaces the least recently heard outside it (b, then c).
+    // No stale one left: a newcomer displaces one heard only once (d)...
     hb('c', '1');
     expect(hb('e', '1')).toBe('tracked');
+    expect(of('instance', 'd').at(-1)).toMatchObject({ to: 'gone', reason: 'evicted' });
+    // ...and with every one heard twice, the least recently heard outside the roster (b).
+    hb('e', '1');
+    expect(hb('f', '1')).toBe('tracked');
     expect(of('component', 'b').at(-1)).toMatchObject({ to: 'gone' });
     expect(agg.trackedCount).toBe(3);
   });
 
-  it('never lets a flood lock a rostered component out, nor displace its live instances', () => {
+  it('never lets a flood lock a rostered component out, nor displace its live instances that keep beating', () => {
     const { agg, run, hb, of } = setup({ required: ['gateway'], maxInstances: 100 });
     hb('gateway', 'real');
-    run(1100);
+    run(1000);
+    hb('gateway', 'real');
     // 10,000 forged instances of made-up components, then of the rostered one itself.
     for (let i = 0; i < 10_000; i++) hb(`forged-${i}`, 'x');
     expect(agg.trackedCount).toBe(100);
     expect(of('instance', 'real').map((t) => t.to)).toEqual(['healthy']);
-    // The real gateway restarts: its new instance gets in, displacing a forged one.
+    // The real gateway restarts: its new instance gets in, displacing a forged one, and keeps beating.
     expect(hb('gateway', 'real-2')).toBe('tracked');
+    hb('gateway', 'real-2');
     let refused = 0;
     for (let i = 0; i < 500; i++) if (hb('gateway', `forged-gw-${i}`) === 'refused') refused++;
-    // Forged instances of the rostered name take the flood's places, never a live one of its own: then they are refused.
-    // (The per-component cap, 1,000 by default, keeps one name from filling a table of 10,000.)
+    // Forged instances of the rostered name take the flood's places, then each other's (each heard once),
+    // never the place of one that keeps beating. (The per-component cap, 1,000 by default, keeps one
+    // name from filling a table of 10,000.)
     expect(of('instance', 'real').filter((t) => t.to === 'gone')).toEqual([]);
-    expect(refused).toBe(500 - 98);
-    expect(agg.view('gateway').components[0]?.instances.length).toBe(100);
+    expect(of('instance', 'real-2').filter((t) => t.to === 'gone')).toEqual([]);
+    expect(refused).toBe(0);
+    const gateway = agg.view('gateway').components[0];
+    expect(gateway?.instances.length).toBe(100);
+    // Once every place is held by an instance heard twice, a newcomer is refused.
+    for (const i of gateway?.instances ?? []) hb('gateway', i.instance);
     expect(hb('gateway', 'one-too-many')).toBe('refused');
+  });
+
+  it('keeps room for an instance that keeps beating: one-shot claims, 10,000 and then 5,000 a second, never lock the real gateway out', () => {
+    const { agg, run, hb, of } = setup({ required: ['gateway'] });
+    // 10,000 forged gateway instances, each heard once and declaring a long interval (they stay live),
+    // against the cap of 1,000 per component.
+    let forged = 0;
+    const forge = (component: string, n: number) => {
+      for (let i = 0; i < n; i++, forged++) hb(component, `forged-${forged}`, { intervalMs: 60_000 });
+    };
+    forge('gateway', 10_000);
+    // Then the real gateway beats every interval while the flood goes on (500 per 100 ms sweep).
+    const outcomes: string[] = [];
+    for (let tick = 0; tick < 100; tick++) {
+      if (tick % 10 === 0) outcomes.push(hb('gateway', 'real'));
+      forge('gateway', 500);
+      run(100);
+    }
+    // Admitted at every beat; displaced at most once (while heard only once), tracked ever since.
+    expect(outcomes).toEqual(Array(10).fill('tracked'));
+    const real = of('instance', 'real');
+    expect(real.filter((t) => t.to === 'gone').length).toBeLessThanOrEqual(1);
+    expect(real.at(-1)).toMatchObject({ to: 'healthy' });
+    const gateway = agg.view('gateway').components[0];
+    expect(gateway?.instances.map((i) => i.instance)).toContain('real');
+    expect(gateway).toMatchObject({ status: 'healthy' });
+    expect(gateway?.instances).toHaveLength(1000);
+
+    // The same under the table's cap: a tool outside the roster, beating, among one-shot made-up names.
+    const full = setup({ maxInstances: 1000 });
+    for (let i = 0; i < 10_000; i++) full.hb(`forged-${i}`, 'x', { intervalMs: 60_000 });
+    for (let tick = 0; tick < 100; tick++) {
+      if (tick % 10 === 0) full.hb('tool-browser', 'real');
+      for (let i = 0; i < 500; i++) full.hb(`forged-${tick}-${i}`, 'x', { intervalMs: 60_000 });
+      full.run(100);
+    }
+    expect(full.of('instance', 'real').filter((t) => t.to === 'gone').length).toBeLessThanOrEqual(1);
+    expect(full.agg.view('tool-browser').components[0]?.instances.map((i) => i.instance)).toEqual(['real']);
+    expect(full.agg.trackedCount).toBe(1000);
+  });
+
+  it('takes an instance that reports unknown as alive but vouching for nothing: its component unknown, a required one making the system unknown, an optional one degraded', () => {
+    const { agg, run, hb } = setup({ required: ['gateway'], optional: ['slack'] });
+    hb('gateway', 'sidecar-1', { status: 'unknown' });
+    hb('slack', 'sidecar-2', { status: 'unknown' });
+    run(1100);
+    expect(agg.view().components.map((c) => [c.name, c.status, c.reason])).toEqual([
+      ['gateway', 'unknown', '1 of 1 unknown (its sidecar has no check)'],
+      ['slack', 'unknown', '1 of 1 unknown (its sidecar has no check)'],
+    ]);
+    expect(agg.overall).toBe('unknown');
+    expect(agg.view().reason).toBe('required gateway is unknown (its sidecar has no check); optional slack is unknown (its sidecar has no check)');
+    // An instance that does report is judged; those that report unknown are left out of the judgement.
+    hb('gateway', 'gw-2');
+    expect(agg.view('gateway').components[0]?.status).toBe('healthy');
+    expect(agg.overall).toBe('degraded');
+    expect(agg.view().reason).toBe('optional slack is unknown (its sidecar has no check)');
+    hb('gateway', 'gw-2', { status: 'unhealthy' });
+    expect(agg.overall).toBe('unhealthy');
+    hb('gateway', 'gw-2', { state: 'stopping' });
+    // Checks that have not answered yet say so; a silent one is still unknown, not degraded.
+    hb('gateway', 'sidecar-1', { status: 'unknown', state: 'starting' });
+    expect(agg.view().reason).toBe('required gateway is unknown (its checks have not answered yet); optional slack is unknown (its sidecar has no check)');
+    run(1600);
+    expect(agg.view('gateway').components[0]?.instances[0]?.status).toBe('suspect');
+    expect(agg.view('gateway').components[0]?.status).toBe('unknown');
+    expect(agg.overall).toBe('unknown');
+    run(1500);
+    expect(agg.view('gateway').components[0]?.status).toBe('missing');
+    expect(agg.overall).toBe('unhealthy');
   });
 
   it('caps each component: a flood under one name displaces only that name\'s own instances', () => {
@@ -260,12 +341,13 @@ describe('HealthAggregator', () => {
     capped.setConnected(true);
     const beat = (component: string, instance: string) => capped.ingest({ status: 'healthy', component, instance, intervalMs: H });
     beat('gateway', 'g1');
+    beat('gateway', 'g1');
     beat('tool', 't1');
     for (let i = 0; i < 1000; i++) beat('flood', `f${i}`);
     expect(capped.view('flood').components[0]?.instances.length).toBe(50);
     expect(capped.view('tool').components[0]?.instances.length).toBe(1);
     for (let i = 0; i < 100; i++) beat('gateway', `g-forged-${i}`);
-    // At its cap with every instance live, a rostered component refuses newcomers rather than drop a live one.
+    // At its cap with every instance live, a rostered component drops those heard once, never one that keeps beating.
     expect(capped.view('gateway').components[0]?.instances.map((i) => i.instance)).toContain('g1');
     expect(capped.view('gateway').components[0]?.instances.length).toBe(50);
     expect(agg.trackedCount).toBe(0);
@@ -420,7 +502,7 @@ describe('HealthAggregator', () => {
     const heartbeat = fc.record({
       component,
       instance: fc.constantFrom('i1', 'i2', 'i3'),
-      status: fc.constantFrom('healthy', 'degraded', 'unhealthy'),
+      status: fc.constantFrom('healthy', 'degraded', 'unhealthy', 'unknown'),
     });
     // Distinct (component, instance) pairs, so that arrival order cannot change what each last said.
     const batch = fc.uniqueArray(heartbeat, { selector: (h) => `${h.component}/${h.instance}`, maxLength: 12 });

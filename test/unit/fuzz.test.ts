@@ -52,7 +52,7 @@ describe('fuzz: the heartbeat decoder', () => {
       component: 'sentinel',
       instance: 'fuzz',
       healthIntervalMs: 1000,
-      // A rostered component: its live instances are never displaced, so a full table of them refuses.
+      // A rostered component: its live instances heard twice are never displaced, so a full table of them refuses.
       required: ['gateway'],
       optional: [],
       maxInstances: 200,

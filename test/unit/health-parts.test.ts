@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { PolicyConvergence } from '../../src/health/convergence.js';
 import type { Heartbeat } from '../../src/health/heartbeat-payload.js';
+import { DisplacedKeys } from '../../src/health/displaced-keys.js';
 import { InstanceTable, type InstanceChange, type Role, type Tracked } from '../../src/health/instances.js';
 import { componentStatus, overallVerdict } from '../../src/health/verdict.js';
 import { componentReason, instanceWhy } from '../../src/health/views.js';
@@ -81,21 +82,61 @@ describe('the instance table', () => {
     expect(other.t.replacedBy(a)).toBe(false);
   });
 
-  it('makes room from the oldest stale instance, then from outside the roster, and never from a live rostered instance', () => {
+  it('makes room from the oldest stale instance, then one heard once, then from outside the roster; never from a live rostered instance heard twice', () => {
     const { t, hear, changes } = table({ gateway: 'required' }, { maxInstances: 3 });
+    const evicted = () => changes.filter((c) => c.reason === 'evicted').map((c) => c.t.instance);
     const gw = hear(heartbeat('gateway', 'gw-1')) as Tracked;
+    hear(heartbeat('gateway', 'gw-1'));
+    hear(heartbeat('x', 'x-1'));
     hear(heartbeat('x', 'x-1'));
     hear(heartbeat('y', 'y-1'));
-    // Full: the instance outside the roster heard least recently goes.
+    // Full: the instance heard only once goes first (y-1), though x-1 was heard less recently.
     expect(hear(heartbeat('z', 'z-1'))).toBeDefined();
-    expect(changes.filter((c) => c.reason === 'evicted').map((c) => c.t.key)).toEqual([expect.stringContaining('x-1')]);
+    expect(evicted()).toEqual(['y-1']);
+    // Every one heard twice: the instance outside the roster heard least recently goes.
+    hear(heartbeat('z', 'z-1'));
+    expect(hear(heartbeat('w', 'w-1'))).toBeDefined();
+    expect(evicted()).toEqual(['y-1', 'x-1']);
     expect(t.get('gateway', 'gw-1')).toBe(gw);
-    // Only rostered, live instances left: a newcomer outside the roster is refused, the roster kept.
+    // Only rostered instances left: one heard once makes room; those heard twice are kept, and then a newcomer is refused.
     const full = table({ gateway: 'required', llm: 'required' }, { maxInstances: 2 });
     full.hear(heartbeat('gateway', 'gw-1'));
+    full.hear(heartbeat('gateway', 'gw-1'));
     full.hear(heartbeat('llm', 'l-1'));
-    expect(full.hear(heartbeat('flood', 'f-1'))).toBeUndefined();
+    expect(full.hear(heartbeat('flood', 'f-1'))).toBeDefined();
+    expect(full.t.get('llm', 'l-1')).toBeUndefined();
+    full.hear(heartbeat('flood', 'f-1'));
+    expect(full.hear(heartbeat('flood', 'f-2'))).toBeDefined();
+    expect(full.t.get('flood', 'f-1')).toBeUndefined();
+    full.hear(heartbeat('flood', 'f-2'));
+    full.hear(heartbeat('llm', 'l-2'));
+    full.hear(heartbeat('llm', 'l-2'));
+    expect(full.t.get('gateway', 'gw-1')).toBeDefined();
+    expect(full.hear(heartbeat('flood', 'f-3'))).toBeUndefined();
     expect(full.t.size).toBe(2);
+  });
+
+  it('makes room at a component\'s cap from instances heard once, even of a rostered component, and lets one displaced so back in as heard twice', () => {
+    const { t, hear, changes } = table({ gateway: 'required' }, { maxPerComponent: 3 });
+    const evicted = () => changes.filter((c) => c.reason === 'evicted').map((c) => c.t.instance);
+    hear(heartbeat('gateway', 'real'));
+    hear(heartbeat('gateway', 'f-1'));
+    hear(heartbeat('gateway', 'f-2'));
+    // At the cap, every one live: the oldest heard only once goes, though the component is rostered.
+    hear(heartbeat('gateway', 'f-3'));
+    expect(evicted()).toEqual(['real']);
+    // Back for its second heartbeat: remembered as displaced, it comes in as heard twice, displacing one heard once...
+    const back = hear(heartbeat('gateway', 'real')) as Tracked;
+    expect(back.beats).toBe(2);
+    expect(evicted()).toEqual(['real', 'f-1']);
+    // ...and instances heard once never displace it again.
+    for (let i = 4; i < 50; i++) hear(heartbeat('gateway', `f-${i}`));
+    expect(t.get('gateway', 'real')).toBe(back);
+    // Every place held by one heard twice: a newcomer is refused.
+    hear(heartbeat('gateway', 'f-48'));
+    hear(heartbeat('gateway', 'f-49'));
+    expect(hear(heartbeat('gateway', 'f-50'))).toBeUndefined();
+    expect([...t.entry('gateway').instances.values()].map((i) => i.instance)).toEqual(['real', 'f-48', 'f-49']);
   });
 
   it('holds a component to its own cap: a flood under one name displaces only that name', () => {
@@ -107,7 +148,39 @@ describe('the instance table', () => {
   });
 });
 
+describe('the memory of displaced instances', () => {
+  it('finds a key remembered, once, in a table of fixed size; a key that lands in the same slot takes its place', () => {
+    const keys = new DisplacedKeys(4, 7);
+    expect(keys.slots).toBe(16);
+    keys.remember('gateway\u0000real');
+    expect(keys.take('gateway\u0000other')).toBe(false);
+    expect(keys.take('gateway\u0000real')).toBe(true);
+    expect(keys.take('gateway\u0000real')).toBe(false);
+    // 16 slots: of 100 keys remembered, at most 16 are still there, and the last one is.
+    for (let i = 0; i < 100; i++) keys.remember(`gateway\u0000f-${i}`);
+    let found = 0;
+    for (let i = 0; i < 99; i++) if (keys.take(`gateway\u0000f-${i}`)) found++;
+    expect(found).toBeLessThanOrEqual(15);
+    expect(keys.take('gateway\u0000f-99')).toBe(true);
+  });
+});
+
 describe('the status rules', () => {
+  it('takes an instance that reports unknown as alive, vouching for nothing, from counts', () => {
+    const { t, hear } = table({ gateway: 'required' });
+    const sidecar = hear(heartbeat('gateway', 'sidecar-1', { status: 'unknown' })) as Tracked;
+    const entry = t.entry('gateway');
+    expect({ current: entry.current, unknown: entry.unknown, notHealthy: entry.notHealthy }).toEqual({ current: 1, unknown: 1, notHealthy: 0 });
+    expect(componentStatus(entry)).toBe('unknown');
+    hear(heartbeat('gateway', 'gw-2', { status: 'degraded' }));
+    expect(componentStatus(entry)).toBe('degraded');
+    // Silent, it still vouches for nothing: it does not make the component degraded.
+    hear(heartbeat('gateway', 'gw-2'));
+    t.fallSilent(sidecar, 'suspect');
+    expect(componentStatus(entry)).toBe('healthy');
+    expect(componentReason(entry, componentStatus(entry))).toBe('1 of 2 silent for over 1.5 intervals, 1 of 2 unknown (its sidecar has no check)');
+  });
+
   it('judges the system from its roster, worst first, with the reason in words', () => {
     const { t, hear } = table({ gateway: 'required', slack: 'optional' });
     for (const e of t.components.values()) e.status = componentStatus(e);
