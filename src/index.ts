@@ -13,5 +13,7 @@ export { computeRevision } from './policy/revision.js';
 export { signedBytes, SIGNED_PREFIX, type ReloadSignature } from './policy/signature.js';
 export { canonicalJson } from './trust/canonical-json.js';
 export { verifyReload, type VerifyResult } from './subscriber/verify-reload.js';
-export { ReloadFilter, type FilterVerdict } from './subscriber/reload-filter.js';
+export { ReloadFilter, type FilterVerdict, type FilterReason } from './subscriber/reload-filter.js';
+export { ReloadApplier, PermanentRefusal, type ApplierEvent, type WholeReload } from './subscriber/reload-applier.js';
+export { isPublicKey } from './trust/nkey.js';
 export { fetchReloadBody, type Requester } from './subscriber/fetch-reload-body.js';

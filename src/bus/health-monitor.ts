@@ -6,6 +6,7 @@ import type { Clock } from '../clock.js';
 import { messageOf } from '../errors.js';
 import { HealthAggregator, PAUSE_AFTER, type Transition } from '../health/aggregator.js';
 import { HeartbeatSchema } from '../health/heartbeat-payload.js';
+import type { HeartbeatTrust } from '../health/heartbeat-trust.js';
 import { fitStatus, type HealthStatusPayload, type IngestCounters } from '../health/status-payload.js';
 import { SUBJECTS } from '../protocol/topics.js';
 import type { SentinelConfig } from '../config/settings.js';
@@ -50,6 +51,8 @@ export interface HealthMonitorOptions extends HealthSettings {
    * with an id we did not publish is an impostor's, and is. Without it, none is.
    */
   isOwnHeartbeat?: (id: string) => boolean;
+  /** Components whose heartbeats must be signed by their keys ([health.trust]). */
+  trust?: HeartbeatTrust;
 }
 
 interface BuiltStatus {
@@ -74,7 +77,7 @@ export class HealthMonitor extends EventEmitter<{ transition: [transition: Trans
     received: 0,
     accepted: 0,
     left: 0,
-    rejected: { oversized: 0, encoding: 0, json: 0, envelope: 0, payload: 0, impostor: 0 },
+    rejected: { oversized: 0, encoding: 0, json: 0, envelope: 0, payload: 0, signature: 0, impostor: 0 },
     refused: 0,
     evicted: 0,
   };
@@ -195,6 +198,15 @@ export class HealthMonitor extends EventEmitter<{ transition: [transition: Trans
       this.counters.rejected.impostor++;
       log.debug({ id: id.slice(0, 64), status: payload.status, state: payload.state ?? null }, 'heartbeat ignored: it claims to be this sentinel, which did not send it');
       return;
+    }
+    const trust = this.options.trust;
+    if (trust?.enabled) {
+      const verdict = trust.judge(decoded.value);
+      if (verdict !== 'ok' && verdict !== 'unprotected') {
+        this.counters.rejected.signature++;
+        log.debug({ component: payload.component, instance: payload.instance ?? null, why: verdict }, 'heartbeat ignored: its component is protected, and it is not signed by one of its keys, fresh and once');
+        return;
+      }
     }
     const outcome = this.aggregator.ingest(payload);
     if (outcome === 'refused') this.counters.refused++;

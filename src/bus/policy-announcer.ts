@@ -148,6 +148,17 @@ export class PolicyAnnouncer extends EventEmitter<{ published: [announcement: An
     this.announceRejection();
   }
 
+  /** Requests shed so far, by endpoint and why (for /metrics). */
+  shedCounts(): { endpoint: string; why: string; count: number }[] {
+    return [
+      ['policy-current', this.currentGate],
+      ['policy-transfer', this.transferGate],
+    ].flatMap(([endpoint, gate]) => {
+      const g = gate as RequestGate;
+      return [...Object.entries(g.shed), ['unanswered', g.unanswered] as const].map(([why, count]) => ({ endpoint: endpoint as string, why, count }));
+    });
+  }
+
   /** Stops the refresh. */
   close(): void {
     if (this.refreshTimer) this.options.clock.clearTimeout(this.refreshTimer);

@@ -53,6 +53,10 @@ export interface SentinelConfig {
   maxIntervalMs: number;
   /** Checks of the container beside the sentinel. */
   checks: CheckSpec[];
+  /** NKey seed file (absolute) this process signs its heartbeats with; unsigned when undefined. */
+  healthSeed: string | undefined;
+  /** Component -> the public NKeys whose signature its heartbeats must carry to be believed. */
+  healthTrust: Record<string, string[]>;
   /** The HTTP listener (/healthz, /readyz); null when off. */
   http: ListenAddress | null;
   /** Host names the HTTP listener answers besides localhost, its own address and IP addresses. */
@@ -363,6 +367,32 @@ export const SETTINGS = [
     parse: parseChecks,
     help: 'checks of the container beside the sentinel ([[health.checks]] tables)',
   }),
+  setting({
+    key: 'healthSeed',
+    file: 'health.signing_seed',
+    flag: 'health-seed',
+    env: ['SENTINEL_HEALTH_SEED'],
+    defaultText: '',
+    schema: Type.String({ minLength: 1 }),
+    flagType: 'string',
+    isPath: true,
+    parse: parseOptional,
+    help: 'NKey seed file (mode 600): sign every heartbeat this process publishes, for sentinels that protect its component ([health.trust])',
+  }),
+  setting({
+    key: 'healthTrust',
+    file: 'health.trust',
+    flag: 'heartbeat-key',
+    env: ['SENTINEL_HEARTBEAT_KEYS'],
+    defaultText: '',
+    schema: Type.Record(Type.String({ minLength: 1, maxLength: 64 }), Type.Array(Type.String({ minLength: 1 }), { minItems: 1 }), {
+      errorMessage: 'must be a table of component names, each with an array of public NKeys',
+    }),
+    flagType: 'string',
+    multiple: true,
+    parse: parseHeartbeatKeys,
+    help: 'COMPONENT=KEY: believe heartbeats of COMPONENT only when signed by KEY (repeatable; comma-separated in the variable; [health.trust] in the file)',
+  }),
   setting({ ...SHARED_SETTINGS.http, schema: Type.String({ minLength: 1 }) }),
   setting({
     key: 'httpAllowedHosts',
@@ -569,6 +599,29 @@ function parseHeaders(raw: unknown): Record<string, string> {
     headers[name] = value;
   }
   return headers;
+}
+
+/** `gateway=UA...` entries (flags, the variable) or a `[health.trust]` table, as component -> keys, each key checked. */
+function parseHeartbeatKeys(raw: unknown): Record<string, string[]> {
+  if (raw === '' || raw === undefined) return {};
+  const pairs: [string, unknown][] =
+    typeof raw === 'object' && raw !== null && !Array.isArray(raw)
+      ? Object.entries(raw as Record<string, unknown>)
+      : parseList(raw).map((entry) => {
+          const eq = entry.indexOf('=');
+          if (eq <= 0) throw new TypeError('each entry is COMPONENT=KEY');
+          return [entry.slice(0, eq).trim(), entry.slice(eq + 1).trim()];
+        });
+  const trust: Record<string, string[]> = {};
+  for (const [component, keys] of pairs) {
+    parseComponent(component);
+    try {
+      trust[component] = [...new Set([...(trust[component] ?? []), ...parsePublicKeys(keys)])];
+    } catch (err) {
+      throw new TypeError(`${component}: ${(err as Error).message}`);
+    }
+  }
+  return trust;
 }
 
 /**

@@ -4,6 +4,8 @@ import { encodeEnvelope, makeEnvelope } from '../protocol/envelope.js';
 import type { Clock, TimerHandle } from '../clock.js';
 import { messageOf } from '../errors.js';
 import { SUBJECTS } from '../protocol/topics.js';
+import type { SigningKey } from '../trust/ed25519.js';
+import { signHeartbeat } from './heartbeat-trust.js';
 import { withFailure, type CheckRunner } from './checks.js';
 import type { CheckDetail, LifecycleState, ReportedStatus, Roster, SentinelHeartbeat } from './heartbeat-payload.js';
 
@@ -47,6 +49,8 @@ export interface HeartbeatOptions {
   speaksFor?: 'self' | 'neighbour';
   log: Logger;
   random?: () => number;
+  /** Signs every heartbeat, for sentinels that protect this component ([health.trust]). */
+  signingKey?: SigningKey | undefined;
 }
 
 /**
@@ -176,7 +180,7 @@ export class HeartbeatPublisher {
       const envelope = makeEnvelope(SUBJECTS.health, component, payload);
       this.ownIds[this.nextOwnId] = envelope.id;
       this.nextOwnId = (this.nextOwnId + 1) % OWN_IDS_KEPT;
-      bus.publish(SUBJECTS.health, encodeEnvelope(envelope));
+      bus.publish(SUBJECTS.health, encodeEnvelope(this.options.signingKey ? signHeartbeat(envelope, this.options.signingKey) : envelope));
       this.published++;
       if (payload.status !== this.lastStatus) {
         log.info({ status: payload.status, checks: payload.checks, previous: this.lastStatus ?? null }, 'own health status');

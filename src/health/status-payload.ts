@@ -10,8 +10,11 @@ export interface IngestCounters {
   received: number;
   accepted: number;
   left: number;
-  /** Refused unread or invalid, by why; `impostor`: valid, but under this sentinel's own name with an id it did not publish. */
-  rejected: Record<'oversized' | 'encoding' | 'json' | 'envelope' | 'payload' | 'impostor', number>;
+  /**
+   * Refused unread or invalid, by why; `impostor`: valid, but under this sentinel's own name with an id it did
+   * not publish; `signature`: of a component protected by `[health.trust]`, without a fresh signature of its keys.
+   */
+  rejected: Record<'oversized' | 'encoding' | 'json' | 'envelope' | 'payload' | 'impostor' | 'signature', number>;
   /** Valid, but there was no room (every place held by a live instance of the roster heard twice). */
   refused: number;
   /** Instances dropped to make room for newer ones (the oldest silent or stale, else one heard only once, else the least recently heard outside the roster). */

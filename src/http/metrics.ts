@@ -26,6 +26,8 @@ export interface MetricsSource {
   };
   bus: { readonly connected: boolean; readonly reconnects: number };
   endpoints: () => { name: string; requests: number; errors: number }[];
+  /** Requests shed past the limits, by endpoint and why (`unanswered`: not even told, during a flood). */
+  shed: () => { endpoint: string; why: string; count: number }[];
   heartbeats: { readonly published: number };
   log: LogStats;
 }
@@ -177,7 +179,7 @@ export function createMetrics(source: MetricsSource, clock: Clock): { registry: 
   counterOf(`${PREFIX}heartbeats_received_total`, 'Messages heard on nachos.system.health.', () => monitor.counters.received);
   new Counter({
     name: `${PREFIX}heartbeats_rejected_total`,
-    help: 'Heartbeats ignored, by reason: oversized, encoding, json, envelope, payload, impostor (under this sentinel\'s own name, not sent by it), or capacity (over the instance cap).',
+    help: 'Heartbeats ignored, by reason: oversized, encoding, json, envelope, payload, impostor (under this sentinel\'s own name, not sent by it), signature (a protected component, not signed by its keys, fresh and once), or capacity (over the instance cap).',
     labelNames: ['reason'],
     registers: [register],
     collect() {
@@ -250,6 +252,16 @@ export function createMetrics(source: MetricsSource, clock: Clock): { registry: 
     collect() {
       this.reset();
       for (const ep of source.endpoints()) this.inc({ endpoint: ep.name }, ep.errors);
+    },
+  });
+  new Counter({
+    name: `${PREFIX}requests_shed_total`,
+    help: 'Requests shed past the limits, by endpoint (policy-current, policy-transfer) and why: requester (one requester past its rate), total, bytes (reply bytes per second), outstanding (reply bytes not yet taken by the server), unanswered (past the rate of 503s, not even told).',
+    labelNames: ['endpoint', 'why'],
+    registers: [register],
+    collect() {
+      this.reset();
+      for (const s of source.shed()) this.inc({ endpoint: s.endpoint, why: s.why }, s.count);
     },
   });
   return {

@@ -18,6 +18,8 @@ import type { LogStats } from '../log/logger.js';
 import { loadFiles } from '../policy/load.js';
 import { policyFilesOpenForWriting } from '../policy/open-writers.js';
 import { ReloadSigner } from '../policy/signature.js';
+import { HeartbeatTrust } from '../health/heartbeat-trust.js';
+import { heartbeatKey } from './heartbeat-key.js';
 import { loadSeedFile } from '../trust/seed-file.js';
 import { SENTINEL_QUEUE, SUBJECTS } from '../protocol/topics.js';
 import { PolicyReloader } from '../reload/reloader.js';
@@ -102,7 +104,8 @@ export class Sentinel {
       signer: this.signer,
       clock,
     });
-    this.monitor = new HealthMonitor({ ...config, bus: this.bus, clock, instance, log, isOwnHeartbeat: (id) => this.heartbeat.isOwnHeartbeat(id) });
+    const trust = new HeartbeatTrust({ trust: config.healthTrust, maxClockSkewMs: config.maxClockSkewMs, wallNow: () => clock.wallNow(), now: () => clock.now() });
+    this.monitor = new HealthMonitor({ ...config, bus: this.bus, clock, instance, log, isOwnHeartbeat: (id) => this.heartbeat.isOwnHeartbeat(id), trust });
     const runner = new CheckRunner([this.eventLoop, ...config.checks.map(configuredCheck)], () => this.heartbeat.publishIfChanged());
     this.heartbeat = new HeartbeatPublisher({
       bus: this.bus,
@@ -115,6 +118,7 @@ export class Sentinel {
       live: this.ownChecks(),
       policyRevision: () => this.reloader.inForce?.revision ?? null,
       roster: rosterOf(this.monitor.required, config.optional),
+      signingKey: heartbeatKey(config, log),
       log,
     });
     this.service = new MicroService({
@@ -146,6 +150,7 @@ export class Sentinel {
           health: this.monitor,
           bus: this.bus,
           endpoints: () => this.service.endpointStats(),
+          shed: () => this.announcer.shedCounts(),
           heartbeats: this.heartbeat,
           log: parts.logStats ?? { dropped: 0 },
         },

@@ -12,6 +12,7 @@ import { CheckRunner, configuredCheck } from '../health/checks.js';
 import { HeartbeatPublisher, type LiveCheck } from '../health/heartbeat.js';
 import { HttpServer } from '../http/http-server.js';
 import { sidecarRoutes } from '../http/sidecar-routes.js';
+import { heartbeatKey } from './heartbeat-key.js';
 import { leave } from './leave.js';
 
 /** The name standard NATS tooling lists sidecars under (`nats micro ls`); no endpoints, only the identity. */
@@ -89,6 +90,7 @@ export class Sidecar {
       policyRevision: () => this.receiver?.delivered?.revision ?? null,
       // The neighbour's health is known from its checks alone: with none (or none answered yet), unknown.
       speaksFor: 'neighbour',
+      signingKey: heartbeatKey(config, log),
       log,
     });
     this.service = new MicroService({

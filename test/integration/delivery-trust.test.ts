@@ -360,6 +360,38 @@ describe('issue 16, freshness and telling the neighbour', () => {
   });
 });
 
+describe("the README's subscriber recipe", () => {
+  it('runs as written against a signed central sentinel: each set applied once, in order', async ({ root, dir, sentinel, key, server, defer }) => {
+    const { symlinkSync, mkdirSync: mkdir } = await import('node:fs');
+    const { spawn } = await import('node:child_process');
+    const repo = path.resolve(import.meta.dirname, '../..');
+    const block = [...readFileSync(path.join(repo, 'README.md'), 'utf8').matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1] ?? '').find((b) => b.includes('new ReloadApplier'));
+    expect(block).toBeDefined();
+    // The package as a user installs it (this checkout, built), and the NATS client beside it.
+    const app = path.join(root, 'app');
+    mkdir(path.join(app, 'node_modules'), { recursive: true });
+    symlinkSync(repo, path.join(app, 'node_modules', 'nachos-sentinel'));
+    symlinkSync(path.join(repo, 'node_modules', '@nats-io'), path.join(app, 'node_modules', '@nats-io'));
+    writeFileSync(
+      path.join(app, 'recipe.mjs'),
+      `import { connect } from '@nats-io/transport-node';\nconst nc = await connect({ servers: process.env.NATS_URL });\n` +
+        `const apply = (files) => process.stdout.write(files.map((f) => f.path).sort().join(',') + '\\n');\n${block}`,
+    );
+    // The recipe is for a deployment named prod.
+    await sentinel({ interval: `${H}ms`, 'signing-seed': key.seedFile, deployment: 'prod' });
+    const child = spawn(process.execPath, ['recipe.mjs'], { cwd: app, env: { PATH: process.env.PATH ?? '', NATS_URL: server.url, SENTINEL_PUBLIC_KEY: key.publicKey }, stdio: ['ignore', 'pipe', 'pipe'] });
+    defer(() => child.kill());
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    await until(() => out.split('\n').includes('a.toml'), 10_000, `the first set applied (stderr: ${err})`);
+    writeFileSync(path.join(dir, 'b.toml'), 'version = "1.0"\n[[rules]]\nid = "b1"\npriority = 1\nmatch = { resource = "tool" }\neffect = "deny"\n');
+    await until(() => out.split('\n').includes('a.toml,b.toml'), 10_000, 'the second set applied');
+    expect(out.trim().split('\n')).toEqual(['a.toml', 'a.toml,b.toml']);
+  });
+});
+
 describe('issue 16, keys', () => {
   it('rotates keys: new key trusted beside the old, the central switched, the old key removed, what it signed refused', async ({ root, dir, sentinel, signedSidecar, key, listen }) => {
     const reloads = await listen([SUBJECTS.policyReload]);

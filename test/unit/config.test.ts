@@ -56,6 +56,13 @@ describe('resolveConfig', () => {
       httpAllowedHosts: [],
       sidecarChecks: [],
       reloadTimeoutMs: 10_000,
+      reloadHeaders: {},
+      takeOver: false,
+      healthTrust: {},
+      publicKeys: [],
+      deployment: '',
+      expiresAfterMs: 24 * 3_600_000,
+      maxClockSkewMs: 5 * 60_000,
     });
   });
 
@@ -196,5 +203,35 @@ listen = "off"
     expect(schema.additionalProperties).toBe(false);
     expect(Object.keys(schema.properties)).toContain('quiet_window');
     expect(schema.properties.quiet_window?.description).toMatch(/default: 50ms/);
+  });
+});
+
+describe('trust settings (issue 16)', () => {
+  const { dir, cleanup } = tempDir();
+  afterEach(() => undefined);
+  const resolve = (flags: Record<string, unknown>, env: NodeJS.ProcessEnv = {}) => resolveConfig({ flags: flags as never, env, cwd: dir });
+  const pub = 'ACUSG5KPKG5CRRAPSNYXKMVKOVWHY6J2BBOJP6HHDYZADJE36A7T3N46';
+
+  it('reads heartbeat keys from flags, the variable and [health.trust], each key checked', () => {
+    expect(resolve({ 'heartbeat-key': [`gateway=${pub}`] }).healthTrust).toEqual({ gateway: [pub] });
+    expect(resolve({}, { SENTINEL_HEARTBEAT_KEYS: `gateway=${pub},llm-proxy=${pub}` }).healthTrust).toEqual({ gateway: [pub], 'llm-proxy': [pub] });
+    const file = path.join(dir, 'trust.toml');
+    writeFileSync(file, `[health.trust]\ngateway = ["${pub}"]\n\n[trust]\ndeployment = "prod"\nkeys = ["${pub}"]\nexpires_after = "12h"\n`);
+    expect(resolve({ config: file })).toMatchObject({ healthTrust: { gateway: [pub] }, deployment: 'prod', publicKeys: [pub], expiresAfterMs: 12 * 3_600_000 });
+    expect(() => resolve({ 'heartbeat-key': ['gateway'] })).toThrow(/--heartbeat-key: each entry is COMPONENT=KEY/);
+    expect(() => resolve({ 'heartbeat-key': ['gateway=NOTAKEY'] })).toThrow(/--heartbeat-key: gateway: the key \(7 characters\) is not a public NKey/);
+    cleanup();
+  });
+
+  it('takes reload headers as "Name: value", and never shows a value in an error', () => {
+    expect(resolve({ 'reload-header': ['Authorization: Bearer x:y', 'X-Extra:1'] }).reloadHeaders).toEqual({ Authorization: 'Bearer x:y', 'X-Extra': '1' });
+    expect(() => resolve({ 'reload-header': ['no colon here'] })).toThrow(/a header is "Name: value"/);
+    expect(() => resolve({ 'reload-header': ['Bad Name: s3cret'] })).toThrow(/"Bad Name" is not a header name/);
+    expect(() => resolve({ 'reload-url': 'https://gw/reload?token=s3cret', 'reload-header': ['Authorization: s3cret'] })).not.toThrow();
+    try {
+      resolve({ 'reload-url': 'ftp://u:s3cret@gw/?token=s3cret' });
+    } catch (err) {
+      expect((err as Error).message).not.toContain('s3cret');
+    }
   });
 });
