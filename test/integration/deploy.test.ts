@@ -96,7 +96,9 @@ describe('compose.yaml', () => {
     expect(flag('--check')).toBe('http://gateway:8081/health');
     const [volume, target] = (sidecar?.volumes?.[0] ?? '').split(':');
     expect(flag('--deliver-to')).toBe(target);
-    expect(gateway?.volumes).toContain(`${volume}:/app/policies:ro`);
+    // Read-only, never filled from the gateway's image (nocopy), and made by the sidecar's mount first.
+    expect(gateway?.volumes).toContainEqual({ type: 'volume', source: volume, target: '/app/policies', read_only: true, volume: { nocopy: true } });
+    expect(gateway?.depends_on).toHaveProperty(['gateway-sidecar', 'condition'], 'service_started');
     expect(compose.volumes).toHaveProperty([volume as string]);
     // The image lets its user write there, so that a new named volume is writable too.
     expect(dockerfile).toContain(`chown node:node ${target}`);
