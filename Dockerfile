@@ -17,7 +17,8 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
-# Example policies; mount your own over them (read-only is enough).
+# Example policies (YAML in Nachos' schema: strict, standard, permissive); mount your
+# own over them (read-only is enough).
 COPY policies ./policies
 # `nachos-sentinel` on the PATH, for healthchecks and people.
 RUN chmod +x dist/cli/bin.cjs && ln -s /app/dist/cli/bin.cjs /usr/local/bin/nachos-sentinel

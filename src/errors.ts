@@ -24,6 +24,8 @@ export const ERROR_CODES = {
   POLICY_DUPLICATE_ID: 'SENTINEL_ERR_POLICY_DUPLICATE_ID',
   POLICY_BAD_REGEX: 'SENTINEL_ERR_POLICY_BAD_REGEX',
   POLICY_BAD_VALUE: 'SENTINEL_ERR_POLICY_BAD_VALUE',
+  /** A policy file the consumer never reads (Nachos: anything but *.yaml and *.yml): a warning, or an error with strict_consumer. */
+  POLICY_NOT_READ: 'SENTINEL_ERR_POLICY_NOT_READ',
   /** A key the policy schema does not know: a warning, or an error with strict_keys. */
   POLICY_UNKNOWN_KEY: 'SENTINEL_ERR_POLICY_UNKNOWN_KEY',
 } as const;

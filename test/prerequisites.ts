@@ -32,9 +32,16 @@ function found(candidates: string[]): boolean {
   });
 }
 
-export default function setup(): void {
+export default function setup(): () => void {
   const missing = PREREQUISITES.filter((p) => !found(p.candidates));
-  if (missing.length === 0) return;
-  const lines = missing.map((p) => `  ${p.name} (${p.why}): ${p.install}`);
-  throw new Error(`the suite needs programs that are not installed:\n${lines.join('\n')}\n(.ci/run installs them on Debian)`);
+  if (missing.length > 0) {
+    const lines = missing.map((p) => `  ${p.name} (${p.why}): ${p.install}`);
+    throw new Error(`the suite needs programs that are not installed:\n${lines.join('\n')}\n(.ci/run installs them on Debian)`);
+  }
+  // What is optional is said at the start and again in the summary: the tests that run Nachos' own code.
+  const nachos = process.env.NACHOS_REPO
+    ? `Nachos' own code: from NACHOS_REPO=${process.env.NACHOS_REPO}`
+    : "Nachos' own code: NACHOS_REPO is not set, so the tests that run Nachos' PolicyLoader, validator and health server are SKIPPED (set it to a checkout or bare git directory of Nacho-Labs-LLC/nachos)";
+  process.stdout.write(`${nachos}\n`);
+  return () => process.stdout.write(`${nachos}\n`);
 }

@@ -19,8 +19,8 @@ export async function validate(cli: CommandLine, env: NodeJS.ProcessEnv, cwd: st
   if (cli.positionals[0] !== undefined) flags.policies = cli.positionals[0];
   const config = resolveConfig({ flags, env, cwd });
   const loaded = await loadFiles({ dir: config.policies, extraFiles: config.watch, maxFileBytes: config.maxFileBytes });
-  const { allowEmpty, strictKeys, invalidFiles } = config;
-  const result = buildSnapshot(loaded.sources, loaded.problems, { allowEmpty, strictKeys, invalidFiles });
+  const { allowEmpty, strictKeys, invalidFiles, consumer, strictConsumer } = config;
+  const result = buildSnapshot(loaded.sources, loaded.problems, { allowEmpty, strictKeys, invalidFiles, consumer, strictConsumer });
   const shown = (file: string) => path.relative(cwd, path.join(config.policies, file)) || '.';
   const located = (p: Problem) => ({ ...p, file: shown(p.file) });
 

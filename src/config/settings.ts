@@ -3,6 +3,7 @@ import { CheckSpecSchema, checksFromUrls, DEFAULT_CHECK_TIMEOUT, OWN_CHECK_SLOTS
 import { DEFAULT_MAX_PER_COMPONENT } from '../health/instances.js';
 import { MAX_CHECKS, MAX_INTERVAL_MS } from '../health/heartbeat-payload.js';
 import { INVALID_FILE_MODES, type InvalidFileMode } from '../policy/invalid-files.js';
+import { CONSUMERS, type Consumer } from '../policy/consumer.js';
 import { parseByteSize } from './byte-size.js';
 import { parseDuration } from './duration.js';
 import type { ListenAddress } from './listen-address.js';
@@ -30,6 +31,10 @@ export interface SentinelConfig {
   strictKeys: boolean;
   /** What an invalid file does to the set. */
   invalidFiles: InvalidFileMode;
+  /** Who reads the delivered files: Nachos' gateway (only *.yaml, *.yml) or a bus subscriber. */
+  consumer: Consumer;
+  /** A policy file the consumer never reads is an error, not a warning. */
+  strictConsumer: boolean;
   quietWindowMs: number;
   maxWaitMs: number;
   rescanIntervalMs: number;
@@ -190,7 +195,36 @@ export const SETTINGS = [
     ),
     flagType: 'string',
     parse: parseInvalidFiles,
-    help: 'what an invalid policy file does: reject-set (the whole new set is refused) or skip-file (it is left out, as Nachos does)',
+    help: 'what an invalid policy file does: reject-set (the whole new set is refused) or skip-file (that file is left out; each problem says what Nachos does with it)',
+  }),
+  setting({
+    key: 'consumer',
+    file: 'policy.consumer',
+    flag: 'consumer',
+    env: ['SENTINEL_CONSUMER'],
+    defaultText: 'nachos',
+    schema: Type.Union(
+      CONSUMERS.map((c) => Type.Literal(c)),
+      {},
+    ),
+    flagType: 'string',
+    parse: (raw) => {
+      const text = String(raw).trim().toLowerCase();
+      if ((CONSUMERS as readonly string[]).includes(text)) return text as Consumer;
+      throw new TypeError(`"${String(raw).slice(0, 40)}" is not a consumer; use nachos (Nachos' gateway reads the delivered *.yaml and *.yml files) or bus (a subscriber reads the documents from the reload)`);
+    },
+    help: "who reads the policies: nachos (Nachos' gateway, which reads only *.yaml and *.yml) or bus (a subscriber that reads the documents from the reload)",
+  }),
+  setting({
+    key: 'strictConsumer',
+    file: 'policy.strict_consumer',
+    flag: 'strict-consumer',
+    env: ['SENTINEL_STRICT_CONSUMER'],
+    defaultText: 'false',
+    schema: Type.Boolean(),
+    flagType: 'boolean',
+    parse: parseBoolean,
+    help: 'a policy file the consumer never reads (for Nachos: *.toml) is an error, not a warning',
   }),
   setting({
     key: 'quietWindowMs',
@@ -423,7 +457,7 @@ function sidecarSettings() {
       flagType: 'string',
       multiple: true,
       parse: (raw) => checksFromUrls(parseList(raw)),
-      help: 'sidecar: check the neighbour at this URL (http://, https:// or tcp://host:port; repeatable); a Nachos HealthCheck body is taken over',
+      help: 'sidecar: [NAME=]URL: check the neighbour at this URL (http://, https:// or tcp://host:port; repeatable), named NAME or else after the component (gateway, gateway-2, ...); a Nachos HealthCheck body is taken over, its version and uptime too',
     }),
     setting({
       key: 'deliverTo',

@@ -32,6 +32,19 @@ const MAX_YAML_ALIASES = 100;
  */
 export const MAX_NESTING = 64;
 
+/**
+ * A text as Nachos' policy loader reads it: `yaml`'s `parse` with its
+ * defaults (what the loader calls), warnings not printed. Undefined when it
+ * throws: the loader then drops the file.
+ */
+export function parseAsNachos(text: string): { doc: unknown } | undefined {
+  try {
+    return { doc: yaml().parse(text, { logLevel: 'error' }) as unknown };
+  } catch {
+    return undefined;
+  }
+}
+
 export function isYaml(path: string): boolean {
   return /\.ya?ml$/i.test(path);
 }

@@ -1,3 +1,4 @@
+import type { Consumer } from './consumer.js';
 import { ERROR_CODES, type Problem } from '../errors.js';
 import type { InvalidFileMode } from './invalid-files.js';
 import { compareBytes } from './byte-order.js';
@@ -33,6 +34,9 @@ export interface BuildOptions {
   allowEmpty: boolean;
   strictKeys?: boolean;
   invalidFiles?: InvalidFileMode;
+  /** Who reads the files (default nachos), and whether a file it never reads is an error. */
+  consumer?: Consumer;
+  strictConsumer?: boolean;
 }
 
 /** A set that failed validation: what was tried, and why it was refused. */
@@ -67,7 +71,12 @@ export function buildSnapshot(
   files: SnapshotFile[] = digestFiles(sources),
 ): BuildResult {
   const skipInvalid = options.invalidFiles === 'skip-file';
-  const { policies, ruleCount, problems, warnings } = validateSet(sources, { strictKeys: options.strictKeys, skipInvalid });
+  const { policies, ruleCount, problems, warnings } = validateSet(sources, {
+    strictKeys: options.strictKeys,
+    skipInvalid,
+    consumer: options.consumer ?? 'nachos',
+    strictConsumer: options.strictConsumer,
+  });
   const all = [...readProblems, ...problems];
   const reject = (extra: Problem[] = []): BuildResult => ({ ok: false, rejection: { revision: computeRevision(files), files, problems: [...all, ...extra], warnings } });
 

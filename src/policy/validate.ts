@@ -1,8 +1,9 @@
 import { ERROR_CODES, type Problem } from '../errors.js';
+import type { Consumer } from './consumer.js';
 import { schemaIssues } from '../text/schema-issues.js';
 import { pathToPointer, pointerToPath, type Position } from '../text/toml-positions.js';
 import { parseByFormat, type Parsed } from './formats.js';
-import { nachosReads, nachosRefusals, skippedRulesNote } from './nachos-compat.js';
+import { changesNoDecision, decisionEffect, nachosParse, nachosReads, nachosRefusals, ruleCountOf, skippedRulesNote, within } from './nachos-compat.js';
 import { checkClosedPolicyDocument, checkPolicyDocument, OPERATORS, PolicyDocumentSchema, type Operator, type PolicyDocument } from './schema.js';
 import { compareBytes } from './byte-order.js';
 import { unknownKeys } from './unknown-keys.js';
@@ -34,9 +35,15 @@ export interface ValidationResult {
   warnings: Problem[];
 }
 
+export type { Consumer } from './consumer.js';
+
 export interface ValidateOptions {
-  /** Unknown keys are errors rather than warnings. */
+  /** Unknown keys, and types that change no decision, are errors rather than warnings. */
   strictKeys?: boolean;
+  /** Who reads the files (default nachos): what its loader does is said with every problem. */
+  consumer?: Consumer;
+  /** A policy file the consumer never reads is an error, not a warning. */
+  strictConsumer?: boolean;
   /**
    * An invalid file's rule ids do not count against later files: it is going
    * to be skipped (invalid_files = "skip-file"), and the rest must stand without it.
@@ -56,13 +63,15 @@ export function validateSet(files: readonly SourceFile[], options: ValidateOptio
   const warnings: Problem[] = [];
   const policies: ParsedPolicy[] = [];
   // id -> where it was first defined, for the duplicate check across files.
-  const ruleIds = new Map<string, { file: string; line: () => number | undefined }>();
+  const ruleIds = new Map<string, RuleAt>();
   let ruleCount = 0;
 
+  const consumer = options.consumer ?? 'nachos';
   for (const file of [...files].sort((a, b) => compareBytes(a.path, b.path))) {
     const fileProblems: Problem[] = [];
+    const fileWarnings: Problem[] = [];
     const parsed = parseFile(file, fileProblems);
-    const fileIds = new Map<string, { file: string; line: () => number | undefined }>();
+    const fileIds = new Map<string, RuleAt>();
     if (parsed !== undefined && file.kind === 'policy') {
       const { value } = parsed;
       const where = (path: (string | number)[]) => parsed.locate(path);
@@ -82,7 +91,7 @@ export function validateSet(files: readonly SourceFile[], options: ValidateOptio
       }
       const unknownKeysFound = valid && checkClosedPolicyDocument.Check(value) ? [] : unknownKeys(PolicyDocumentSchema, value);
       for (const unknown of unknownKeysFound) {
-        (options.strictKeys ? fileProblems : warnings).push({
+        (options.strictKeys ? fileProblems : fileWarnings).push({
           code: ERROR_CODES.POLICY_UNKNOWN_KEY,
           file: file.path,
           ...where(unknown.path),
@@ -97,7 +106,7 @@ export function validateSet(files: readonly SourceFile[], options: ValidateOptio
       const rules = Array.isArray((value as { rules?: unknown } | null)?.rules) ? (value as { rules: unknown[] }).rules : [];
       rules.forEach((rule, index) => {
         const at = (...rest: (string | number)[]): Position | undefined => where(['rules', index, ...rest]);
-        const id = (rule as { id?: unknown } | null)?.id;
+        const { id, priority } = (rule ?? {}) as { id?: unknown; priority?: unknown };
         const ruleId = typeof id === 'string' && id !== '' ? id : undefined;
         if (ruleId !== undefined) {
           const first = ruleIds.get(ruleId) ?? fileIds.get(ruleId);
@@ -111,9 +120,10 @@ export function validateSet(files: readonly SourceFile[], options: ValidateOptio
               ruleId,
               path: `/rules/${index}/id`,
               message: `rule id "${ruleId}" is already used at ${firstAt}; ids must be unique across the policy directory`,
-            });
+              ...(first.file !== file.path ? { [DUPLICATE_OF]: { file: first.file, priority: first.priority, priorityHere: priority } } : {}),
+            } as Problem);
           } else {
-            fileIds.set(ruleId, { file: file.path, line: () => at('id')?.line });
+            fileIds.set(ruleId, { file: file.path, line: () => at('id')?.line, priority });
           }
         }
         const conditions = (rule as { conditions?: unknown } | null)?.conditions;
@@ -123,42 +133,127 @@ export function validateSet(files: readonly SourceFile[], options: ValidateOptio
           if (typeof operator !== 'string' || !(OPERATORS as readonly string[]).includes(operator)) return;
           const message = checkConditionValue(operator as Operator, operand);
           if (message === undefined) return;
+          // The schema may already have said it of the same value: said once.
+          const pointer = `/rules/${index}/conditions/${c}/value`;
+          if (fileProblems.some((p) => p.path === pointer)) return;
           fileProblems.push({
             code: message.startsWith('invalid regular expression') ? ERROR_CODES.POLICY_BAD_REGEX : ERROR_CODES.POLICY_BAD_VALUE,
             file: file.path,
             ...at('conditions', c, 'value'),
             ...(ruleId !== undefined ? { ruleId } : {}),
-            path: `/rules/${index}/conditions/${c}/value`,
+            path: pointer,
             message: `conditions[${c}].value: ${message}`,
           });
         });
       });
-      if (fileProblems.length === 0 && valid) {
-        ruleCount += value.rules.length;
-        policies.push({ path: file.path, document: value });
+    }
+    if (file.kind === 'policy') {
+      judgeForConsumer(file, parsed?.value, fileProblems, fileWarnings, { ...options, consumer });
+      if (fileProblems.length === 0 && parsed !== undefined) {
+        ruleCount += ruleCountOf(parsed.value);
+        policies.push({ path: file.path, document: parsed.value as PolicyDocument });
       }
     }
-    if (fileProblems.length > 0 && nachosReads(file.path)) noteWhatNachosDoes(file.path, parsed?.value, fileProblems);
     // A file about to be skipped does not claim its ids; in a set refused whole, the first use is the one named.
     if (fileProblems.length === 0 || !options.skipInvalid) for (const [id, at] of fileIds) ruleIds.set(id, at);
     problems.push(...fileProblems);
+    warnings.push(...fileWarnings);
   }
   return { policies, ruleCount, problems, warnings };
 }
 
+interface RuleAt {
+  file: string;
+  line: () => number | undefined;
+  priority: unknown;
+}
+
+/** Where a duplicate id across files was first used (kept on the problem until it is worded, then removed). */
+const DUPLICATE_OF = Symbol('duplicateOf');
+
 /**
- * Says, on the problem Nachos' own validator would refuse too (the first
- * one, once per file), that Nachos' loader skips the whole file and what it
- * would then lose. A file that does not even parse is skipped by Nachos too.
+ * Says, with the problems of one policy file, what its consumer does with it.
+ *
+ * For Nachos (the default): a file it never reads (`*.toml`) is a warning,
+ * naming its rules that are not in force there (an error with
+ * `strictConsumer`). In a file it reads, each problem is one of three kinds,
+ * and says which: Nachos' own loader refuses it too (the first such problem
+ * says the whole file is skipped, and what that loses); Nachos would load the
+ * file, and the problem could change a decision (it stays an error, and says
+ * how Nachos' evaluator would take it); or Nachos would load it and it changes
+ * no decision (a type the schema asks for where Nachos only stores the value:
+ * a warning, an error only with `strictKeys`).
  */
-function noteWhatNachosDoes(file: string, doc: unknown, fileProblems: Problem[]): void {
-  const refused = doc === undefined ? [''] : nachosRefusals(doc);
-  if (refused.length === 0) return;
-  const target =
-    fileProblems.find((p) => refused.some((r) => p.path !== undefined && (p.path === r || (r !== '' && p.path.startsWith(`${r}/`))))) ??
-    fileProblems.find((p) => p.code !== ERROR_CODES.POLICY_DUPLICATE_ID) ??
-    fileProblems[0];
-  if (target) target.message += `; ${skippedRulesNote(file, doc)}`;
+function judgeForConsumer(file: SourceFile, doc: unknown, fileProblems: Problem[], fileWarnings: Problem[], options: ValidateOptions & { consumer: Consumer }): void {
+  const reads = options.consumer === 'nachos' && nachosReads(file.path);
+  if (options.consumer === 'nachos' && !reads) {
+    const count = ruleCountOf(doc);
+    (options.strictConsumer ? fileProblems : fileWarnings).push({
+      code: ERROR_CODES.POLICY_NOT_READ,
+      file: file.path,
+      message: `Nachos' loader reads only *.yaml and *.yml: ${count === 0 ? `${file.path} is` : count === 1 ? `the rule in ${file.path} is` : `the ${count} rules in ${file.path} are`} not in force in a Nachos gateway`,
+    });
+  }
+  if (fileProblems.length === 0) return;
+  // What Nachos' loader makes of the file: its own parse of the bytes, and its validator's verdict.
+  const unparsable = fileProblems.some((p) => p.code === ERROR_CODES.POLICY_SYNTAX);
+  const tooDeep = fileProblems.some((p) => p.code === ERROR_CODES.POLICY_SYNTAX && p.message.includes('nested deeper'));
+  let nachosDoc: unknown = doc;
+  let refused: string[] = [];
+  if (reads && unparsable && !tooDeep) {
+    const theirs = nachosParse(file.content);
+    nachosDoc = theirs?.doc;
+    refused = theirs ? nachosRefusals(theirs.doc) : [''];
+  } else if (reads && !unparsable) {
+    refused = nachosRefusals(doc);
+  }
+  // Nachos drops a file for anything its validator refuses: then nothing else is said of Nachos' evaluator.
+  const nachosDrops = reads && !tooDeep && refused.length > 0;
+  const nachosDoc2 = unparsable ? nachosDoc : doc;
+  let saidSkipped = false;
+  for (const problem of [...fileProblems]) {
+    const pointer = problem.path ?? '';
+    const duplicateOf = (problem as Problem & { [DUPLICATE_OF]?: { file: string; priority: unknown; priorityHere: unknown } })[DUPLICATE_OF];
+    delete (problem as Problem & { [DUPLICATE_OF]?: unknown })[DUPLICATE_OF];
+    const refusedHere = nachosDrops && (refused.includes('') || (problem.code !== ERROR_CODES.POLICY_SYNTAX && within(pointer, refused)));
+    if (refusedHere) {
+      if (!saidSkipped) problem.message += `; ${skippedRulesNote(file.path, unparsable && refused.includes('') && nachosDoc === undefined ? undefined : nachosDoc2)}`;
+      saidSkipped = true;
+      continue;
+    }
+    if (problem.code === ERROR_CODES.POLICY_UNKNOWN_KEY) continue;
+    if (problem.code !== ERROR_CODES.POLICY_SYNTAX && problem.code !== ERROR_CODES.POLICY_DUPLICATE_ID && changesNoDecision(doc, pointer)) {
+      if (reads && !nachosDrops) problem.message += `; Nachos' loader loads ${file.path} as it is, and this changes no decision`;
+      if (!options.strictKeys) {
+        fileProblems.splice(fileProblems.indexOf(problem), 1);
+        fileWarnings.push(problem);
+      }
+      continue;
+    }
+    if (!reads || nachosDrops) continue;
+    if (duplicateOf) {
+      problem.message += `; Nachos' loader would load ${file.path} too and keep both rules: ${whichFirst(duplicateOf, file.path)}`;
+      continue;
+    }
+    if (unparsable) {
+      if (!tooDeep) problem.message += `; Nachos' loader would still load ${file.path}: its parser takes what this one refuses`;
+      continue;
+    }
+    const effect = decisionEffect(doc, pointer);
+    problem.message += effect ? `; Nachos' loader would load ${file.path}, and ${effect}` : `; Nachos' loader would load ${file.path} as it is; the sentinel refuses it as written`;
+  }
+  const first = fileProblems[0];
+  if (nachosDrops && !saidSkipped && first) first.message += `; ${skippedRulesNote(file.path, nachosDoc2)}`;
+}
+
+/** Which of two rules of one id Nachos' evaluator tries first: the higher priority, else the order its directory listing gives. */
+function whichFirst(first: { file: string; priority: unknown; priorityHere: unknown }, here: string): string {
+  const a = first.priority;
+  const b = first.priorityHere;
+  if (typeof a === 'number' && typeof b === 'number' && Number.isFinite(a) && Number.isFinite(b) && a !== b) {
+    return `its evaluator tries the one of priority ${Math.max(a, b)} (in ${a > b ? first.file : here}) first`;
+  }
+  return 'at equal priority, which one its evaluator tries first depends on the order the directory lists the files';
 }
 
 /** Decodes and parses one file (TOML or YAML); records a problem and returns undefined when it can't. */

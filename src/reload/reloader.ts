@@ -1,3 +1,4 @@
+import type { Consumer } from '../policy/consumer.js';
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { Clock, TimerHandle } from '../clock.js';
@@ -17,6 +18,8 @@ export type WritersCheck = (dir: string) => Promise<Map<string, number>>;
 export interface ReloaderOptions extends LoadOptions {
   allowEmpty: boolean;
   strictKeys: boolean;
+  consumer: Consumer;
+  strictConsumer: boolean;
   invalidFiles: InvalidFileMode;
   quietWindowMs: number;
   maxWaitMs: number;
@@ -222,8 +225,8 @@ export class PolicyReloader extends EventEmitter<ReloaderEvents> {
     if (candidate === this.lastCandidate) return 'unchanged';
     this.lastCandidate = candidate;
 
-    const { allowEmpty, strictKeys, invalidFiles } = this.options;
-    const result = buildSnapshot(loaded.sources, loaded.problems, { allowEmpty, strictKeys, invalidFiles }, files);
+    const { allowEmpty, strictKeys, invalidFiles, consumer, strictConsumer } = this.options;
+    const result = buildSnapshot(loaded.sources, loaded.problems, { allowEmpty, strictKeys, invalidFiles, consumer, strictConsumer }, files);
     if (!result.ok) {
       this.lastRejection = result.rejection;
       const hint = invalidFiles === 'reject-set' && result.rejection.problems.some((p) => p.file !== '') ? `; ${SKIP_FILE_HINT}` : '';

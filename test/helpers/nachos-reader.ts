@@ -49,14 +49,36 @@ export class NachosStyleReader {
   }
 }
 
-/** Where a copy of Nachos' repository is (a checkout or a bare git directory); by default the one the project's tooling fetches. */
-export const NACHOS_REPO = process.env.NACHOS_REPO ?? '/work/.mirror/Nacho-Labs-LLC+nachos/repo';
-export const nachosAvailable = existsSync(NACHOS_REPO);
+/**
+ * Where a copy of Nachos' repository is (a checkout or a bare git directory of
+ * Nacho-Labs-LLC/nachos): the environment variable NACHOS_REPO, and nothing
+ * else. Tests that run Nachos' own code skip without it, saying why.
+ */
+export const NACHOS_REPO: string | undefined = process.env.NACHOS_REPO || undefined;
+
+/** Nachos' repository as a git directory, when NACHOS_REPO names one that holds its policy loader. */
+function gitDirOf(repo: string | undefined): string | undefined {
+  if (repo === undefined || !existsSync(repo)) return undefined;
+  const gitDir = existsSync(join(repo, '.git')) ? join(repo, '.git') : repo;
+  try {
+    execFileSync('git', ['--git-dir', gitDir, 'cat-file', '-e', 'HEAD:packages/core/gateway/src/salsa/policy/loader.ts'], { stdio: 'ignore' });
+    return gitDir;
+  } catch {
+    return undefined;
+  }
+}
+const GIT_DIR = gitDirOf(NACHOS_REPO);
+export const nachosAvailable = GIT_DIR !== undefined;
+/** Why the tests that run Nachos' own code are skipped, when they are. */
+export const nachosSkipReason =
+  NACHOS_REPO === undefined
+    ? 'NACHOS_REPO is not set (a checkout or bare git directory of Nacho-Labs-LLC/nachos)'
+    : `NACHOS_REPO=${NACHOS_REPO} does not hold Nachos' repository (no packages/core/gateway/src/salsa/policy/loader.ts at HEAD)`;
 
 /** A file of Nachos' repository at HEAD. Nothing of Nachos is kept in this repository. */
 export function nachosSource(file: string): string {
-  const gitDir = existsSync(join(NACHOS_REPO, '.git')) ? join(NACHOS_REPO, '.git') : NACHOS_REPO;
-  return execFileSync('git', ['--git-dir', gitDir, 'show', `HEAD:${file}`]).toString();
+  if (GIT_DIR === undefined) throw new Error(nachosSkipReason);
+  return execFileSync('git', ['--git-dir', GIT_DIR, 'show', `HEAD:${file}`]).toString();
 }
 
 /**

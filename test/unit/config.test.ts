@@ -38,6 +38,8 @@ describe('resolveConfig', () => {
       allowEmpty: false,
       strictKeys: false,
       invalidFiles: 'reject-set',
+      consumer: 'nachos',
+      strictConsumer: false,
       quietWindowMs: 50,
       maxWaitMs: 1000,
       rescanIntervalMs: 60_000,

@@ -1,5 +1,4 @@
-import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { transformSync } from 'esbuild';
 import fc from 'fast-check';
@@ -7,21 +6,16 @@ import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { buildSnapshot } from '../../src/policy/snapshot.js';
 import { nachosRefusals } from '../../src/policy/nachos-compat.js';
+import { NACHOS_REPO, nachosAvailable, nachosSkipReason, nachosSource } from '../helpers/nachos-reader.js';
 
 /**
  * The claim that the sentinel knows what Nachos does with a policy file,
  * checked against Nachos itself: its validator's source and its own policies/
  * directory, taken from a copy of its repository (NACHOS_REPO: a checkout or
- * a bare git directory; by default the one the project's tooling fetches).
- * Nothing of Nachos is kept in this repository.
+ * a bare git directory). Nothing of Nachos is kept in this repository, and
+ * nothing of it is read until a test runs: without it, the tests skip and say why.
  */
-const REPO = process.env.NACHOS_REPO ?? '/work/.mirror/Nacho-Labs-LLC+nachos/repo';
-
-function gitShow(file: string): string {
-  return execFileSync('git', ['--git-dir', existsSync(path.join(REPO, '.git')) ? path.join(REPO, '.git') : REPO, 'show', `HEAD:${file}`]).toString();
-}
-
-const available = existsSync(REPO);
+const gitShow = nachosSource;
 type NachosValidate = (doc: unknown, filename: string) => unknown[];
 
 /** Whether Nachos' loader drops the file: its validator finds a problem, or throws (the loader catches that, and drops the file too). */
@@ -41,8 +35,13 @@ async function realValidator(): Promise<NachosValidate> {
   return mod.validatePolicyDocument;
 }
 
-describe.skipIf(!available)(`against Nachos itself (${REPO})`, () => {
-  const nachosPolicies = ['permissive.yaml', 'standard.yaml', 'strict.yaml'].map((name) => ({ name, text: gitShow(`policies/${name}`) }));
+describe.skipIf(!nachosAvailable)(`against Nachos itself (${nachosAvailable ? NACHOS_REPO : `skipped: ${nachosSkipReason}`})`, () => {
+  const nachosPolicies = ['permissive.yaml', 'standard.yaml', 'strict.yaml'].map((name) => ({
+    name,
+    get text() {
+      return gitShow(`policies/${name}`);
+    },
+  }));
   const fixtures = path.resolve(import.meta.dirname, '../fixtures/nachos-style');
   const ours = readdirSync(fixtures)
     .filter((f) => /\.ya?ml$/.test(f))

@@ -67,6 +67,9 @@ function setup(overrides: Partial<ReloaderOptions> = {}) {
     maxFileBytes: 1024 * 1024,
     allowEmpty: false,
     strictKeys: false,
+    // These tests are of the reload mechanics, on TOML files: a bus consumer reads them all.
+    consumer: 'bus',
+    strictConsumer: false,
     invalidFiles: 'reject-set',
     quietWindowMs: QUIET,
     maxWaitMs: MAX_WAIT,

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { Ajv } from 'ajv';
 import { parse as parseToml } from 'smol-toml';
 import { describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
 import { SCHEMAS, jsonSchema } from '../../src/cli/schema.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -18,9 +19,12 @@ describe('the published JSON Schemas', () => {
   it('accepts the shipped policies and refuses a broken one, as a strict JSON Schema validator', () => {
     const check = new Ajv({ strict: true, allErrors: true }).compile(committed('policy'));
     const dir = path.join(ROOT, 'policies');
-    for (const file of readdirSync(dir).filter((f) => f.endsWith('.toml'))) {
-      expect(check(tomlFile(path.join(dir, file))), `${file}: ${JSON.stringify(check.errors)}`).toBe(true);
+    const shipped = readdirSync(dir).filter((f) => /\.ya?ml$/.test(f));
+    expect(shipped).toHaveLength(3);
+    for (const file of shipped) {
+      expect(check(parseYaml(readFileSync(path.join(dir, file), 'utf8'))), `${file}: ${JSON.stringify(check.errors)}`).toBe(true);
     }
+    expect(check(tomlFile(path.join(ROOT, 'examples/bus-consumer.toml'))), `bus-consumer.toml: ${JSON.stringify(check.errors)}`).toBe(true);
     expect(check({ version: '1.0', rules: [{ id: 'x', priority: 1, match: { resource: 'tools' }, effect: 'allow' }] })).toBe(false);
     expect(check({ version: '1.0', rules: [], efect: 'x' })).toBe(false);
   });

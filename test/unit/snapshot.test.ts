@@ -99,7 +99,8 @@ describe('buildSnapshot', () => {
 });
 
 describe('buildSnapshot with invalid_files = skip-file', () => {
-  const skip = { allowEmpty: false, invalidFiles: 'skip-file' } as const;
+  // The mechanics of skip-file, on TOML files: a bus consumer reads them all.
+  const skip = { allowEmpty: false, invalidFiles: 'skip-file', consumer: 'bus' } as const;
 
   it('leaves out each invalid or unreadable file, with its problems, and takes the rest, its revision over what it kept', () => {
     const unreadable = { code: ERROR_CODES.POLICY_READ, file: 'c.toml', message: 'cannot be read: permission denied' };
