@@ -58,6 +58,12 @@ export class ConfigError extends SentinelError {
   }
 }
 
+/** Every problem of a configuration at once (a config file with two mistakes names both), or the one. */
+export function allConfigErrors(errors: readonly ConfigError[]): ConfigError | undefined {
+  if (errors.length <= 1) return errors[0];
+  return new ConfigError('configuration', `${errors.length} problems:\n${errors.map((e) => `  ${e.message}`).join('\n')}`);
+}
+
 /**
  * One problem found in a policy snapshot. Validation collects all of them
  * rather than stopping at the first, so an operator fixes a file in one pass.

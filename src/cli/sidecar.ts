@@ -4,6 +4,7 @@ import { shownUrl } from '../text/shown-url.js';
 import { resolveConfig } from '../config/resolve.js';
 import { SETTINGS, type Setting } from '../config/settings.js';
 import { ConfigError } from '../errors.js';
+import { nameChecks } from '../health/check-specs.js';
 import { makeInstanceId } from '../health/instance-id.js';
 import { createLogger } from '../log/logger.js';
 import { Sidecar } from '../roles/sidecar.js';
@@ -41,7 +42,7 @@ export async function sidecar(cli: CommandLine, env: NodeJS.ProcessEnv, cwd: str
       version: packageVersion(),
       role: 'sidecar',
       servers: config.servers.map(redactUrl),
-      checks: [...config.checks, ...config.sidecarChecks].map((c) => c.name),
+      checks: nameChecks([...config.checks, ...config.sidecarChecks], config.component).map((c) => c.name),
       deliverTo: config.deliverTo ?? null,
       signed: config.publicKeys.length > 0,
       deployment: config.deployment,

@@ -10,7 +10,7 @@ import { EXIT, type CommandLine } from './command-line.js';
  * `nachos-sentinel validate [DIR]`: the daemon's own checks, offline, for CI
  * pipelines and editors. Prints every problem as `file:line:col: message`
  * and every warning as `file:line:col: warning: message` (paths relative to
- * the working directory, so editors can jump to them). Exit 0 when every file
+ * the working directory when under it, so editors can jump to them; absolute otherwise). Exit 0 when every file
  * is valid (warnings or not), 1 when any is not: with invalid_files =
  * skip-file, it also says what the daemon would leave out and announce.
  */
@@ -21,7 +21,12 @@ export async function validate(cli: CommandLine, env: NodeJS.ProcessEnv, cwd: st
   const loaded = await loadFiles({ dir: config.policies, extraFiles: config.watch, maxFileBytes: config.maxFileBytes });
   const { allowEmpty, strictKeys, invalidFiles, consumer, strictConsumer } = config;
   const result = buildSnapshot(loaded.sources, loaded.problems, { allowEmpty, strictKeys, invalidFiles, consumer, strictConsumer });
-  const shown = (file: string) => path.relative(cwd, path.join(config.policies, file)) || '.';
+  // Relative to the working directory when the files are under it (editors jump to them), else as they are.
+  const shown = (file: string) => {
+    const full = path.join(config.policies, file);
+    const relative = path.relative(cwd, full);
+    return relative === '' ? '.' : relative.startsWith('..') || path.isAbsolute(relative) ? full : relative;
+  };
   const located = (p: Problem) => ({ ...p, file: shown(p.file) });
 
   const problems = result.ok ? result.snapshot.skipped.flatMap((s) => s.problems) : result.rejection.problems;

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { ConfigError, messageOf } from '../errors.js';
+import { allConfigErrors, ConfigError, messageOf } from '../errors.js';
 import type { SettingSpec } from './shared-settings.js';
 
 /**
@@ -81,13 +81,15 @@ export function tomlSyntax(err: unknown): { line: number; column: number; messag
 /** Resolves each setting of the table; paths from the config file are relative to it. */
 export function resolveSettings<S extends readonly SettingSpec[]>(settings: S, input: ResolveInput, file: ConfigFile | undefined): Resolved<S> {
   const resolved: Record<string, unknown> = {};
+  const errors: ConfigError[] = [];
   for (const s of settings) {
     const found = pick(s, input, file);
     let value: unknown;
     try {
       value = s.parse(found.raw);
     } catch (err) {
-      throw new ConfigError(found.where(), `${found.key ?? ''}${messageOf(err)}`);
+      errors.push(new ConfigError(found.where(), `${found.key ?? ''}${messageOf(err)}`));
+      continue;
     }
     if (s.isPath && value !== undefined) {
       const base = found.from === 'file' && file ? dirname(file.path) : input.cwd;
@@ -95,6 +97,8 @@ export function resolveSettings<S extends readonly SettingSpec[]>(settings: S, i
     }
     resolved[s.key] = value;
   }
+  const error = allConfigErrors(errors);
+  if (error) throw error;
   return resolved as Resolved<S>;
 }
 

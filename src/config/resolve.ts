@@ -1,6 +1,6 @@
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { parse as parseToml } from 'smol-toml';
-import { ConfigError } from '../errors.js';
+import { allConfigErrors, ConfigError } from '../errors.js';
 import { schemaIssues } from '../text/schema-issues.js';
 import { pointerToPath, tomlLocator } from '../text/toml-positions.js';
 import { authProblem } from './auth-settings.js';
@@ -25,8 +25,8 @@ export function resolveConfig(input: ResolveInput, settings: readonly Setting[] 
 function checkedConfigFile(path: string, settings: readonly Setting[]): ConfigFile {
   const file = readConfigFile(path, { parse: parseToml, locator: tomlLocator });
   const check = TypeCompiler.Compile(configFileSchema(settings));
-  const issue = schemaIssues(check, file.values)[0];
-  if (issue) {
+  // Every mistake at once: fixing a file one error at a time is a loop of restarts.
+  const errors = schemaIssues(check, file.values).map((issue) => {
     const keys = pointerToPath(issue.path);
     // `health.checks[0].url`, as a person writes a key of a TOML array of tables.
     const named = (p: (string | number)[]) => p.map((k, i) => (typeof k === 'number' ? `[${k}]` : i === 0 ? k : `.${k}`)).join('');
@@ -35,7 +35,10 @@ function checkedConfigFile(path: string, settings: readonly Setting[]): ConfigFi
       : /^missing /.test(issue.message)
         ? `${keys.length > 1 ? `key "${named(keys.slice(0, -1))}": ` : ''}${issue.message}`
         : `key "${named(keys)}": ${issue.message}`;
-    throw new ConfigError(whereInFile(file, keys.map(String)), message);
-  }
+    return new ConfigError(whereInFile(file, keys.map(String)), message);
+  });
+  const line = (e: ConfigError) => Number(/:(\d+):\d+$/.exec(e.where)?.[1] ?? 0);
+  const error = allConfigErrors(errors.sort((a, b) => line(a) - line(b)));
+  if (error) throw error;
   return file;
 }

@@ -453,7 +453,7 @@ function sidecarSettings() {
       flag: 'check',
       env: ['SENTINEL_CHECK'],
       defaultText: '',
-      schema: Type.Array(Type.String({ pattern: '^(https?|tcp)://' }), { errorMessage: 'must be an array of URLs: http://, https:// or tcp://host:port' }),
+      schema: Type.Array(Type.String({ pattern: '^([^:/=]*=)?\\s*(https?|tcp)://' }), { errorMessage: 'must be an array of URLs (http://, https:// or tcp://host:port), each NAME=URL to name its check' }),
       flagType: 'string',
       multiple: true,
       parse: (raw) => checksFromUrls(parseList(raw)),

@@ -121,6 +121,8 @@ export class HealthAggregator {
   /** The grace after start or reconnect has not been closed yet. */
   private graceOpen = true;
   private graceUntil: number;
+  /** When the grace began: a component heard since then is known again. */
+  private graceFrom: number;
   /** Silence is judged from here at the earliest: the last (re)connection, or the end of a pause. */
   private silenceFrom: number;
   private lastTickAt: number;
@@ -134,6 +136,7 @@ export class HealthAggregator {
   constructor(private readonly options: AggregatorOptions) {
     const now = options.clock.now();
     this.graceUntil = now + options.intervalMs;
+    this.graceFrom = now;
     this.silenceFrom = now;
     this.lastTickAt = now;
     const roles = new Map<string, Role>();
@@ -295,6 +298,7 @@ export class HealthAggregator {
     if (grace) {
       // Our own outage must not become everyone else's failure: one full interval before judging silence.
       this.graceUntil = now + this.options.intervalMs;
+      this.graceFrom = now;
       this.graceOpen = true;
     }
   }
@@ -381,6 +385,9 @@ export class HealthAggregator {
    */
   private reconcile(convergence = true): void {
     const now = this.options.clock.now();
+    // The grace ends at one interval, or as soon as every rostered component has been heard since it began:
+    // then nothing is left to wait for (a probe right after start needs no start period for that).
+    if (now < this.graceUntil && this.rosterHeardSince(this.graceFrom)) this.graceUntil = now;
     const inGrace = now < this.graceUntil;
     this.checkRosters();
     for (const name of this.dirty) {
@@ -445,6 +452,21 @@ export class HealthAggregator {
       this.disagreementKey = key;
       this.options.onRosterDisagreement?.(disagreement);
     }
+  }
+
+  /** Every rostered component has a live instance heard at or after `since` (a scan of live instances, stopped at the first). */
+  private rosterHeardSince(since: number): boolean {
+    for (const entry of this.roster) {
+      let heard = false;
+      for (const t of entry.liveSet) {
+        if (t.lastSeen >= since) {
+          heard = true;
+          break;
+        }
+      }
+      if (!heard) return false;
+    }
+    return true;
   }
 
   private overallNow(inGrace: boolean): [OverallStatus, string] {

@@ -2,13 +2,23 @@ import { spawn } from 'node:child_process';
 import { connect } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { messageOf } from '../errors.js';
-import { OWN_CHECK_SLOTS, type CheckSpec } from './check-specs.js';
-import { MAX_CHECKS, type CheckDetail, type NachosStatus, type ReportedStatus } from './heartbeat-payload.js';
+import { shownUrl } from '../text/shown-url.js';
+import { OWN_CHECK_SLOTS, UNNAMED, type CheckSpec } from './check-specs.js';
+import { MAX_CHECKS, MAX_VERSION, type CheckDetail, type NachosStatus, type ReportedStatus } from './heartbeat-payload.js';
 
-/** What a neighbour says of itself: the status and checks of a Nachos HealthCheck body. */
+/** What a neighbour says of itself: the status and checks of a Nachos HealthCheck body, its version and uptime when it gives them. */
 export interface NeighbourReport {
   status: NachosStatus;
   checks: Record<string, 'ok' | 'error'>;
+  version?: string;
+  /** Seconds since the neighbour started, as it said when last checked. */
+  uptime?: number;
+}
+
+/** The neighbour's own version and uptime, as the first check that read them from its HealthCheck found them. */
+export interface NeighbourFacts {
+  version?: string;
+  uptime?: number;
 }
 
 /** What one run of a check found. */
@@ -95,9 +105,15 @@ export class CheckRunner {
   /**
    * `name -> ok | error` and details, for the heartbeat. A neighbour's own
    * report is taken over: its status (at least), and its checks, under their
-   * own names (or `check.name` when a name is taken).
+   * own names (or `check.name` when a name is taken or `reserved`); and its
+   * version and uptime, as `neighbour`.
    */
-  snapshot(): { checks: Record<string, 'ok' | 'error'>; details: Record<string, CheckDetail>; status: NachosStatus } {
+  snapshot(reserved: readonly string[] = []): {
+    checks: Record<string, 'ok' | 'error'>;
+    details: Record<string, CheckDetail>;
+    status: NachosStatus;
+    neighbour: NeighbourFacts;
+  } {
     const checks: Record<string, 'ok' | 'error'> = {};
     const details: Record<string, CheckDetail> = {};
     let status: NachosStatus = 'healthy';
@@ -112,14 +128,25 @@ export class CheckRunner {
       if (!r.ok || !r.report) continue;
       if (SEVERITY[r.report.status] > SEVERITY[status]) status = r.report.status;
       for (const [reported, result] of Object.entries(r.report.checks)) {
-        const key = reported in checks ? `${name}.${reported}` : reported;
+        const key = reported in checks || reserved.includes(reported) ? `${name}.${reported}` : reported;
         if (key in checks || room <= 0) continue;
         room--;
         checks[key] = result;
         if (result === 'error') details[key] = { required: r.required, message: `reported by ${name}` };
       }
     }
-    return { checks, details, status };
+    return { checks, details, status, neighbour: this.neighbourFacts() };
+  }
+
+  /** The version and uptime of the first check (in the order given) whose neighbour reported each, when it last answered. */
+  private neighbourFacts(): NeighbourFacts {
+    const facts: NeighbourFacts = {};
+    for (const check of this.checks) {
+      const report = this.results.get(check.name)?.report;
+      if (facts.version === undefined && report?.version !== undefined) facts.version = report.version;
+      if (facts.uptime === undefined && report?.uptime !== undefined) facts.uptime = report.uptime;
+    }
+    return facts;
   }
 
   private async runOne(check: Check): Promise<void> {
@@ -131,7 +158,7 @@ export class CheckRunner {
     const timeout = new Promise<{ ok: boolean; message: string }>((resolve) => {
       timer = setTimeout(() => {
         // Settle first: aborting makes the check itself settle too, with a vaguer message.
-        resolve({ ok: false, message: `timed out after ${check.timeoutMs} ms` });
+        resolve({ ok: false, message: timeoutReason(check.timeoutMs) });
         controller.abort();
       }, check.timeoutMs);
     });
@@ -160,13 +187,20 @@ export class CheckRunner {
 
 /** A check of the container beside the sentinel, from its configuration. */
 export function configuredCheck(spec: CheckSpec): Check {
+  // A `--check URL` is named where the component is known (nameChecks): a check named '' is a wiring mistake.
+  if (spec.name === UNNAMED) throw new TypeError('a check has no name: name it with nameChecks first');
   const base = { name: spec.name, required: spec.required, timeoutMs: spec.timeoutMs };
   switch (spec.type) {
     case 'http':
       return {
         ...base,
         async run(signal) {
-          const res = await fetch(spec.url, { signal, redirect: 'manual' });
+          let res: Response;
+          try {
+            res = await fetch(spec.url, { signal, redirect: 'manual' });
+          } catch (err) {
+            return { ok: false, message: withoutSecrets(failureReason(err), spec.url) };
+          }
           // A Nachos HealthCheck (200 when healthy, 503 otherwise) speaks for itself, whatever its status code.
           const report = await readReport(res);
           if (report) return { ok: true, report, ...(report.status === 'healthy' ? {} : { message: `HTTP ${res.status}: reports ${report.status}` }) };
@@ -183,9 +217,9 @@ export function configuredCheck(spec: CheckSpec): Check {
               socket.destroy();
               resolve(result);
             };
-            signal.addEventListener('abort', () => done({ ok: false, message: 'timed out' }));
+            signal.addEventListener('abort', () => done({ ok: false, message: timeoutReason(spec.timeoutMs) }));
             socket.once('connect', () => done({ ok: true }));
-            socket.once('error', (err) => done({ ok: false, message: messageOf(err) }));
+            socket.once('error', (err) => done({ ok: false, message: failureReason(err) }));
           }),
       };
     case 'command':
@@ -217,9 +251,53 @@ export function configuredCheck(spec: CheckSpec): Check {
 }
 
 /**
+ * Why a check could not reach its neighbour, in the operating system's words:
+ * `connect ECONNREFUSED 127.0.0.1:8081`, `getaddrinfo ENOTFOUND gateway`.
+ * fetch (undici) says only `fetch failed` and keeps them in its `cause`; a
+ * connection tried on each address of a name fails with an AggregateError
+ * whose own message is empty (Node's autoSelectFamily), its errors say them.
+ */
+export function failureReason(err: unknown): string {
+  if (err instanceof TypeError && err.message === 'fetch failed' && err.cause !== undefined) return failureReason(err.cause);
+  if (err instanceof AggregateError && err.message === '' && err.errors.length > 0) return [...new Set(err.errors.map(failureReason))].join('; ');
+  const message = messageOf(err).trim();
+  if (message !== '') return message;
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : 'failed';
+}
+
+/** The words of a check cut off by its timeout: `timeout after 2s`, `timeout after 500ms`, `timeout after 1.5s`. */
+export function timeoutReason(ms: number): string {
+  return `timeout after ${durationWords(ms)}`;
+}
+
+/** A duration as people write it: 500 -> `500ms`, 2000 -> `2s`, 1500 -> `1.5s`, 90000 -> `1m30s`. */
+function durationWords(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)}ms`;
+  const minutes = Math.floor(ms / 60_000);
+  const seconds = Number(((ms - minutes * 60_000) / 1000).toFixed(3));
+  return `${minutes > 0 ? `${minutes}m` : ''}${seconds > 0 || minutes === 0 ? `${seconds}s` : ''}`;
+}
+
+/**
+ * A reason with the check's URL as shownUrl shows it: fetch names the URL in
+ * some of its errors (one with a user and password in it), and a query may
+ * hold a token.
+ */
+function withoutSecrets(reason: string, url: string): string {
+  const shown = shownUrl(url);
+  let out = reason.split(url).join(shown);
+  const search = new URL(url).search;
+  if (search.length > 1) out = out.split(search).join(shown.slice(shown.indexOf('?')));
+  return out;
+}
+
+/**
  * The body as a Nachos HealthCheck (`status`, `component`, `checks`), or
  * undefined: any other body (or none, or one too large) is not read further.
  * Check names are the neighbour's; they are bounded in number and length.
+ * Its `version` (up to MAX_VERSION characters, printable) and `uptime` (a
+ * finite number of seconds, not negative) are kept when they are well formed.
  */
 async function readReport(res: Response): Promise<NeighbourReport | undefined> {
   const length = Number(res.headers.get('content-length') ?? 0);
@@ -235,7 +313,7 @@ async function readReport(res: Response): Promise<NeighbourReport | undefined> {
   } catch {
     return undefined;
   }
-  const { status, component, checks } = (body ?? {}) as { status?: unknown; component?: unknown; checks?: unknown };
+  const { status, component, checks, version, uptime } = (body ?? {}) as { status?: unknown; component?: unknown; checks?: unknown; version?: unknown; uptime?: unknown };
   if (typeof status !== 'string' || !(status in SEVERITY) || typeof component !== 'string' || !checks || typeof checks !== 'object' || Array.isArray(checks)) {
     return undefined;
   }
@@ -243,7 +321,13 @@ async function readReport(res: Response): Promise<NeighbourReport | undefined> {
   for (const [name, result] of Object.entries(checks).slice(0, MAX_REPORTED_CHECKS)) {
     if ((result === 'ok' || result === 'error') && name.length > 0 && name.length <= MAX_REPORTED_NAME) reported[name] = result;
   }
-  return { status: status as NachosStatus, checks: reported };
+  return {
+    status: status as NachosStatus,
+    checks: reported,
+    // Shown on status pages and terminals: no control characters, and no longer than a heartbeat's version may be.
+    ...(typeof version === 'string' && version.length > 0 && !/\p{Cc}/u.test(version) ? { version: version.slice(0, MAX_VERSION) } : {}),
+    ...(typeof uptime === 'number' && Number.isFinite(uptime) && uptime >= 0 ? { uptime } : {}),
+  };
 }
 
 function reportKey(report: NeighbourReport | undefined): string {

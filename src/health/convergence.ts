@@ -15,6 +15,9 @@ export interface ConvergenceView {
   reporting: number;
   onRevision: number;
   behind: { component: string; instance: string; revision: string; behindForMs: number }[];
+  /** Instances on the revision in force whose consumer does not read some of its files: delivered, not enforced. */
+  notEnforced: { component: string; instance: string; files: string[] }[];
+  /** Every reporting instance on the revision in force, and its consumer reading all of it. */
   converged: boolean;
   /** How long the last completed convergence took, from announcement to the last instance. */
   lastConvergence: { revision: string; tookMs: number; at: string } | null;
@@ -53,7 +56,7 @@ export class PolicyConvergence {
     let onRevision = 0;
     for (const t of instances) {
       if (!reports(t)) continue;
-      if (t.policyRevision !== revision) return;
+      if (t.policyRevision !== revision || (t.policyUnread?.length ?? 0) > 0) return;
       onRevision++;
     }
     // Nobody reporting is not convergence.
@@ -62,14 +65,15 @@ export class PolicyConvergence {
     this.lastConvergence = { revision, tookMs: Math.round(now - this.since), at: new Date(wallNow).toISOString() };
   }
 
-  /** Live instances that report a revision, and how many run the one in force (for metrics). */
+  /** Live instances that report a revision, and how many run the one in force, all of it read by their consumer (for metrics). */
   counts(instances: Iterable<Tracked>): { reporting: number; onRevision: number } {
     let reporting = 0;
     let onRevision = 0;
     for (const t of instances) {
       if (!reports(t)) continue;
       reporting++;
-      if (t.policyRevision === this.revision) onRevision++;
+      // Delivered but partly unread by its consumer is not in force: not counted as on the revision.
+      if (t.policyRevision === this.revision && (t.policyUnread?.length ?? 0) === 0) onRevision++;
     }
     return { reporting, onRevision };
   }
@@ -82,6 +86,9 @@ export class PolicyConvergence {
       .map((t) => ({ component: t.component, instance: t.instance, revision: t.policyRevision, behindForMs: Math.round(now - Math.max(this.since, t.firstSeen)) }))
       .sort((a, b) => b.behindForMs - a.behindForMs);
     const onRevision = reporting.length - behind.length;
+    const notEnforced = reporting
+      .filter((t) => t.policyRevision === revision && (t.policyUnread?.length ?? 0) > 0)
+      .map((t) => ({ component: t.component, instance: t.instance, files: t.policyUnread as string[] }));
     let summary: string;
     if (revision === null) summary = 'no policy revision in force yet';
     else if (reporting.length === 0) summary = `no instance reports a policy revision yet (in force: ${revision.slice(0, 12)})`;
@@ -91,6 +98,13 @@ export class PolicyConvergence {
         const first = behind.slice(0, 3).map((b) => `${b.component}/${b.instance} behind for ${formatAgo(b.behindForMs)}`);
         summary += `, ${first.join(', ')}${behind.length > 3 ? ` and ${behind.length - 3} more` : ''}`;
       }
+      if (notEnforced.length > 0) {
+        const files = [...new Set(notEnforced.flatMap((n) => n.files))];
+        summary += `; delivered, not enforced: ${files.slice(0, 5).join(', ')}${files.length > 5 ? ` and ${files.length - 5} more` : ''} (${notEnforced
+          .slice(0, 3)
+          .map((n) => `${n.component}/${n.instance}`)
+          .join(', ')}${notEnforced.length > 3 ? ` and ${notEnforced.length - 3} more` : ''})`;
+      }
     }
     return {
       revision,
@@ -98,7 +112,8 @@ export class PolicyConvergence {
       reporting: reporting.length,
       onRevision,
       behind,
-      converged: revision !== null && behind.length === 0 && reporting.length > 0,
+      notEnforced,
+      converged: revision !== null && behind.length === 0 && notEnforced.length === 0 && reporting.length > 0,
       lastConvergence: this.lastConvergence,
       summary,
     };

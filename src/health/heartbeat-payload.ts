@@ -30,6 +30,7 @@ export type LifecycleState = (typeof LIFECYCLE_STATES)[number];
 export const MAX_NAME = 64;
 export const MAX_INSTANCE = 128;
 export const MAX_CHECKS = 64;
+export const MAX_VERSION = 64;
 /** The longest heartbeat interval a sender may declare. */
 export const MAX_INTERVAL_MS = 3_600_000; // 1 h
 
@@ -38,7 +39,7 @@ export const HeartbeatSchema = Type.Object(
     schemaVersion: Type.Optional(Type.Integer({ minimum: 1 })),
     status: oneOf(REPORTED_STATUSES),
     component: Type.String({ minLength: 1, maxLength: MAX_NAME, pattern: '^[A-Za-z0-9_.:-]+$' }),
-    version: Type.Optional(Type.String({ maxLength: 64 })),
+    version: Type.Optional(Type.String({ maxLength: MAX_VERSION })),
     /** Seconds since the process started. */
     uptime: Type.Optional(Type.Number({ minimum: 0 })),
     checks: Type.Optional(
@@ -50,7 +51,13 @@ export const HeartbeatSchema = Type.Object(
     /** The sender's heartbeat interval: silence is judged against it. */
     intervalMs: Type.Optional(Type.Integer({ minimum: 10, maximum: MAX_INTERVAL_MS })),
     state: Type.Optional(oneOf(LIFECYCLE_STATES)),
-    policy: Type.Optional(Type.Object({ revision: Type.Union([Type.String({ maxLength: 128 }), Type.Null()]) })),
+    policy: Type.Optional(
+      Type.Object({
+        revision: Type.Union([Type.String({ maxLength: 128 }), Type.Null()]),
+        /** Files of the set on disk that the sender's consumer never reads (a sidecar: `*.toml` beside a Nachos gateway). */
+        unread: Type.Optional(Type.Array(Type.String({ maxLength: 255 }), { maxItems: 64 })),
+      }),
+    ),
     /** Optional details per check; the aggregator keeps the messages of failing ones. */
     details: Type.Optional(Type.Unknown()),
     /** Sent by aggregating sentinels: the roster they judge by, so that replicas that disagree are found. */
@@ -74,6 +81,20 @@ export interface CheckDetail {
   latencyMs?: number;
 }
 
+/**
+ * A sidecar's own version and uptime, in `details.sidecar` of a heartbeat
+ * whose `version` and `uptime` are its neighbour's. Shaped as a check's
+ * detail (there is no `sidecar` check, so it never counts as a failure), and
+ * said in words too for those who read only messages.
+ */
+export interface SidecarDetail extends CheckDetail {
+  required: false;
+  message: string;
+  version: string;
+  /** Seconds since the sidecar started. */
+  uptime: number;
+}
+
 /** What the sentinel publishes: the superset with everything filled in. */
 export interface SentinelHeartbeat extends Heartbeat {
   schemaVersion: 1;
@@ -84,7 +105,7 @@ export interface SentinelHeartbeat extends Heartbeat {
   seq: number;
   intervalMs: number;
   state: LifecycleState;
-  policy: { revision: string | null };
+  policy: { revision: string | null; unread?: string[] };
   details: Record<string, CheckDetail>;
   roster?: Roster;
 }

@@ -6,8 +6,9 @@ import { messageOf } from '../errors.js';
 import { SUBJECTS } from '../protocol/topics.js';
 import type { SigningKey } from '../trust/ed25519.js';
 import { signHeartbeat } from './heartbeat-trust.js';
-import { withFailure, type CheckRunner } from './checks.js';
-import type { CheckDetail, LifecycleState, ReportedStatus, Roster, SentinelHeartbeat } from './heartbeat-payload.js';
+import { SIDECAR_DETAIL } from './check-specs.js';
+import { withFailure, type CheckRunner, type NeighbourFacts } from './checks.js';
+import type { CheckDetail, LifecycleState, ReportedStatus, Roster, SentinelHeartbeat, SidecarDetail } from './heartbeat-payload.js';
 
 /** Heartbeats go out every interval, give or take this fraction, so replicas do not beat in step. */
 export const JITTER = 0.1;
@@ -37,6 +38,8 @@ export interface HeartbeatOptions {
   /** The sentinel's own checks (bus, policy), evaluated live at each heartbeat. */
   live: readonly LiveCheck[];
   policyRevision: () => string | null;
+  /** Files of the set on disk its consumer never reads (a sidecar's), said in every heartbeat. */
+  policyUnread?: () => string[];
   /** The roster this sentinel judges by (aggregating sentinels only). */
   roster?: Roster;
   /**
@@ -44,7 +47,9 @@ export interface HeartbeatOptions {
    * the default), or its neighbour's (a sidecar). A neighbour's health is known
    * only from the checks of it: with none, or before each has answered once,
    * the status is `unknown`, never healthy from no evidence (a failing required
-   * check still makes it unhealthy).
+   * check still makes it unhealthy). Speaking for a neighbour, the heartbeat's
+   * `version` and `uptime` are the neighbour's, from its HealthCheck, when a
+   * check read them; its own are in `details.sidecar` (always).
    */
   speaksFor?: 'self' | 'neighbour';
   log: Logger;
@@ -118,28 +123,41 @@ export class HeartbeatPublisher {
 
   /** The heartbeat this process would publish now. */
   payload(): SentinelHeartbeat {
-    const { component, instance, version, intervalMs, clock } = this.options;
-    const { status, checks, details } = this.evaluate();
+    const { component, instance, version, intervalMs, clock, speaksFor = 'self' } = this.options;
+    const { status, checks, details, neighbour } = this.evaluate();
+    const uptime = Math.round((clock.now() - this.startedAt) / 100) / 10;
+    const relayed = speaksFor === 'neighbour';
+    if (relayed) {
+      const own: SidecarDetail = { required: false, message: `nachos-sentinel sidecar ${version}, up ${uptime} s`, version, uptime };
+      details[SIDECAR_DETAIL] = own;
+    }
     return {
       schemaVersion: 1,
       status,
       component,
-      version,
-      uptime: Math.round((clock.now() - this.startedAt) / 100) / 10,
+      // Whose version and uptime: the component's. A sidecar's are its neighbour's when the neighbour said them.
+      version: (relayed ? neighbour.version : undefined) ?? version,
+      uptime: (relayed ? neighbour.uptime : undefined) ?? uptime,
       checks,
       instance,
       seq: this.seq,
       intervalMs,
       state: this.state,
-      policy: { revision: this.options.policyRevision() },
+      policy: this.policyState(),
       details,
       ...(this.options.roster ? { roster: this.options.roster } : {}),
     };
   }
 
-  private evaluate(): { status: ReportedStatus; checks: Record<string, 'ok' | 'error'>; details: Record<string, CheckDetail> } {
+  private policyState(): { revision: string | null; unread?: string[] } {
+    const unread = this.options.policyUnread?.() ?? [];
+    return { revision: this.options.policyRevision(), ...(unread.length > 0 ? { unread: unread.slice(0, 64) } : {}) };
+  }
+
+  private evaluate(): { status: ReportedStatus; checks: Record<string, 'ok' | 'error'>; details: Record<string, CheckDetail>; neighbour: NeighbourFacts } {
     const { runner, speaksFor = 'self' } = this.options;
-    const fromRunner = runner.snapshot();
+    // A neighbour's check named `sidecar` would take the place of our own facts in the details.
+    const fromRunner = runner.snapshot(speaksFor === 'neighbour' ? [SIDECAR_DETAIL] : []);
     let status: ReportedStatus = fromRunner.status;
     // Of a neighbour, no check (or one not answered yet) is no evidence: unknown, unless what did answer is unhealthy.
     if (speaksFor === 'neighbour' && (runner.size === 0 || !runner.complete) && status !== 'unhealthy') status = 'unknown';
@@ -151,7 +169,7 @@ export class HeartbeatPublisher {
       details[check.name] = { required: check.required, ...(result.message ? { message: result.message } : {}) };
       if (!result.ok) status = withFailure(status, check.required);
     }
-    return { status, checks, details };
+    return { status, checks, details, neighbour: fromRunner.neighbour };
   }
 
   private turn(): void {

@@ -35,6 +35,8 @@ export interface Tracked {
   version: string | null;
   /** undefined: the instance does not report a policy at all. */
   policyRevision: string | null | undefined;
+  /** Files of its set on disk that its consumer never reads (delivered, not enforced). */
+  policyUnread: string[] | undefined;
   checks: Record<string, 'ok' | 'error'>;
   /** The check details it published (reasons of failing checks), bounded. */
   details: Record<string, { message?: string }> | undefined;
@@ -204,6 +206,7 @@ export class InstanceTable {
       uptime: hb.uptime ?? null,
       version: hb.version ?? null,
       policyRevision: hb.policy ? hb.policy.revision : undefined,
+      policyUnread: hb.policy?.unread,
       checks: hb.checks ?? {},
       details: detailsOf(hb),
       roster: hb.roster,
@@ -247,6 +250,7 @@ export class InstanceTable {
     t.uptime = hb.uptime ?? null;
     t.version = hb.version ?? null;
     t.policyRevision = hb.policy ? hb.policy.revision : undefined;
+    t.policyUnread = hb.policy?.unread;
     t.checks = hb.checks ?? {};
     t.details = detailsOf(hb);
     t.roster = hb.roster;

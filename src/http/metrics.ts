@@ -216,7 +216,7 @@ export function createMetrics(source: MetricsSource, clock: Clock): { registry: 
   });
   gaugeOf(
     `${PREFIX}policy_convergence_ratio`,
-    'Share of live instances that report a policy revision and run the one in force (1 when none report).',
+    'Share of live instances that report a policy revision and run the one in force, every file of it read by their consumer (1 when none report).',
     () => {
       const { reporting, onRevision } = monitor.aggregator.policyCounts();
       return reporting === 0 ? 1 : onRevision / reporting;

@@ -8,9 +8,11 @@ import { ConfigMapDir, ForeignFilesError } from '../deliver/configmap-dir.js';
 import { ConfigError, messageOf } from '../errors.js';
 import { PolicyReceiver } from '../deliver/policy-receiver.js';
 import { ReloadNotifier } from '../deliver/reload-notifier.js';
+import { nameChecks } from '../health/check-specs.js';
 import { CheckRunner, configuredCheck } from '../health/checks.js';
 import { HeartbeatPublisher, type LiveCheck } from '../health/heartbeat.js';
 import { HttpServer } from '../http/http-server.js';
+import { consumerReads } from '../policy/consumer.js';
 import { sidecarRoutes } from '../http/sidecar-routes.js';
 import { heartbeatKey } from './heartbeat-key.js';
 import { leave } from './leave.js';
@@ -76,7 +78,8 @@ export class Sidecar {
         onChange: () => this.heartbeat.publishIfChanged(),
       });
     }
-    const runner = new CheckRunner([...config.checks, ...config.sidecarChecks].map(configuredCheck), () => this.heartbeat.publishIfChanged());
+    // Unnamed --check URLs are named after the component (gateway, gateway-2, ...), around the names taken.
+    const runner = new CheckRunner(nameChecks([...config.checks, ...config.sidecarChecks], config.component).map(configuredCheck), () => this.heartbeat.publishIfChanged());
     this.heartbeat = new HeartbeatPublisher({
       bus: this.bus,
       clock,
@@ -88,6 +91,8 @@ export class Sidecar {
       live: this.ownChecks(),
       // What is on disk for the neighbour: the central sentinel's convergence view shows it.
       policyRevision: () => this.receiver?.delivered?.revision ?? null,
+      // Delivered, but not read by the neighbour (its consumer): said, so that convergence does not claim it in force.
+      policyUnread: () => (this.receiver?.delivered?.files ?? []).map((f) => f.path).filter((path) => !consumerReads(config.consumer, path)),
       // The neighbour's health is known from its checks alone: with none (or none answered yet), unknown.
       speaksFor: 'neighbour',
       signingKey: heartbeatKey(config, log),

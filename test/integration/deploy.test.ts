@@ -79,6 +79,17 @@ describe('compose.yaml', () => {
     expect(lint.trim()).toBe('');
   });
 
+  it('escapes every $ that Compose would interpolate, and the stand-in gateway is a script Node compiles (as Compose hands it over)', async () => {
+    const { Script } = await import('node:vm');
+    // Compose reads `$VAR` and `${VAR}` as variables; a literal dollar sign is written `$$`.
+    const text = readFileSync(path.join(ROOT, 'compose.yaml'), 'utf8');
+    const lone = text.split('\n').filter((line) => !line.trimStart().startsWith('#') && /(?<!\$)\$(?![${])/.test(line.replace(/\$\$/g, '')));
+    expect(lone).toEqual([]);
+    const script = (compose.services.gateway?.command?.[0] ?? '').replace(/\$\$/g, '$');
+    expect(script).toContain('/\\.ya?ml$/.test(f)');
+    expect(() => new Script(script)).not.toThrow();
+  });
+
   it('starts nothing before the bus is healthy, mounts the policies read-only, and probes a service through the sentinel', () => {
     const { nats, sentinel, ...others } = compose.services;
     expect(nats?.healthcheck?.test.join(' ')).toContain('/healthz');

@@ -283,7 +283,7 @@ describe('the example subject permissions (deploy/nats-server.conf), on a real n
     const path = await import('node:path');
     const { connect } = await import('@nats-io/transport-node');
     const config = readFileSync(path.resolve(import.meta.dirname, '../../deploy/nats-server.conf'), 'utf8');
-    const server = await startServer({ config, env: { SENTINEL_PASSWORD: 's3ntinel', GATEWAY_PASSWORD: 'g4teway' } });
+    const server = await startServer({ config, env: { SENTINEL_PASSWORD: 's3ntinel', GATEWAY_PASSWORD: 'g4teway', GATEWAY_SIDECAR_PASSWORD: 'sidec4r' } });
     const running = await sentinel({ servers: server.url, user: 'sentinel', password: 's3ntinel', interval: '200ms' });
     const gateway = await connect({ servers: server.url, user: 'gateway', pass: 'g4teway' });
     defer(() => gateway.close());
@@ -310,6 +310,28 @@ describe('the example subject permissions (deploy/nats-server.conf), on a real n
     expect(errors.join('\n')).toMatch(/Permissions Violation for Subscription to "nachos.system.health.status"/i);
     // The sentinel itself was refused nothing.
     expect(running.lines.filter((l) => String(l.msg).startsWith('the bus refused'))).toEqual([]);
+  });
+
+  it('let a sidecar, as its own user, deliver, heartbeat and answer its $SRV identity, refused nothing', async ({ startServer, sentinel, sidecarOf, root, defer }) => {
+    const { readFileSync } = await import('node:fs');
+    const path = await import('node:path');
+    const { connect } = await import('@nats-io/transport-node');
+    const config = readFileSync(path.resolve(import.meta.dirname, '../../deploy/nats-server.conf'), 'utf8');
+    const server = await startServer({ config, env: { SENTINEL_PASSWORD: 's3ntinel', GATEWAY_PASSWORD: 'g4teway', GATEWAY_SIDECAR_PASSWORD: 'sidec4r' } });
+    const central = await sentinel({ servers: server.url, user: 'sentinel', password: 's3ntinel', interval: '200ms', require: 'gateway' });
+    await central.connected();
+    const side = await sidecarOf('gateway', { servers: server.url, user: 'gateway-sidecar', password: 'sidec4r', 'deliver-to': path.join(root, 'delivered'), interval: '200ms' });
+    await until(() => side.sidecar.receiver?.delivered, 5000, 'the delivery');
+    // Asked as an operator would (the sentinel's user may publish on $SRV.>).
+    const watcher = await connect({ servers: server.url, user: 'sentinel', pass: 's3ntinel' });
+    defer(() => watcher.close());
+    const ping = await watcher.request('$SRV.PING.nachos-sentinel-sidecar', '', { timeout: 2000 });
+    expect(ping.json<{ metadata: { component: string } }>().metadata.component).toBe('gateway');
+    await until(async () => {
+      const reply = await watcher.request('nachos.system.health.status', JSON.stringify({ component: 'gateway' }), { timeout: 2000 });
+      return reply.json<{ payload: HealthStatusPayload }>().payload.components[0]?.instances.length === 1;
+    }, 5000, 'the sidecar heard as the gateway');
+    expect(side.lines.filter((l) => /refused|Permissions Violation/i.test(JSON.stringify(l)))).toEqual([]);
   });
 
   it('make a publish the server refuses show in the sentinel\'s health, its metric and its log', async ({ startServer, sentinel, defer }) => {

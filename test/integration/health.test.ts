@@ -111,7 +111,7 @@ required = false
     expect(latest()).toMatchObject({
       status: 'degraded',
       checks: { web: 'ok', cache: 'error', stuck: 'error' },
-      details: { stuck: { message: 'timed out after 300 ms', required: false } },
+      details: { stuck: { message: 'timeout after 300ms', required: false } },
     });
     expect(latest()?.details.cache?.message).toMatch(/ECONNREFUSED/);
 

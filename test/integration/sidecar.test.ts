@@ -12,8 +12,9 @@ import { SUBJECTS } from '../../src/protocol/topics.js';
 import type { BusListener } from '../helpers/bus-listener.js';
 import { Daemon } from '../helpers/daemon.js';
 import { test, type Flags } from '../helpers/fixtures.js';
+import { packageVersion } from '../../src/cli/version.js';
 import { signingKey } from '../helpers/signing.js';
-import { importNachos, nachosAvailable, NachosStyleReader } from '../helpers/nachos-reader.js';
+import { importNachos, nachosAvailable, nachosSkipReason, NachosStyleReader } from '../helpers/nachos-reader.js';
 import { policyYaml } from '../helpers/policy-files.js';
 import { prng } from '../helpers/prng.js';
 import { shellRevision } from '../helpers/revision.js';
@@ -22,12 +23,19 @@ import { quietFor, until } from '../helpers/until.js';
 const H = 200;
 const sha256 = (bytes: Buffer | string) => createHash('sha256').update(bytes).digest('hex');
 
-/** A stand-in for Nachos' gateway: its HealthCheck on /health (200 healthy, 503 otherwise), and a reload endpoint. */
+/**
+ * A stand-in for Nachos' gateway: its HealthCheck on /health (200 healthy, 503 otherwise, with its own
+ * version and uptime: a day, unlike any sidecar a test starts), and a reload endpoint.
+ */
 class GatewayStandIn {
+  static readonly VERSION = '1.4.2';
+  static readonly UPTIME = 86_400;
   failing: string[] = [];
   reloadStatus = 200;
   reloads = 0;
   plain500 = false;
+  /** Answer nothing to a health request: the check must cut itself off. */
+  hang = false;
   private constructor(readonly server: Server) {}
 
   static async start(): Promise<GatewayStandIn> {
@@ -39,6 +47,7 @@ class GatewayStandIn {
         res.writeHead(gw.reloadStatus).end();
         return;
       }
+      if (gw.hang) return;
       if (gw.plain500) {
         res.writeHead(500, { 'content-type': 'text/plain' }).end('oops');
         return;
@@ -47,18 +56,22 @@ class GatewayStandIn {
       for (const name of gw.failing) checks[name] = 'error';
       const status = gw.failing.length > 0 ? 'unhealthy' : 'healthy';
       res.writeHead(status === 'healthy' ? 200 : 503, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ status, component: 'gateway', version: '0.0.0', uptime: 1, checks }, null, 2));
+      res.end(JSON.stringify({ status, component: 'gateway', version: GatewayStandIn.VERSION, uptime: GatewayStandIn.UPTIME, checks }, null, 2));
     });
     self = new GatewayStandIn(server);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     return self;
   }
 
+  readonly port = (): number => (this.server.address() as AddressInfo).port;
+
   get url(): string {
-    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    return `http://127.0.0.1:${this.port()}`;
   }
 
   close(): Promise<void> {
+    // A request left hanging would hold the server open.
+    this.server.closeAllConnections();
     return new Promise((resolve) => this.server.close(() => resolve()));
   }
 }
@@ -113,8 +126,8 @@ describe('the sidecar: health for its neighbour', () => {
     const flippedAt = performance.now();
     const unhealthy = await until(() => gatewayBeats().find((b) => b.status === 'unhealthy'), 5000, 'an unhealthy heartbeat');
     expect(performance.now() - flippedAt).toBeLessThan(H + 1000);
-    expect(unhealthy.checks).toMatchObject({ llm: 'error', database: 'ok', '127_0_0_1': 'ok' });
-    expect(unhealthy.details.llm?.message).toBe('reported by 127_0_0_1');
+    expect(unhealthy.checks).toMatchObject({ llm: 'error', database: 'ok', gateway: 'ok' });
+    expect(unhealthy.details.llm?.message).toBe('reported by gateway');
     const view = await until(async () => {
       const v = await status('gateway');
       return v.components[0]?.status === 'unhealthy' ? v : undefined;
@@ -126,12 +139,59 @@ describe('the sidecar: health for its neighbour', () => {
 
     // Not a HealthCheck: the status code decides, and says so.
     gateway.plain500 = true;
-    const plain = await until(() => gatewayBeats().find((b) => b.details['127_0_0_1']?.message === 'HTTP 500, expected 200'), 5000, 'a plain 500');
+    const plain = await until(() => gatewayBeats().find((b) => b.details.gateway?.message === 'HTTP 500, expected 200'), 5000, 'a plain 500');
     expect(plain.status).toBe('unhealthy');
-    // Nobody listening: refused, and said so.
+    // Nobody listening: refused, and said so in the system's words.
+    const port = gateway.port();
     await gateway.close();
-    const refused = await until(() => gatewayBeats().find((b) => /ECONNREFUSED|fetch failed/.test(b.details['127_0_0_1']?.message ?? '')), 5000, 'a refused check');
+    const refused = await until(() => gatewayBeats().find((b) => b.details.gateway?.message === `connect ECONNREFUSED 127.0.0.1:${port}`), 5000, 'a refused check');
     expect(refused.status).toBe('unhealthy');
+  });
+
+  it("names its checks: one without a name after its component, the next <component>-2, and `--check NAME=URL` NAME", async ({ sidecarOf, gateway, listen }) => {
+    const beats = await listen([SUBJECTS.health]);
+    await sidecarOf('gateway', { check: [`${gateway.url}/health`, `gw=${gateway.url}/health`, `tcp://127.0.0.1:${gateway.port()}`], interval: `${H}ms` });
+    const running = await until(
+      () => beats.on(SUBJECTS.health).find((e) => e.source === 'gateway' && e.payload.state === 'running'),
+      5000,
+      'a heartbeat with every check answered',
+    );
+    const checks = running.payload.checks as Record<string, string>;
+    expect(checks).toMatchObject({ gateway: 'ok', gw: 'ok', 'gateway-2': 'ok', database: 'ok', llm: 'ok' });
+    expect(Object.keys(checks).some((name) => /127_0_0_1/.test(name))).toBe(false);
+  });
+
+  it("carries the gateway's version and uptime, its own in details.sidecar, as far as the central sentinel's view", async ({ central, sidecarOf, gateway, listen, status }) => {
+    await central({ require: 'gateway' });
+    const beats = await listen([SUBJECTS.health]);
+    await sidecarOf('gateway', { check: [`${gateway.url}/health`], interval: `${H}ms` });
+    const beat = (
+      await until(() => beats.on(SUBJECTS.health).find((e) => e.source === 'gateway' && e.payload.state === 'running'), 5000, 'a heartbeat with the check answered')
+    ).payload as { version: string; uptime: number; details: Record<string, { message?: string; version?: string; uptime?: number }> };
+    expect(beat).toMatchObject({ version: GatewayStandIn.VERSION, uptime: GatewayStandIn.UPTIME });
+    expect(beat.details.sidecar).toMatchObject({ version: packageVersion() });
+    expect(beat.details.sidecar?.uptime).toBeLessThan(60);
+    expect(beat.details.sidecar?.message).toMatch(new RegExp(`^nachos-sentinel sidecar ${packageVersion().replace(/\./g, '\\.')}, up [\\d.]+ s$`));
+    const view = await until(async () => {
+      const v = await status('gateway');
+      return v.components[0]?.instances[0]?.version === GatewayStandIn.VERSION ? v : undefined;
+    }, 3000, "the gateway's version in the view");
+    expect(view.components[0]?.instances[0]?.uptime).toBe(GatewayStandIn.UPTIME);
+  });
+
+  it('says a hanging endpoint was cut off by its timeout: "timeout after 2s"', async ({ sidecarOf, gateway, listen }) => {
+    const beats = await listen([SUBJECTS.health]);
+    await sidecarOf('gateway', { check: [`${gateway.url}/health`], interval: `${H}ms` });
+    await until(() => beats.on(SUBJECTS.health).find((e) => e.source === 'gateway' && e.payload.status === 'healthy'), 5000, 'healthy');
+    gateway.hang = true;
+    const cut = await until(
+      () => beats.on(SUBJECTS.health).find((e) => e.source === 'gateway' && (e.payload.details as Record<string, { message?: string }>).gateway?.message === 'timeout after 2s'),
+      6000,
+      'the timeout in a heartbeat',
+    );
+    expect(cut.payload.status).toBe('unhealthy');
+    // Nothing of the gateway answered: the version is the sidecar's own again.
+    expect(cut.payload.version).toBe(packageVersion());
   });
 
   it('vouches for nothing without a check: its component is unknown, not healthy, the system unknown, and the probe exits 1', async ({
@@ -489,9 +549,12 @@ describe('the sidecar executable', () => {
   });
 });
 
-describe.skipIf(!nachosAvailable)('the sidecar beside an unmodified Nachos gateway (its own health server and PolicyLoader)', () => {
+describe.skipIf(!nachosAvailable)(`the sidecar beside an unmodified Nachos gateway (its own health server and PolicyLoader)${nachosAvailable ? '' : `: skipped, ${nachosSkipReason}`}`, () => {
   it('reports what its health server says, and its PolicyLoader loads each delivered set whole', async ({ dir, deliverDir, central, sidecarOf, status, defer }) => {
-    type HealthModule = { createHealthServer(o: { port: number; deps: { checkBus: () => boolean } }): { server: Server; start(): Promise<void>; stop(): Promise<void> } };
+    type HealthModule = {
+      createHealthServer(o: { port: number; deps: { checkBus: () => boolean } }): { server: Server; start(): Promise<void>; stop(): Promise<void> };
+      performHealthCheck(): { version: string };
+    };
     type LoaderModule = {
       PolicyLoader: new (c: { policiesPath: string; enableHotReload: boolean; onReload: (policies: { rules: { id: string }[] }[]) => void }) => {
         load(): [{ rules: { id: string }[] }[], unknown[]];
@@ -529,7 +592,12 @@ describe.skipIf(!nachosAvailable)('the sidecar beside an unmodified Nachos gatew
     await sidecarOf('gateway', { 'deliver-to': deliverDir, check: [`http://localhost:${port}/health`], interval: `${H}ms` });
 
     await until(() => loads.at(-1)?.join(',') === 'g1,g2', 5000, 'Nachos to load the first set');
-    await until(async () => (await status('gateway')).components[0]?.status === 'healthy', 5000, 'healthy');
+    const healthy = await until(async () => {
+      const v = await status('gateway');
+      return v.components[0]?.status === 'healthy' ? v : undefined;
+    }, 5000, 'healthy');
+    // The version is the one Nachos' health server says, not the sidecar's.
+    expect(healthy.components[0]?.instances[0]?.version).toBe(health.performHealthCheck().version);
     // A change of content only: Nachos reloads it (its watcher hears the file's own name).
     writeFileSync(path.join(dir, 'gateway.yaml'), policyYaml('g1', 'g3'));
     await until(() => loads.at(-1)?.join(',') === 'g1,g3', 5000, 'Nachos to load the changed set');
@@ -545,5 +613,48 @@ describe.skipIf(!nachosAvailable)('the sidecar beside an unmodified Nachos gatew
       return v.components[0]?.status === 'unhealthy' ? v : undefined;
     }, 5000, 'Nachos unhealthy');
     expect(view.components[0]?.instances[0]?.checks).toMatchObject({ bus: 'error', database: 'ok' });
+  });
+
+  it('loads every rule of the shipped policies/ in Nachos; a TOML file beside them is warned about, delivered, and shown as not enforced', async ({ dir, deliverDir, central, sidecarOf, status, listen, defer }) => {
+    type LoaderModule = { PolicyLoader: new (c: { policiesPath: string; enableHotReload: boolean }) => { load(): [{ rules: { id: string }[] }[], { file: string }[]] } };
+    const { PolicyLoader } = await importNachos<LoaderModule>('packages/core/gateway/src/salsa/policy/loader.ts');
+    const quiet = { log: console.log, warn: console.warn, error: console.error };
+    const nachosLoad = (where: string) => {
+      console.log = console.warn = console.error = () => undefined;
+      try {
+        return new PolicyLoader({ policiesPath: where, enableHotReload: false }).load();
+      } finally {
+        Object.assign(console, quiet);
+      }
+    };
+    // The shipped example, as an operator starts from it, and one rule written in TOML beside it.
+    rmSync(path.join(dir, 'a.toml'));
+    const shipped = path.resolve(import.meta.dirname, '../../policies');
+    for (const name of readdirSync(shipped)) writeFileSync(path.join(dir, name), readFileSync(path.join(shipped, name)));
+    writeFileSync(path.join(dir, 'extra.toml'), 'version = "1.0"\n[[rules]]\nid = "extra-deny"\npriority = 1\nmatch = { resource = "tool" }\neffect = "deny"\n');
+    const reloads = await listen([SUBJECTS.policyReload]);
+    await central({ require: 'gateway' });
+    const [reload] = await reloads.waitFor(SUBJECTS.policyReload, 1);
+    expect((reload?.payload.warnings as { file: string; message: string }[]).find((w) => w.file === 'extra.toml')?.message).toBe(
+      "Nachos' loader reads only *.yaml and *.yml: the rule in extra.toml is not in force in a Nachos gateway",
+    );
+    const running = await sidecarOf('gateway', { 'deliver-to': deliverDir, interval: `${H}ms` });
+    await until(() => running.sidecar.receiver?.delivered, 5000, 'the delivery');
+    expect(readdirSync(deliverDir).filter((n) => !n.startsWith('.')).sort()).toEqual(['extra.toml', 'permissive.yaml', 'standard.yaml', 'strict.yaml']);
+    // Nachos' own loader, reading what the sidecar delivered: every shipped rule, none of the TOML file.
+    const [policies, errors] = nachosLoad(deliverDir);
+    expect(errors).toEqual([]);
+    const ids = policies.flatMap((p) => p.rules.map((r) => r.id));
+    expect(ids).toHaveLength(22);
+    expect(ids).not.toContain('extra-deny');
+    // Its heartbeat says so, and the central's convergence view shows it: delivered, not enforced.
+    expect(running.sidecar.heartbeat.payload().policy).toEqual({ revision: reload?.payload.revision, unread: ['extra.toml'] });
+    const view = await until(async () => {
+      const v = await status('gateway');
+      return v.policy.notEnforced.length > 0 ? v : undefined;
+    }, 5000, 'not enforced in the view');
+    expect(view.policy).toMatchObject({ converged: false, notEnforced: [{ component: 'gateway', files: ['extra.toml'] }] });
+    expect(view.policy.summary).toContain('delivered, not enforced: extra.toml (gateway/');
+    defer(() => undefined);
   });
 });

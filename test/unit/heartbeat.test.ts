@@ -1,21 +1,21 @@
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { CheckRunner, type Check, type CheckOutcome } from '../../src/health/checks.js';
+import { CheckRunner, type Check, type CheckOutcome, type NeighbourReport } from '../../src/health/checks.js';
 import { HeartbeatPublisher, type HeartbeatOptions, type LiveCheck } from '../../src/health/heartbeat.js';
 import type { SentinelHeartbeat } from '../../src/health/heartbeat-payload.js';
 import type { Envelope } from '../../src/protocol/envelope.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 import { until } from '../helpers/until.js';
 
-/** A check of the neighbour that answers when the test says so. */
-function pendingCheck(name: string, required = true): Check & { answer(ok: boolean): void } {
+/** A check of the neighbour that answers when the test says so (with the neighbour's HealthCheck, if given). */
+function pendingCheck(name: string, required = true): Check & { answer(ok: boolean, report?: NeighbourReport): void } {
   let answer: (outcome: CheckOutcome) => void = () => undefined;
   return {
     name,
     required,
     timeoutMs: 60_000,
     run: () => new Promise<CheckOutcome>((resolve) => (answer = resolve)),
-    answer: (ok) => answer({ ok }),
+    answer: (ok, report) => answer({ ok, ...(report ? { report } : {}) }),
   };
 }
 
@@ -99,5 +99,59 @@ describe('HeartbeatPublisher', () => {
     central.heartbeat.start();
     expect(central.sent[0]?.payload).toMatchObject({ status: 'healthy', state: 'starting', checks: { bus: 'ok' } });
     slow.answer(true);
+  });
+
+  it("speaking for a neighbour, carries the neighbour's version and uptime (of the first check that said them), its own in details.sidecar", async () => {
+    const [plain, first, second] = [pendingCheck('port'), pendingCheck('gateway'), pendingCheck('gateway-2')];
+    const sidecar = publisher({ checks: [plain, first, second], speaksFor: 'neighbour' });
+    sidecar.heartbeat.start();
+    sidecar.clock.advance(12_300);
+    // Answered in another order than given: the first given that said them still wins.
+    second.answer(true, { status: 'healthy', checks: {}, version: '9.9.9', uptime: 1 });
+    plain.answer(true);
+    first.answer(true, { status: 'healthy', checks: {}, version: '1.4.2', uptime: 3600 });
+    await until(() => sidecar.sent.at(-1)?.payload.state === 'running', 2000, 'running');
+    const beat = sidecar.heartbeat.payload();
+    expect(beat).toMatchObject({ version: '1.4.2', uptime: 3600, checks: { port: 'ok', gateway: 'ok', 'gateway-2': 'ok' } });
+    expect(beat.details.sidecar).toEqual({ required: false, message: 'nachos-sentinel sidecar test, up 12.3 s', version: 'test', uptime: 12.3 });
+    // Not a check: it never counts as one.
+    expect(beat.checks).not.toHaveProperty('sidecar');
+  });
+
+  it("speaking for a neighbour that said neither, carries its own version and uptime, and says them in details.sidecar too", async () => {
+    const check = pendingCheck('gateway');
+    const sidecar = publisher({ checks: [check], speaksFor: 'neighbour' });
+    sidecar.heartbeat.start();
+    sidecar.clock.advance(2000);
+    check.answer(true, { status: 'healthy', checks: { llm: 'ok' } });
+    await until(() => sidecar.sent.at(-1)?.payload.state === 'running', 2000, 'running');
+    expect(sidecar.heartbeat.payload()).toMatchObject({ version: 'test', uptime: 2, details: { sidecar: { version: 'test', uptime: 2, message: 'nachos-sentinel sidecar test, up 2 s' } } });
+    // One that fails says nothing of the neighbour: its own again.
+    const failing = pendingCheck('gateway');
+    const down = publisher({ checks: [failing], speaksFor: 'neighbour' });
+    down.heartbeat.start();
+    failing.answer(false);
+    await until(() => down.sent.at(-1)?.payload.status === 'unhealthy', 2000, 'unhealthy');
+    expect(down.heartbeat.payload()).toMatchObject({ version: 'test', uptime: 0 });
+  });
+
+  it("keeps a neighbour's failing check named sidecar apart from its own facts; speaking for itself, has no details.sidecar", async () => {
+    const check = pendingCheck('gateway');
+    const sidecar = publisher({ checks: [check], speaksFor: 'neighbour' });
+    sidecar.heartbeat.start();
+    check.answer(true, { status: 'unhealthy', checks: { sidecar: 'error' }, version: '1.4.2', uptime: 5 });
+    await until(() => sidecar.sent.at(-1)?.payload.state === 'running', 2000, 'running');
+    const beat = sidecar.heartbeat.payload();
+    expect(beat.checks).toMatchObject({ gateway: 'ok', 'gateway.sidecar': 'error' });
+    expect(beat.details['gateway.sidecar']).toEqual({ required: true, message: 'reported by gateway' });
+    expect(beat.details.sidecar).toMatchObject({ version: 'test' });
+
+    const own = pendingCheck('cache');
+    const central = publisher({ checks: [own] });
+    central.heartbeat.start();
+    own.answer(true, { status: 'healthy', checks: {}, version: '1.4.2', uptime: 5 });
+    await until(() => central.sent.at(-1)?.payload.state === 'running', 2000, 'running');
+    expect(central.heartbeat.payload()).toMatchObject({ version: 'test', uptime: 0 });
+    expect(central.heartbeat.payload().details).not.toHaveProperty('sidecar');
   });
 });
