@@ -12,6 +12,8 @@ export const PUSH_INTERVAL = 1000; // ms
 const CHANGE_DEBOUNCE = 100; // ms
 /** Open status pages at once; more get 503 (each costs a document a second). */
 export const MAX_STREAM_CLIENTS = 32;
+/** Warnings of the set in force shown on the page (all of them: `nachos-sentinel validate`). */
+const SHOWN_WARNINGS = 50;
 /** A page that has this much unsent is not reading: it is dropped (its browser reconnects by itself). */
 export const MAX_UNSENT_BYTES = 4 * 1024 * 1024;
 
@@ -23,7 +25,7 @@ export interface StatusDocument {
   health: StatusView;
   transitions: Transition[];
   policy: {
-    inForce: { revision: string; files: number; rules: number; since: string | null; sequence: number | null } | null;
+    inForce: { revision: string; files: number; rules: number; since: string | null; sequence: number | null; warnings: Problem[]; warningsLeftOut: number } | null;
     lastRejection: { revision: string; at: string; stillOnDisk: boolean; problems: Problem[] } | null;
   };
 }
@@ -100,6 +102,9 @@ export class StatusFeed {
               rules: inForce.ruleCount,
               since: this.inForceSince,
               sequence: source.announcedSequence(inForce.revision),
+              // The set's warnings (unknown keys, files the consumer never reads, types that change no decision), the first few.
+              warnings: inForce.warnings.slice(0, SHOWN_WARNINGS),
+              warningsLeftOut: Math.max(0, inForce.warnings.length - SHOWN_WARNINGS),
             }
           : null,
         lastRejection: this.lastRejection,

@@ -46,7 +46,8 @@ export const STATUS_PAGE_HTML = `<!doctype html>
   .dot { width: 8px; height: 8px; border-radius: 50%; display: inline-block; }
   .dot.healthy { background: var(--ok); } .dot.degraded, .dot.suspect { background: var(--warn); }
   .dot.unhealthy, .dot.stale { background: var(--bad); } .dot.unknown { background: var(--unk); }
-  .errors li { margin-bottom: 4px; }
+  .errors li, .warnings li { margin-bottom: 4px; }
+  .warnings { color: #8a6d00; }
   .empty { color: var(--muted); font-style: italic; }
   .kv { display: grid; grid-template-columns: max-content 1fr; gap: 4px 16px; }
 </style>
@@ -119,6 +120,9 @@ export const STATUS_PAGE_SCRIPT = `'use strict';
         h('span', { class: 'muted' }, 'convergence'), h('span', { id: 'convergence' }, conv.summary),
         conv.lastConvergence ? h('span', { class: 'muted' }, 'last took') : null,
         conv.lastConvergence ? h('span', {}, ago(conv.lastConvergence.tookMs)) : null),
+      p.warnings.length ? h('ul', { class: 'warnings', id: 'policy-warnings' }, p.warnings.map((e) =>
+        h('li', {}, h('code', {}, e.file + (e.line ? ':' + e.line + (e.column ? ':' + e.column : '') : '')), ' warning: ', e.message)),
+        p.warningsLeftOut ? h('li', { class: 'muted' }, 'and ' + p.warningsLeftOut + ' more (nachos-sentinel validate lists them all)') : null) : null,
       conv.behind.length ? h('table', { id: 'behind' },
         h('tr', {}, h('th', {}, 'behind'), h('th', {}, 'runs'), h('th', {}, 'for')),
         conv.behind.map((b) => h('tr', {}, h('td', { class: 'mono' }, b.component + '/' + b.instance),

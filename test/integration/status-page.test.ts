@@ -41,6 +41,8 @@ describe('the live status page, in a real headless browser', () => {
     const revision = running.sentinel.reloader.inForce?.revision ?? '';
     expect(await page.locator('#revision').textContent()).toBe(revision.slice(0, 12));
     expect(await page.locator('#convergence').textContent()).toMatch(/^1 of 1 on revision/);
+    // The set's warnings, as everywhere else: a TOML file, which a Nachos gateway never reads.
+    expect(await page.locator('#policy-warnings').textContent()).toBe("a.toml warning: Nachos' loader reads only *.yaml and *.yml: the rule in a.toml is not in force in a Nachos gateway");
 
     // A broken edit: the page shows the rejected set and its errors; the revision in force stays.
     writeFileSync(path.join(dir, 'b.toml'), 'version = "1.0"\n[[rules]]\nid = "b1"\npriority = 1\nmatch = {}\neffect = "perhaps"\n');
