@@ -81,6 +81,8 @@ export class HealthMonitor extends EventEmitter<{ transition: [transition: Trans
     refused: 0,
     evicted: 0,
   };
+  /** Leaving: heartbeats are no longer taken in. */
+  private left = false;
   /** Status requests turned away with a 503 since start. */
   shed = 0;
   /** Instance transitions not published, past the rate (a flood). */
@@ -149,6 +151,12 @@ export class HealthMonitor extends EventEmitter<{ transition: [transition: Trans
     if (this.sweep) clearInterval(this.sweep);
   }
 
+  /** The sentinel is leaving: nothing more is judged or said (its own last heartbeat is not news). */
+  leaving(): void {
+    this.stop();
+    this.left = true;
+  }
+
   /** Each sweep: ping the server (one ping in flight at most), then judge silence. */
   private onSweep(): void {
     const now = this.options.clock.now();
@@ -185,6 +193,7 @@ export class HealthMonitor extends EventEmitter<{ transition: [transition: Trans
 
   /** Takes in one message from the wire. Never throws. */
   ingest(data: Uint8Array): void {
+    if (this.left) return;
     this.counters.received++;
     const decoded = decodeEnvelope(data, MAX_HEARTBEAT_BYTES, checkHeartbeat);
     if (!decoded.ok) {

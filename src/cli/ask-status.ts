@@ -63,3 +63,10 @@ export async function askStatus(
 export function probedStatus(view: HealthStatusPayload, component?: string): string {
   return component ? (view.components.find((c) => c.name === component)?.status ?? 'missing') : view.status;
 }
+
+/** Why the probed status is what it is: the component's own reason with `--component`, else the system's. */
+export function probedReason(view: HealthStatusPayload, component?: string): string {
+  if (!component) return view.reason;
+  const entry = view.components.find((c) => c.name === component);
+  return entry ? entry.reason || `${component} is ${entry.status}` : `no heartbeat of ${component} has been heard`;
+}

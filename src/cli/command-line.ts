@@ -83,6 +83,58 @@ function rephrase(err: Error & { code?: string }, known: string[]): string {
   }
 }
 
+/**
+ * The settings table as the sidecar reads it: the same entries, but the HTTP
+ * listener is off unless asked for (one per container: no port by default),
+ * and the component has no default (it is the neighbour's name).
+ */
+export const SIDECAR_SETTINGS: readonly Setting[] = SETTINGS.map((s): Setting => {
+  if (s.key === 'http') return { ...s, defaultText: 'off' };
+  if (s.key === 'component') return { ...s, defaultText: '', parse: (raw) => (raw === '' ? '' : s.parse(raw)) } as Setting;
+  return s;
+});
+
+/** What a sidecar reads of the table: the rest is the central sentinel's (policies, aggregation, signing). */
+export const SIDECAR_KEYS: ReadonlySet<string> = new Set([
+  'servers', 'component', 'healthIntervalMs', 'checks', 'http', 'httpAllowedHosts', 'logLevel', 'logFormat',
+  'user', 'password', 'token', 'nkey', 'creds', 'tlsCa', 'tlsCert', 'tlsKey',
+  'sidecarChecks', 'deliverTo', 'takeOver', 'publicKeys', 'deployment', 'maxClockSkewMs', 'consumer',
+  'reloadUrl', 'reloadHeaders', 'reloadCommand', 'reloadTimeoutMs', 'healthSeed',
+]);
+
+/** `nachos-sentinel sidecar --help`: the sidecar's own flags, not the whole daemon's. */
+export function sidecarHelpText(version: string, settings: readonly Setting[] = SIDECAR_SETTINGS): string {
+  const rows = settingRows(settings.filter((s) => SIDECAR_KEYS.has(s.key)));
+  const width = Math.max(...rows.map(([flag]) => flag.length)) + 2;
+  return [
+    `nachos-sentinel ${version} sidecar: one beside each container, its health on the bus and verified policies delivered to it`,
+    '',
+    'Usage:',
+    '  nachos-sentinel sidecar --component NAME [--check [NAME=]URL] [--deliver-to DIR --public-key KEY] [flags]',
+    '',
+    'Flags (flags > environment > config file > defaults):',
+    `  ${'--config FILE'.padEnd(width)}TOML config file (env SENTINEL_CONFIG)`,
+    ...rows.map(([flag, text]) => `  ${flag.padEnd(width)}${text}`),
+    `  ${'-h, --help'.padEnd(width)}show this help`,
+    `  ${'-v, --version'.padEnd(width)}print the version`,
+    '',
+    'Exit codes: 0 stopped cleanly, 2 a bad flag or configuration (nothing to do, no --component,',
+    'a delivery directory holding files the sidecar did not write without --take-over).',
+    '',
+  ].join('\n');
+}
+
+function settingRows(settings: readonly Setting[]): [string, string][] {
+  return settings
+    .filter((s) => s.flag)
+    .map((s) => {
+      const value = s.flagType === 'string' ? ` ${s.key === 'servers' ? 'URLS' : 'VALUE'}` : '';
+      const env = s.env.length > 0 ? `; env ${s.env.join(', ')}` : '';
+      const def = s.defaultText ? `; default ${s.defaultText}` : '';
+      return [`--${s.flag}${value}`, `${s.help} (config ${s.file}${env}${def})`];
+    });
+}
+
 /** The help text, built from the same table as the flags, so it cannot drift. */
 export function helpText(version: string, settings: readonly Setting[] = SETTINGS): string {
   const rows: [string, string][] = [];
@@ -90,13 +142,7 @@ export function helpText(version: string, settings: readonly Setting[] = SETTING
     const short = spec.short ? `-${spec.short}, ` : '';
     rows.push([`${short}--${name}${spec.value ? ` ${spec.value}` : ''}`, spec.help]);
   }
-  for (const s of settings) {
-    if (!s.flag) continue;
-    const value = s.flagType === 'string' ? ` ${s.key === 'servers' ? 'URLS' : 'VALUE'}` : '';
-    const env = s.env.length > 0 ? `; env ${s.env.join(', ')}` : '';
-    const def = s.defaultText ? `; default ${s.defaultText}` : '';
-    rows.push([`--${s.flag}${value}`, `${s.help} (config ${s.file}${env}${def})`]);
-  }
+  rows.push(...settingRows(settings));
   const width = Math.max(...rows.map(([flag]) => flag.length)) + 2;
   const commands = Object.entries(COMMANDS).map(([name, text]) => `  ${name.padEnd(width - 2)}${text}`);
   return [

@@ -1,5 +1,5 @@
 import { ERROR_CODES, SentinelError } from '../errors.js';
-import { EXIT, helpText, parseCommandLine, type CommandLine } from './command-line.js';
+import { EXIT, helpText, parseCommandLine, sidecarHelpText, type CommandLine } from './command-line.js';
 import { packageVersion } from './version.js';
 
 /**
@@ -29,7 +29,7 @@ async function exitCode(argv: string[], dispatch: (cli: CommandLine) => Promise<
   try {
     const cli = parseCommandLine(argv);
     if (cli.flags.help) {
-      process.stdout.write(helpText(packageVersion()));
+      process.stdout.write(cli.command === 'sidecar' ? sidecarHelpText(packageVersion()) : helpText(packageVersion()));
       return EXIT.OK;
     }
     if (cli.flags.version) {

@@ -2,31 +2,21 @@ import { authMethod } from '../bus/auth.js';
 import { redactUrl } from '../bus/url-credentials.js';
 import { shownUrl } from '../text/shown-url.js';
 import { resolveConfig } from '../config/resolve.js';
-import { SETTINGS, type Setting } from '../config/settings.js';
 import { ConfigError } from '../errors.js';
 import { nameChecks } from '../health/check-specs.js';
 import { makeInstanceId } from '../health/instance-id.js';
 import { createLogger } from '../log/logger.js';
 import { Sidecar } from '../roles/sidecar.js';
-import type { CommandLine } from './command-line.js';
+import { SIDECAR_SETTINGS, type CommandLine } from './command-line.js';
 import { runUntilSignalled } from './lifecycle.js';
 import { packageVersion } from './version.js';
-
-/**
- * The settings table as the sidecar reads it: the same entries, but the HTTP
- * listener is off unless asked for (one per container: no port by default),
- * and the component has no default (it is the neighbour's name).
- */
-export const SIDECAR_SETTINGS: readonly Setting[] = SETTINGS.map((s): Setting => {
-  if (s.key === 'http') return { ...s, defaultText: 'off' };
-  if (s.key === 'component') return { ...s, defaultText: '', parse: (raw) => (raw === '' ? '' : s.parse(raw)) } as Setting;
-  return s;
-});
 
 /**
  * `nachos-sentinel sidecar --component NAME`: the sidecar role, run until a
  * signal. A bad value exits 2 before anything connects.
  */
+export { SIDECAR_SETTINGS };
+
 export async function sidecar(cli: CommandLine, env: NodeJS.ProcessEnv, cwd: string): Promise<number> {
   const config = resolveConfig({ flags: cli.flags, env, cwd }, SIDECAR_SETTINGS);
   if (config.component === '') {

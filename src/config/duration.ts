@@ -1,7 +1,10 @@
 /**
  * Durations as people write them: "50ms", "5s", "1m", "1h", "1m30s", "1.5s".
- * A bare number is milliseconds. Returns milliseconds, or throws a TypeError
- * whose message the caller prefixes with where the value came from.
+ * Written as text (a flag, a variable, a string in the file), a duration needs
+ * its unit, but 0: `--timeout 1` meaning one millisecond surprised everyone
+ * who meant a second. A TOML integer is milliseconds (the file's schema says
+ * so). Returns milliseconds, or throws a TypeError whose message the caller
+ * prefixes with where the value came from.
  */
 const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
 const PART = /(\d+(?:\.\d+)?)(ms|s|m|h)/gy;
@@ -15,7 +18,10 @@ export function parseDuration(input: unknown): number {
     throw new TypeError(`expected a duration such as "50ms", "5s" or "1m", got ${typeof input}`);
   }
   const text = input.trim();
-  if (/^\d+(\.\d+)?$/.test(text)) return Number(text);
+  if (/^0+(\.0+)?$/.test(text)) return 0;
+  if (/^\d+(\.\d+)?$/.test(text)) {
+    throw new TypeError(`"${text}" needs a unit: ${text}s, ${text}ms or ${text}m (a bare number is not taken as milliseconds)`);
+  }
   let total = 0;
   let consumed = 0;
   PART.lastIndex = 0;

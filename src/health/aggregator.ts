@@ -315,7 +315,7 @@ export class HealthAggregator {
     const names = component !== undefined ? [component] : [...this.table.components.keys()].sort();
     const components: ComponentView[] = names.map((name) => {
       const entry = this.table.components.get(name);
-      if (!entry) return { name, role: 'observed', status: 'missing', reason: 'never heard', instances: [] };
+      if (!entry) return { name, role: 'observed', status: 'missing', reason: `never heard: no heartbeat of ${name} since this sentinel started`, instances: [] };
       return {
         name,
         role: entry.role,

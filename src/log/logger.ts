@@ -63,6 +63,6 @@ export function createLogger(options: LoggerOptions): { log: Logger; stats: LogS
 /** pino-pretty, loaded only when asked for: JSON lines are the default off a terminal. */
 function prettyStream(destination: pino.DestinationStream, colorize: boolean): NodeJS.WritableStream {
   const build = createRequire(import.meta.url)('pino-pretty') as typeof import('pino-pretty');
-  return build({ destination, colorize, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', singleLine: false, sync: false });
+  return build({ destination, colorize, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', singleLine: true, sync: false });
 }
 

@@ -1,3 +1,4 @@
+import { diffFiles } from '../policy/revision.js';
 import type { Consumer } from '../policy/consumer.js';
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
@@ -42,6 +43,8 @@ const CLOSE_WAIT = 250; // ms
 
 /** Warnings logged one per line for a new set; the rest are counted. */
 const MAX_LOGGED_WARNINGS = 50;
+/** Changed files named in the "accepted" log line; the rest are counted (all of them are in its `changed` field). */
+const MAX_NAMED_CHANGES = 10;
 
 /** Why an apply ran. */
 export type Trigger = 'startup' | 'watch' | 'swap' | 'rescan' | 'signal';
@@ -263,6 +266,10 @@ export class PolicyReloader extends EventEmitter<ReloaderEvents> {
     if (snapshot.warnings.length > MAX_LOGGED_WARNINGS) {
       log.warn({ revision: snapshot.revision }, `and ${snapshot.warnings.length - MAX_LOGGED_WARNINGS} more policy warnings (nachos-sentinel validate lists them all)`);
     }
+    // The files that changed, named in the line itself: what an operator looks for first.
+    const changed = diffFiles(previous?.files ?? [], snapshot.files);
+    const named = [...changed.added.map((f) => `+${f}`), ...changed.modified.map((f) => `~${f}`), ...changed.removed.map((f) => `-${f}`)];
+    const shown = named.length > MAX_NAMED_CHANGES ? `${named.slice(0, MAX_NAMED_CHANGES).join(' ')} and ${named.length - MAX_NAMED_CHANGES} more` : named.join(' ');
     log.info(
       {
         revision: snapshot.revision,
@@ -272,14 +279,15 @@ export class PolicyReloader extends EventEmitter<ReloaderEvents> {
         warnings: snapshot.warnings.length,
         skipped: snapshot.skipped.length,
         trigger: context.trigger,
+        changed,
       },
-      'policy set accepted',
+      `policy set accepted${shown ? `: ${shown}` : ''}`,
     );
     this.emit('accepted', snapshot, context);
     return 'accepted';
   }
 
-  /** Reads again after the quiet window, keeping when the change started, what triggered it and its events. */
+/** Reads again after the quiet window, keeping when the change started, what triggered it and its events. */
   private defer(context: ApplyContext): void {
     if (this.closing) return;
     if (context.firstEventAt !== undefined) this.burstStartedAt ??= context.firstEventAt;

@@ -283,7 +283,7 @@ export class Sentinel {
       this.eventLoop.stop();
       this.feed?.close();
       return Promise.all([this.watcher.close(), this.reloader.close(), this.http?.close()]);
-    });
+    }, () => this.monitor.leaving());
     return this.closing;
   }
 }

@@ -115,6 +115,30 @@ describe('the nachos-sentinel executable', () => {
     expect(d.logs.at(-1)).toMatchObject({ msg: 'stopped' });
   });
 
+  it('logs a clean stop as one: no warning that it is missing or the system unhealthy; names the files of an accepted change', async ({ server, dir, daemon, listen }) => {
+    const listener = await listen([SUBJECTS.policyReload]);
+    const d = daemon(['--servers', server.url, '--policies', dir, '--interval', '200ms']);
+    await listener.waitFor(SUBJECTS.policyReload, 1, 10_000);
+    writeFileSync(path.join(dir, 'b.toml'), policyText('b1'));
+    await listener.waitFor(SUBJECTS.policyReload, 2, 5000);
+    expect(d.logs.filter((l) => String(l.msg).startsWith('policy set accepted: ')).map((l) => l.msg)).toEqual(['policy set accepted: +a.toml', 'policy set accepted: +b.toml']);
+    await until(() => d.logs.some((l) => String(l.msg).startsWith('health: overall unknown -> ')), 5000, 'the verdict');
+    expect((await d.stop('SIGTERM')).code).toBe(0);
+    const after = d.logs.slice(d.logs.findIndex((l) => l.msg === 'shutting down'));
+    expect(after.filter((l) => l.level === 'warn' || l.level === 'error')).toEqual([]);
+  });
+
+  it('logs one line per event with --log-format pretty', async ({ server, dir, daemon }) => {
+    const d = daemon(['--servers', server.url, '--policies', dir, '--log-format', 'pretty', '--interval', '200ms']);
+    await until(() => d.stdout.includes('policy set accepted'), 10_000, 'the first set');
+    await until(() => d.stdout.includes('health: overall'), 5000, 'a transition, whose fields are an object');
+    const lines = d.stdout.split('\n').filter(Boolean);
+    // pino-pretty's multi-line form indents each field on a line of its own; one event is one line here.
+    expect(lines.filter((l) => /^\s/.test(l))).toEqual([]);
+    expect(lines.every((l) => /^\[\d\d:\d\d:\d\d\.\d{3}\] (INFO|WARN|ERROR|DEBUG)/.test(l))).toBe(true);
+    await d.stop();
+  });
+
   it('stops cleanly on SIGINT too, and within 2 s even while the bus is unreachable', async ({ dir, daemon }) => {
     const port = await freePort();
     const d = daemon(['--servers', `nats://127.0.0.1:${port}`, '--policies', dir]);

@@ -59,12 +59,34 @@ describe('nachos-sentinel --once', () => {
     expect(JSON.parse(unhealthy.stdout)).toMatchObject({ ok: false, status: 'unhealthy', reason: 'required gateway is unhealthy; optional slack is missing (has not reported)' });
   });
 
-  it('exits 1 while the sentinel is still inside its first interval (unknown)', async ({ server, probe, serve }) => {
+  it('answers the first probe right after start once the roster is heard; exits 1 (unknown) only while a rostered component has not been heard in the first interval', async ({
+    server,
+    probe,
+    serve,
+    beat,
+  }) => {
+    const { d } = await serve(['--servers', server.url, '--interval', '30s', '--require', 'gateway']);
+    await d.waitForLog((l) => l.msg === 'connected to the bus');
+    const waiting = await until(async () => {
+      const r = await probe(['--servers', server.url, '--json']);
+      return r.stdout ? r : undefined;
+    }, 5000, 'an answer');
+    expect(waiting.code).toBe(1);
+    expect(JSON.parse(waiting.stdout)).toMatchObject({ status: 'unknown', reason: 'within the first interval after connecting' });
+    // The gateway heard: known at once, not 30 s later.
+    await beat('gateway');
+    await until(async () => (await probe(['--servers', server.url])).code === 0, 5000, 'healthy before the interval is over');
+  });
+
+  it('answers healthy on the first probe right after start, with no start period, when the sentinel is its whole roster', async ({ server, probe, serve }) => {
     const { d } = await serve(['--servers', server.url, '--interval', '30s']);
     await d.waitForLog((l) => l.msg === 'connected to the bus');
-    const result = await probe(['--servers', server.url, '--json']);
-    expect(result.code).toBe(1);
-    expect(JSON.parse(result.stdout)).toMatchObject({ status: 'unknown', reason: 'within the first interval after connecting' });
+    const first = await until(async () => {
+      const r = await probe(['--servers', server.url, '--json']);
+      return r.stdout ? r : undefined;
+    }, 5000, 'an answer');
+    expect(JSON.parse(first.stdout)).toMatchObject({ ok: true, status: 'healthy' });
+    expect(first.code).toBe(0);
   });
 
   it('answers for one component with --component', async ({ server, probe, serve, beat, settled }) => {
@@ -75,9 +97,14 @@ describe('nachos-sentinel --once', () => {
     expect(mine.code).toBe(0);
     expect(mine.stdout).toMatch(/^component gateway: healthy\n/);
     expect(mine.stdout).not.toContain('sentinel ');
+    const json = await probe(['--servers', server.url, '--component', 'gateway', '--json']);
+    expect(JSON.parse(json.stdout)).toMatchObject({ ok: true, probed: 'gateway', status: 'healthy', reason: '1 of 1 healthy', overall: 'healthy', overallReason: 'every required component is healthy' });
     const nobody = await probe(['--servers', server.url, '--component', 'nobody', '--json']);
     expect(nobody.code).toBe(1);
-    expect(JSON.parse(nobody.stdout)).toMatchObject({ ok: false, probed: 'nobody', status: 'missing' });
+    // The reason is the component's, not the system's ("every required component is healthy" beside "missing").
+    expect(JSON.parse(nobody.stdout)).toMatchObject({ ok: false, probed: 'nobody', status: 'missing', reason: 'never heard: no heartbeat of nobody since this sentinel started', overallReason: 'every required component is healthy' });
+    const unit = await probe(['--servers', server.url, '--timeout', '1']);
+    expect(unit).toMatchObject({ code: 1, stderr: 'nachos-sentinel --once: --timeout: "1" needs a unit: 1s, 1ms or 1m (a bare number is not taken as milliseconds)\n' });
   });
 
   it('exits 1 with the reason when the bus is unreachable, or no sentinel answers', async ({ server, probe }) => {

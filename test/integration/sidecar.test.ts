@@ -532,7 +532,10 @@ describe('the sidecar executable', () => {
     const idle = await Daemon.run(['sidecar', '--servers', server.url, '--component', 'gateway']);
     expect(idle).toMatchObject({ code: 2, stderr: expect.stringContaining('nothing to do') });
     const help = await Daemon.run(['sidecar', '--help']);
-    for (const flag of ['--check', '--deliver-to', '--public-key', '--reload-url', '--reload-command']) expect(help.stdout).toContain(flag);
+    for (const flag of ['--check', '--deliver-to', '--public-key', '--reload-url', '--reload-header', '--reload-command', '--take-over', '--deployment', '--consumer']) expect(help.stdout).toContain(flag);
+    // Its own help, with its own defaults: none of the central sentinel's flags (policies, roster, signing).
+    for (const flag of ['--policies', '--require', '--signing-seed', '--quiet-window', '--max-instances']) expect(help.stdout).not.toContain(flag);
+    expect(help.stdout).toMatch(/--http VALUE .*default off\)/);
     const { version } = JSON.parse(readFileSync(path.resolve('package.json'), 'utf8')) as { version: string };
     expect(await Daemon.run(['sidecar', '--version'])).toMatchObject({ code: 0, stdout: `${version}\n` });
 

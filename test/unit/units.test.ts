@@ -12,7 +12,7 @@ describe('parseDuration', () => {
     ['1m30s', 90_000],
     ['1.5s', 1500],
     [' 200ms ', 200],
-    ['250', 250],
+    ['0', 0],
     [0, 0],
     [75, 75],
   ])('%j is %d ms', (input, ms) => {
@@ -21,6 +21,11 @@ describe('parseDuration', () => {
 
   it.each(['', '5x', 'ms', '5 s', '-1s', '1s2', 'abc', '1d'])('rejects %j with an example of the format', (input) => {
     expect(() => parseDuration(input)).toThrow(/duration|write it like/);
+  });
+
+  it('asks for a unit where text gives a bare number (--timeout 1 is not one millisecond), naming the choices', () => {
+    expect(() => parseDuration('1')).toThrow('"1" needs a unit: 1s, 1ms or 1m (a bare number is not taken as milliseconds)');
+    expect(() => parseDuration('250')).toThrow(/needs a unit/);
   });
 
   it('rejects non-strings and negative numbers', () => {

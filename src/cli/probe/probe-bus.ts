@@ -1,6 +1,6 @@
 import { authMethod, authOptions, isAuthError } from '../../bus/auth.js';
 import { authProblem } from '../../config/auth-settings.js';
-import { askStatus, probedStatus, shownServers } from '../ask-status.js';
+import { askStatus, probedReason, probedStatus, shownServers } from '../ask-status.js';
 import { requireWithCodeCache, writeCodeCache } from './code-cache.js';
 import { EXIT } from '../exit-codes.js';
 import { print, ProbeError, type ProbeOptions } from './probe-output.js';
@@ -59,7 +59,9 @@ export async function probeBus(options: ProbeOptions): Promise<number> {
     const status = probedStatus(view, options.component);
     const ok = status === 'healthy' || (status === 'degraded' && !options.strict);
     // `status` is what was probed (the component's, with --component); the overall one stays in `overall`.
-    if (options.json) print(1, `${printableJson({ ...view, ok, probed: options.component ?? null, overall: view.status, status })}\n`);
+    // So is `reason`: the component's own, the system's staying in `overallReason`.
+    const reason = probedReason(view, options.component);
+    if (options.json) print(1, `${printableJson({ ...view, ok, probed: options.component ?? null, overall: view.status, overallReason: view.reason, status, reason })}\n`);
     else print(1, statusTable(view, { component: options.component }));
     return ok ? EXIT.OK : EXIT.FAILURE;
   } finally {
