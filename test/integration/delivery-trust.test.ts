@@ -360,12 +360,12 @@ describe('issue 16, freshness and telling the neighbour', () => {
   });
 });
 
-describe("the README's subscriber recipe", () => {
+describe("the subscriber recipe of docs/signing.md", () => {
   it('runs as written against a signed central sentinel: each set applied once, in order', async ({ root, dir, sentinel, key, server, defer }) => {
     const { symlinkSync, mkdirSync: mkdir } = await import('node:fs');
     const { spawn } = await import('node:child_process');
     const repo = path.resolve(import.meta.dirname, '../..');
-    const block = [...readFileSync(path.join(repo, 'README.md'), 'utf8').matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1] ?? '').find((b) => b.includes('new ReloadApplier'));
+    const block = [...readFileSync(path.join(repo, 'docs/signing.md'), 'utf8').matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1] ?? '').find((b) => b.includes('new ReloadApplier'));
     expect(block).toBeDefined();
     // The package as a user installs it (this checkout, built), and the NATS client beside it.
     const app = path.join(root, 'app');

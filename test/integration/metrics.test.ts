@@ -1,7 +1,8 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect } from 'vitest';
 import { SUBJECTS } from '../../src/protocol/topics.js';
+import { doc } from '../helpers/docs.js';
 import { it } from '../helpers/fixtures.js';
 import { policyText } from '../helpers/policy-files.js';
 import { until } from '../helpers/until.js';
@@ -58,7 +59,7 @@ describe('/metrics', () => {
     expect(sample(m, 'nachos_sentinel_requests_total{endpoint="health-status"}')).toBeGreaterThanOrEqual(1);
 
     // Every metric of this project's own is in the README's table.
-    const readme = readFileSync(path.resolve(import.meta.dirname, '../../README.md'), 'utf8');
+    const readme = doc('docs/operating.md');
     const names = running.sentinel.metrics?.getMetricsAsArray().map((x) => x.name).filter((n) => /^(nachos_sentinel|reloader)_/.test(n)) ?? [];
     expect(names.length).toBeGreaterThan(20);
     for (const name of names) expect(readme, name).toContain(`\`${name}`);

@@ -22,6 +22,7 @@ import { ERROR_CODES } from '../../src/errors.js';
 import type { PolicyReloadPayload } from '../../src/policy/announcements.js';
 import { fetchReloadBody } from '../../src/subscriber/fetch-reload-body.js';
 import { SUBJECTS } from '../../src/protocol/topics.js';
+import { doc } from '../helpers/docs.js';
 import { signingKey } from '../helpers/signing.js';
 import { test, type Flags } from '../helpers/fixtures.js';
 import { atomicWrite, policyText } from '../helpers/policy-files.js';
@@ -455,7 +456,7 @@ describe('signed reloads on the bus', () => {
     expect(await Daemon.run(['verify', message], { SENTINEL_PUBLIC_KEY: key.getPublicKey() })).toMatchObject({ code: 1, stdout: 'invalid: unsigned\n' });
 
     // The README's recipe, with OpenSSL: a tool this project did not write.
-    const recipe = [...readFileSync(path.resolve(import.meta.dirname, '../../README.md'), 'utf8').matchAll(/```sh\n([\s\S]*?)```/g)]
+    const recipe = [...doc('docs/signing.md').matchAll(/```sh\n([\s\S]*?)```/g)]
       .map((m) => m[1] ?? '')
       .find((b) => b.includes('openssl pkeyutl'));
     expect(recipe).toBeDefined();

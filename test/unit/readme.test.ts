@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { describe, expect, it } from 'vitest';
@@ -8,12 +8,12 @@ import { PROBE_OPTIONS } from '../../src/cli/probe/once.js';
 import { SETTINGS } from '../../src/config/settings.js';
 import { ERROR_CODES } from '../../src/errors.js';
 import { SUBJECTS } from '../../src/protocol/topics.js';
+import { allDocs, blocksOf, doc, DOC_PAGES, ROOT } from '../helpers/docs.js';
 
-const ROOT = path.resolve(import.meta.dirname, '../..');
-const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
-const blocks = (lang: string) => [...readme.matchAll(new RegExp('```' + lang + '\\n([\\s\\S]*?)```', 'g'))].map((m) => m[1] ?? '');
+const readme = allDocs();
+const blocks = (lang: string) => blocksOf(readme, lang);
 
-describe('the README, as a user guide', () => {
+describe('the documentation (README and docs/), as a user guide', () => {
   it('documents every flag, environment variable and config key with its default', () => {
     for (const s of SETTINGS) {
       if (s.flag) expect(readme, `--${s.flag}`).toContain(`\`--${s.flag}\``);
@@ -40,9 +40,30 @@ describe('the README, as a user guide', () => {
     }
   });
 
-  it('shows the commands of the quick start exactly', () => {
-    expect(readme).toContain('npm ci && npm start');
-    expect(readme).toContain('npm test');
+  it('shows the commands of the quick start exactly, with the bus first, in the README itself', () => {
+    const front = doc('README.md');
+    expect(front).toContain('npm ci && npm start');
+    expect(front).toContain('npm test');
+    expect(front).toMatch(/apt-get install nats-server && nats-server -a 127\.0\.0\.1/);
+  });
+
+  it('is a front door: the README is short, and every page it and docs/ link to, and every heading a link names, exists', () => {
+    expect(doc('README.md').split('\n').length).toBeLessThan(200);
+    const slug = (h: string) => h.trim().toLowerCase().replace(/[^\p{L}\p{N}_\- ]/gu, '').replace(/ /g, '-');
+    const anchorsOf = (page: string) => {
+      const text = doc(page).replace(/```[\s\S]*?```/g, '');
+      return new Set([...text.matchAll(/^#{1,6} (.*)$/gm)].map((m) => slug(m[1] ?? '')));
+    };
+    for (const page of DOC_PAGES) {
+      const text = doc(page).replace(/```[\s\S]*?```/g, '');
+      for (const [, target] of text.matchAll(/\]\(([^)\s]+)\)/g)) {
+        if (/^[a-z]+:\/\//.test(target as string)) continue;
+        const [file, anchor] = (target as string).split('#') as [string, string | undefined];
+        const resolved = file === '' ? page : path.posix.normalize(path.posix.join(path.posix.dirname(page), file));
+        expect(existsSync(path.join(ROOT, resolved)), `${page} links to ${target}`).toBe(true);
+        if (anchor && resolved.endsWith('.md')) expect(anchorsOf(resolved).has(anchor), `${page} links to ${target}`).toBe(true);
+      }
+    }
   });
 
   it('has examples that parse: TOML, YAML and (unabridged) JSON', () => {

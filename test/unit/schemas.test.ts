@@ -29,8 +29,8 @@ describe('the published JSON Schemas', () => {
     expect(check({ version: '1.0', rules: [], efect: 'x' })).toBe(false);
   });
 
-  it('accepts the README example config and refuses an unknown key', () => {
-    const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+  it('accepts the example config of docs/configuration.md and refuses an unknown key', () => {
+    const readme = readFileSync(path.join(ROOT, 'docs/configuration.md'), 'utf8');
     const example = /```toml\n(# sentinel\.toml\n[\s\S]*?)```/.exec(readme)?.[1];
     expect(example).toBeDefined();
     const check = new Ajv({ strict: true, allErrors: true }).compile(committed('config'));
