@@ -1,10 +1,13 @@
 import type { NatsConnection } from '@nats-io/transport-node';
+import { GRACE_REASON } from '../health/grace-reason.js';
 import type { HealthStatusPayload } from '../health/status-payload.js';
 import { redactUrl } from '../bus/url-credentials.js';
 import { SUBJECTS, envelopeType } from '../protocol/topics.js';
 
 /** Wait before asking again a sentinel that sheds requests (ADR-32 503). */
 const BUSY_RETRY = 200; // ms
+/** Wait before asking again a sentinel still in its first interval (the probe only). */
+const GRACE_RETRY = 100; // ms
 
 /** A failure to get the health view, worded for the person who asked. */
 export class StatusRequestError extends Error {}
@@ -21,7 +24,22 @@ export function shownServers(servers: readonly string[]): string {
  */
 export async function askStatus(
   nc: NatsConnection,
-  options: { component?: string; timeoutMs: number; servers: readonly string[]; id: string },
+  options: { component?: string; timeoutMs: number; servers: readonly string[]; id: string; waitOutGrace?: boolean },
+): Promise<HealthStatusPayload> {
+  const deadline = Date.now() + options.timeoutMs;
+  for (;;) {
+    const view = await askOnce(nc, options, deadline);
+    // Right after the sentinel started, its view is unknown until its roster is heard: the probe waits
+    // for that (within its timeout) rather than answer unknown.
+    if (!options.waitOutGrace || view.status !== 'unknown' || view.reason !== GRACE_REASON || Date.now() + GRACE_RETRY * 2 > deadline) return view;
+    await new Promise((resolve) => setTimeout(resolve, GRACE_RETRY));
+  }
+}
+
+async function askOnce(
+  nc: NatsConnection,
+  options: { component?: string; servers: readonly string[]; id: string },
+  deadline: number,
 ): Promise<HealthStatusPayload> {
   const request = {
     id: options.id,
@@ -30,7 +48,6 @@ export async function askStatus(
     type: envelopeType(SUBJECTS.healthStatus),
     payload: options.component ? { component: options.component } : {},
   };
-  const deadline = Date.now() + options.timeoutMs;
   let reply;
   for (;;) {
     try {

@@ -11,7 +11,8 @@ export const COMMANDS = {
   status: 'print the health view once (--component NAME: that component only); with --watch, redraw it in place until q',
   schema: 'print the JSON Schema of policy files or of the config file (schema policy|config)',
   verify: 'judge a reload message (JSON, from FILE or stdin) as a sidecar would: the signing keys, deployment, freshness',
-  key: 'make a signing seed (key generate FILE, mode 600) or print the public key of one (key public FILE)',
+  keygen: 'write a new signing seed (--out FILE, default nachos-sentinel.nk; mode 600, never over a file) and print its public key',
+  pubkey: 'print the public key of the seed in FILE',
   sidecar: 'run beside one container: its health on the bus (--check), verified policies delivered to it (--deliver-to)',
 } as const;
 export type Command = keyof typeof COMMANDS;
@@ -24,6 +25,8 @@ export const COMMON_FLAGS: Record<string, OptionSpec & { help: string; value?: s
   json: { type: 'boolean', help: 'validate, status: print one JSON document instead of text' },
   watch: { type: 'boolean', help: 'status: redraw in place, like nats top' },
   refresh: { type: 'string', help: 'status --watch: redraw this often (default 1s)', value: 'DURATION' },
+  dev: { type: 'boolean', help: 'run (what npm start runs): with no bus configured and none on nats://127.0.0.1:4222, start a private nats-server there, stopped on exit' },
+  out: { type: 'string', help: 'keygen: the file to write the new seed to (default nachos-sentinel.nk)', value: 'FILE' },
   help: { type: 'boolean', short: 'h', help: 'show this help' },
   version: { type: 'boolean', short: 'v', help: 'print the version' },
 };
@@ -63,7 +66,8 @@ export function parseCommandLine(argv: string[], settings: readonly Setting[] = 
   if (command === 'validate' && positionals.length > 1) throw new UsageError('validate takes at most one directory');
   if (command === 'schema' && positionals.length !== 1) throw new UsageError('schema takes one name: policy or config');
   if (command === 'verify' && positionals.length > 1) throw new UsageError('verify takes at most one file');
-  if (command === 'key' && positionals.length !== 2) throw new UsageError('key takes "generate FILE" or "public FILE"');
+  if (command === 'keygen' && positionals.length > 0) throw new UsageError('keygen takes no argument; the file is --out FILE (default nachos-sentinel.nk)');
+  if (command === 'pubkey' && positionals.length !== 1) throw new UsageError('pubkey takes one file: the seed whose public key to print');
   return { command, flags: parsed.values as CommandLine['flags'], positionals };
 }
 
@@ -154,7 +158,7 @@ export function helpText(version: string, settings: readonly Setting[] = SETTING
     '  nachos-sentinel status [--watch] [--component NAME] [--json]',
     '  nachos-sentinel schema policy|config',
     '  nachos-sentinel verify --public-key KEY [--deployment NAME] [FILE]',
-    '  nachos-sentinel key generate FILE | key public FILE',
+    '  nachos-sentinel keygen [--out FILE] | pubkey FILE',
     '  nachos-sentinel sidecar --component NAME [--check URL] [--deliver-to DIR] [--public-key KEY]',
     '  nachos-sentinel --once [--self] [--component NAME] [--strict] [--json] [--timeout 2s]   (see --once --help)',
     '',

@@ -7,23 +7,17 @@ import { encodeSeed } from '../trust/nkey.js';
 import { loadSeedFile } from '../trust/seed-file.js';
 import { EXIT, type CommandLine } from './command-line.js';
 
+/** Where `keygen` writes without `--out`. */
+export const DEFAULT_SEED_FILE = 'nachos-sentinel.nk';
+
 /**
- * `nachos-sentinel key generate FILE`: a new signing seed (an NKey account
+ * `nachos-sentinel keygen [--out FILE]`: a new signing seed (an NKey account
  * seed, as `nk -gen account` makes), written to FILE readable by its owner
- * only (never over an existing file); its public key on stdout.
- * `nachos-sentinel key public FILE`: the public key of the seed in FILE.
- * The seed itself is never printed.
+ * only (never over an existing file); its public key on stdout. The seed
+ * itself is never printed.
  */
-export function key(cli: CommandLine, cwd: string): number {
-  const [verb, file] = cli.positionals;
-  if ((verb !== 'generate' && verb !== 'public') || file === undefined) {
-    throw new UsageError('key takes "generate FILE" (a new seed into FILE, mode 600) or "public FILE" (the public key of the seed in FILE)');
-  }
-  const path = resolve(cwd, file);
-  if (verb === 'public') {
-    process.stdout.write(`${loadSeedFile(path, 'seed').key.publicKey}\n`);
-    return EXIT.OK;
-  }
+export function keygen(cli: CommandLine, cwd: string): number {
+  const path = resolve(cwd, typeof cli.flags.out === 'string' ? cli.flags.out : DEFAULT_SEED_FILE);
   const seed = encodeSeed('A', randomBytes(32));
   let fd: number;
   try {
@@ -38,6 +32,13 @@ export function key(cli: CommandLine, cwd: string): number {
     closeSync(fd);
   }
   process.stdout.write(`${new SigningKey(seed).publicKey}\n`);
-  process.stderr.write(`nachos-sentinel key: wrote a new seed to ${path} (mode 600); give the central sentinel --signing-seed ${path}, and each sidecar the public key above (--public-key)\n`);
+  process.stderr.write(`nachos-sentinel keygen: wrote a new seed to ${path} (mode 600); give the central sentinel --signing-seed ${path}, and each sidecar the public key above (--public-key)\n`);
+  return EXIT.OK;
+}
+
+/** `nachos-sentinel pubkey FILE`: the public key of the seed in FILE (a file others may read is refused, as the daemon refuses it). */
+export function pubkey(cli: CommandLine, cwd: string): number {
+  const file = cli.positionals[0] as string;
+  process.stdout.write(`${loadSeedFile(resolve(cwd, file), 'seed').key.publicKey}\n`);
   return EXIT.OK;
 }

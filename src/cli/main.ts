@@ -13,8 +13,10 @@ async function dispatch(cli: CommandLine): Promise<number> {
       return await (await import('./validate.js')).validate(cli, process.env, process.cwd());
     case 'verify':
       return (await import('./verify.js')).verify(cli, process.env, process.cwd());
-    case 'key':
-      return (await import('./key.js')).key(cli, process.cwd());
+    case 'keygen':
+      return (await import('./key.js')).keygen(cli, process.cwd());
+    case 'pubkey':
+      return (await import('./key.js')).pubkey(cli, process.cwd());
     case 'schema':
       return (await import('./schema.js')).schema(cli);
     case 'status':

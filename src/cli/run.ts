@@ -7,6 +7,7 @@ import { Sentinel } from '../roles/sentinel.js';
 import { packageVersion } from './version.js';
 import type { CommandLine } from './command-line.js';
 import { runUntilSignalled } from './lifecycle.js';
+import { privateBusIfNeeded, serversConfigured } from './private-bus.js';
 
 /**
  * `nachos-sentinel [run]`: resolve the configuration (a bad value exits
@@ -29,10 +30,19 @@ export async function run(cli: CommandLine, env: NodeJS.ProcessEnv, cwd: string)
     'starting nachos-sentinel',
   );
 
+  // `npm start` (--dev): a machine with no bus gets a private one, unless a bus was named.
+  const bus = cli.flags.dev === true ? await privateBusIfNeeded(serversConfigured(cli.flags, env, config.configFile), env, log) : undefined;
   const sentinel = new Sentinel(config, { log, instance, logStats, version: packageVersion() });
+  const role = {
+    start: () => sentinel.start(),
+    close: async (timeoutMs: number) => {
+      await sentinel.close(timeoutMs);
+      bus?.stop();
+    },
+  };
   // SIGHUP, as for Prometheus and consul-template, reads the policy set again at once (what a watcher
   // on a network filesystem missed); the process stays up.
-  return runUntilSignalled(sentinel, log, () => {
+  return runUntilSignalled(role, log, () => {
     log.info({ signal: 'SIGHUP' }, 'reading the policy set again');
     void sentinel.reloader.apply({ trigger: 'signal', events: 0 });
   });

@@ -668,11 +668,11 @@ function parsePublicKeys(raw: unknown): string[] {
     const which = keys.length > 1 ? `the ${ordinal(i + 1)} key` : 'the key';
     if (isSeed(key)) {
       throw new TypeError(
-        `${which} is an NKey seed (the secret that signs), not a public key: keep it out of this setting, and give its public key (\`nachos-sentinel key public SEED_FILE\` prints it)`,
+        `${which} is an NKey seed (the secret that signs), not a public key: keep it out of this setting, and give its public key (\`nachos-sentinel pubkey SEED_FILE\` prints it)`,
       );
     }
     if (!isPublicKey(key)) {
-      throw new TypeError(`${which} (${key.length} characters) is not a public NKey: the 56-character A... or U... key that \`nachos-sentinel key public\` prints, and the daemon logs at start as "reloads are signed"`);
+      throw new TypeError(`${which} (${key.length} characters) is not a public NKey: the 56-character A... or U... key that \`nachos-sentinel pubkey\` prints, and the daemon logs at start as "reloads are signed"`);
     }
   }
   return [...new Set(keys)];

@@ -1,5 +1,6 @@
 import type { Clock } from '../clock.js';
 import { PolicyConvergence } from './convergence.js';
+import { GRACE_REASON } from './grace-reason.js';
 import type { Heartbeat } from './heartbeat-payload.js';
 import { DEFAULT_MAX_PER_COMPONENT, InstanceTable, isLive, keyOf, type ComponentEntry, type ComponentStatus, type InstanceChange, type OverallStatus, type Role, type Tracked } from './instances.js';
 import { componentStatus, overallVerdict } from './verdict.js';
@@ -472,7 +473,7 @@ export class HealthAggregator {
   private overallNow(inGrace: boolean): [OverallStatus, string] {
     if (!this.connected) return ['unknown', 'the sentinel is not connected to the bus'];
     if (this.cutOff !== undefined) return ['unknown', this.cutOff];
-    if (inGrace) return ['unknown', 'within the first interval after connecting'];
+    if (inGrace) return ['unknown', GRACE_REASON];
     return overallVerdict(this.roster, this.disagreement, this.observedUnhealthy);
   }
 

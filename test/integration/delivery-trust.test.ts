@@ -440,17 +440,20 @@ describe('issue 16, keys', () => {
     expect(r.stderr + r.stdout).not.toContain(key.seed);
   });
 
-  it('makes a key, and tells its public key, with no other tool (key generate, key public)', async ({ root }) => {
+  it('makes a key, and tells its public key, with no other tool (keygen, pubkey)', async ({ root }) => {
     const file = path.join(root, 'made.nk');
-    const made = await Daemon.run(['key', 'generate', file]);
+    const made = await Daemon.run(['keygen', '--out', file]);
     expect(made.code).toBe(0);
     expect(statSync(file).mode & 0o777).toBe(0o600);
     const seed = readFileSync(file, 'utf8').trim();
     expect(made.stdout + made.stderr).not.toContain(seed);
     const { fromSeed } = await import('@nats-io/nkeys');
     expect(made.stdout.trim()).toBe(fromSeed(new TextEncoder().encode(seed)).getPublicKey());
-    expect((await Daemon.run(['key', 'public', file])).stdout.trim()).toBe(made.stdout.trim());
-    expect(await Daemon.run(['key', 'generate', file])).toMatchObject({ code: 2, stderr: expect.stringContaining('exists; a seed is never written over') });
+    expect((await Daemon.run(['pubkey', file])).stdout.trim()).toBe(made.stdout.trim());
+    // Without --out: nachos-sentinel.nk in the working directory.
+    expect((await Daemon.run(['keygen'], {}, root)).code).toBe(0);
+    expect(statSync(path.join(root, 'nachos-sentinel.nk')).mode & 0o777).toBe(0o600);
+    expect(await Daemon.run(['keygen', '--out', file])).toMatchObject({ code: 2, stderr: expect.stringContaining('exists; a seed is never written over') });
     expect(lstatSync(file).isFile()).toBe(true);
   });
 });

@@ -73,9 +73,14 @@ describe('nachos-sentinel --once', () => {
     }, 5000, 'an answer');
     expect(waiting.code).toBe(1);
     expect(JSON.parse(waiting.stdout)).toMatchObject({ status: 'unknown', reason: 'within the first interval after connecting' });
-    // The gateway heard: known at once, not 30 s later.
+    // A probe asked now waits (within its --timeout) for the first round: the gateway beats 300 ms later,
+    // and the probe answers healthy, not unknown, long before the 30 s interval is over.
+    const asked = probe(['--servers', server.url, '--timeout', '5s', '--json']);
+    await new Promise((resolve) => setTimeout(resolve, 300));
     await beat('gateway');
-    await until(async () => (await probe(['--servers', server.url])).code === 0, 5000, 'healthy before the interval is over');
+    const answered = await asked;
+    expect(JSON.parse(answered.stdout)).toMatchObject({ ok: true, status: 'healthy' });
+    expect(answered.code).toBe(0);
   });
 
   it('answers healthy on the first probe right after start, with no start period, when the sentinel is its whole roster', async ({ server, probe, serve }) => {

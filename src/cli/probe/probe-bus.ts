@@ -55,7 +55,7 @@ export async function probeBus(options: ProbeOptions): Promise<number> {
     );
   }
   try {
-    const view = await askStatus(nc, { ...options, id: client.nuid.next() });
+    const view = await askStatus(nc, { ...options, id: client.nuid.next(), waitOutGrace: true });
     const status = probedStatus(view, options.component);
     const ok = status === 'healthy' || (status === 'degraded' && !options.strict);
     // `status` is what was probed (the component's, with --component); the overall one stays in `overall`.
