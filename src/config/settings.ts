@@ -37,6 +37,8 @@ export interface SentinelConfig {
   strictConsumer: boolean;
   quietWindowMs: number;
   maxWaitMs: number;
+  /** Wait while another process holds a policy file open for writing (read from /proc). */
+  waitForWriters: boolean;
   rescanIntervalMs: number;
   maxFileBytes: number;
   logLevel: LogLevel;
@@ -247,6 +249,17 @@ export const SETTINGS = [
     flagType: 'string',
     parse: parseDuration,
     help: 'but never longer than this after the first event of a burst',
+  }),
+  setting({
+    key: 'waitForWriters',
+    file: 'wait_for_writers',
+    flag: 'wait-for-writers',
+    env: ['SENTINEL_WAIT_FOR_WRITERS'],
+    defaultText: 'true',
+    schema: Type.Boolean(),
+    flagType: 'string',
+    parse: parseBoolean,
+    help: 'while another process (in this PID namespace) holds a policy file open for writing, wait for it, up to 4 x max_wait (true or false)',
   }),
   setting({
     key: 'rescanIntervalMs',

@@ -86,7 +86,7 @@ export class Sentinel {
     // --- the parts ---------------------------------------------------------
     const where = { dir: config.policies, extraFiles: config.watch };
     this.watcher = new PolicyWatcher({ ...where, checkIntervalMs: dirCheckIntervalMs });
-    this.reloader = new PolicyReloader({ ...config, ...where, dirCheckIntervalMs, clock, log, load: loadFiles, openWriters: policyFilesOpenForWriting });
+    this.reloader = new PolicyReloader({ ...config, ...where, dirCheckIntervalMs, clock, log, load: loadFiles, ...(config.waitForWriters ? { openWriters: policyFilesOpenForWriting } : {}) });
     this.bus = new BusConnection({ servers: config.servers, name: `${config.component}/${instance}`, log, auth: config });
     if (config.signingSeed) {
       const { key, warning } = loadSeedFile(config.signingSeed, 'signing seed');

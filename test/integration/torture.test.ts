@@ -8,7 +8,7 @@ import { prng } from '../helpers/prng.js';
 import { shellRevision } from '../helpers/revision.js';
 import { until } from '../helpers/until.js';
 
-const EDITS = Number(process.env.TORTURE_EDITS ?? 10_000);
+const EDITS = Number(process.env.TORTURE_EDITS ?? 5000);
 const FILES = 50;
 
 /**
@@ -23,15 +23,15 @@ function policyChunks(file: string, version: number, rules: number, valid: boole
   return [head + rule(0), ...Array.from({ length: rules - 1 }, (_, i) => rule(i + 1))];
 }
 
-describe('torture: 10,000 random edits across 50 files', () => {
+describe(`torture: ${EDITS} random edits across 50 files`, () => {
   it('never announces an invalid or half-written file, and ends on the final directory', async ({ server, root, listen, daemon: start }) => {
     const dir = path.join(root, 'policies');
     mkdirSync(dir);
     const listener = await listen([SUBJECTS.policyReload, SUBJECTS.policyRejected]);
-    // TORTURE_FLAGS lets one check that the test fails when the protection is off (see the README: the quiet
-    // window off, and TORTURE_CHUNKED=append so that no writer holds a file open, which the daemon also waits for).
+    // TORTURE_FLAGS lets one check that the test fails when either protection is off (docs/development.md):
+    // --quiet-window 0 lets writers that reopen the file between chunks be read half-written, and
+    // --wait-for-writers false lets writers that hold it open and pause longer than the quiet window be.
     const extra = (process.env.TORTURE_FLAGS ?? '').split(' ').filter(Boolean);
-    const appendChunks = process.env.TORTURE_CHUNKED === 'append';
     // The reload machinery on TOML files: a bus consumer reads them all.
     const daemon = start(['--servers', server.url, '--policies', dir, '--allow-empty', '--log-level', 'warn', '--consumer', 'bus', ...extra]);
     await until(() => listener.on(SUBJECTS.policyReload).length >= 1, 10_000, 'the startup announcement');
@@ -46,7 +46,7 @@ describe('torture: 10,000 random edits across 50 files', () => {
       if (!map.has(name)) map.set(name, new Set());
       map.get(name)?.add(sha256Hex(text));
     };
-    const counts = { write: 0, atomic: 0, chunked: 0, delete: 0, pauses: 0 };
+    const counts = { write: 0, atomic: 0, chunked: 0, reopening: 0, holdingSlowly: 0, delete: 0, pauses: 0 };
     const versions = new Array<number>(FILES).fill(0);
     const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -72,23 +72,29 @@ describe('torture: 10,000 random edits across 50 files', () => {
         renameSync(tmp, file);
         counts.atomic++;
       } else {
-        // A writer that pauses between chunks, a few milliseconds apart (holding the file open, or, with
-        // TORTURE_CHUNKED=append, opening it again for each chunk).
+        // A writer that pauses between chunks: three kinds, each caught by one protection or both.
         remember(name, text, ok);
-        if (appendChunks) {
-          // Pauses longer than a read takes, shorter than the default quiet window (50 ms).
+        const kind = random();
+        if (kind < 0.3) {
+          // Reopening the file for each chunk, 10 to 30 ms apart: longer than a read takes, shorter than
+          // the quiet window (50 ms), which alone keeps the halves out (no process holds the file open).
           for (const [i, chunk] of chunks.entries()) {
             if (i > 0) await sleep(10 + Math.floor(random() * 20));
             if (i === 0) writeFileSync(file, chunk);
             else appendFileSync(file, chunk);
           }
+          counts.reopening++;
         } else {
+          // Holding the file open: a few milliseconds apart (both protections), or 60 to 90 ms apart, past
+          // the quiet window, where only the wait for an open writer keeps the halves out.
+          const slow = kind > 0.95;
           const fd = openSync(file, 'w');
           for (const [i, chunk] of chunks.entries()) {
-            if (i > 0) await sleep(1 + Math.floor(random() * 2));
+            if (i > 0) await sleep(slow ? 60 + Math.floor(random() * 30) : 1 + Math.floor(random() * 2));
             writeSync(fd, chunk);
           }
           closeSync(fd);
+          if (slow) counts.holdingSlowly++;
         }
         counts.chunked++;
       }
@@ -129,6 +135,9 @@ describe('torture: 10,000 random edits across 50 files', () => {
     expect(listener.on(SUBJECTS.policyRejected).length).toBeGreaterThan(5);
     expect(checked).toBeGreaterThan(100);
     expect(counts.chunked).toBeGreaterThan(EDITS / 10);
+    // Each protection alone had writers only it catches.
+    expect(counts.reopening).toBeGreaterThan(EDITS / 40);
+    expect(counts.holdingSlowly).toBeGreaterThan(EDITS / 400);
     expect(daemon.exit).toBeUndefined();
   }, 180_000);
 });

@@ -6,7 +6,7 @@ import { FakeClock } from '../helpers/fake-clock.js';
 
 const H = 1000;
 
-function setup(options: { required?: string[]; optional?: string[]; maxInstances?: number } = {}) {
+function setup(options: { required?: string[]; optional?: string[]; maxInstances?: number; maxPerComponent?: number } = {}) {
   const clock = new FakeClock();
   const transitions: Transition[] = [];
   const agg = new HealthAggregator({
@@ -15,6 +15,7 @@ function setup(options: { required?: string[]; optional?: string[]; maxInstances
     required: options.required ?? [],
     optional: options.optional ?? [],
     maxInstances: options.maxInstances ?? 10_000,
+    maxPerComponent: options.maxPerComponent,
     onTransition: (t) => transitions.push(t),
   });
   agg.setConnected(true);
@@ -328,31 +329,29 @@ describe('HealthAggregator', () => {
   });
 
   it('caps each component: a flood under one name displaces only that name\'s own instances', () => {
-    const { agg, hb, of } = setup({ required: ['gateway'] });
-    const capped = new HealthAggregator({
-      clock: new FakeClock(),
-      intervalMs: H,
-      required: ['gateway'],
-      optional: [],
-      maxInstances: 10_000,
-      maxPerComponent: 50,
-      onTransition: () => undefined,
-    });
-    capped.setConnected(true);
-    const beat = (component: string, instance: string) => capped.ingest({ status: 'healthy', component, instance, intervalMs: H });
-    beat('gateway', 'g1');
-    beat('gateway', 'g1');
-    beat('tool', 't1');
-    for (let i = 0; i < 1000; i++) beat('flood', `f${i}`);
-    expect(capped.view('flood').components[0]?.instances.length).toBe(50);
-    expect(capped.view('tool').components[0]?.instances.length).toBe(1);
-    for (let i = 0; i < 100; i++) beat('gateway', `g-forged-${i}`);
+    const { agg, hb, of } = setup({ required: ['gateway'], maxPerComponent: 50 });
+    const names = (component: string) => agg.view(component).components[0]?.instances.map((i) => i.instance) ?? [];
+    const evicted = () => of('instance').filter((t) => t.reason === 'evicted');
+    hb('gateway', 'g1');
+    hb('gateway', 'g1');
+    hb('tool', 't1');
+    for (let i = 0; i < 1000; i++) hb('flood', `f${i}`);
+    expect(names('flood')).toHaveLength(50);
+    expect(names('tool')).toEqual(['t1']);
+    expect(names('gateway')).toEqual(['g1']);
+    // Room was made 950 times, each time by dropping one of the flood's own instances.
+    expect(evicted()).toHaveLength(950);
+    expect(new Set(evicted().map((t) => t.component))).toEqual(new Set(['flood']));
+    for (let i = 0; i < 100; i++) hb('gateway', `g-forged-${i}`);
     // At its cap with every instance live, a rostered component drops those heard once, never one that keeps beating.
-    expect(capped.view('gateway').components[0]?.instances.map((i) => i.instance)).toContain('g1');
-    expect(capped.view('gateway').components[0]?.instances.length).toBe(50);
-    expect(agg.trackedCount).toBe(0);
-    expect(of('instance')).toEqual([]);
-    void hb;
+    expect(names('gateway')).toContain('g1');
+    expect(names('gateway')).toHaveLength(50);
+    expect(evicted().slice(950).every((t) => t.component === 'gateway' && t.instance !== 'g1')).toBe(true);
+    expect(evicted()).toHaveLength(950 + 51);
+    // The other components kept every instance they had.
+    expect(names('tool')).toEqual(['t1']);
+    expect(names('flood')).toHaveLength(50);
+    expect(agg.trackedCount).toBe(50 + 1 + 50);
   });
 
   it('clamps the interval a sender declares to the configured maximum', () => {

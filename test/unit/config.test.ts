@@ -42,6 +42,7 @@ describe('resolveConfig', () => {
       strictConsumer: false,
       quietWindowMs: 50,
       maxWaitMs: 1000,
+      waitForWriters: true,
       rescanIntervalMs: 60_000,
       maxFileBytes: 1024 * 1024,
       logLevel: 'info',

@@ -1,7 +1,11 @@
+import { spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
+import path from 'node:path';
 import { Writable } from 'node:stream';
+import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { redactUrl } from '../../src/bus/url-credentials.js';
-import { createLogger } from '../../src/log/logger.js';
+import { createLogger, LOG_BUFFER_BYTES } from '../../src/log/logger.js';
 
 describe('logger', () => {
   it('puts component and instance on every line, and censors secrets wherever they appear', () => {
@@ -17,6 +21,55 @@ describe('logger', () => {
     const line = JSON.parse(lines[0] ?? '{}') as Record<string, unknown>;
     expect(line).toMatchObject({ component: 'sentinel', instance: 'h-1', level: 'info', msg: 'hello', password: '[redacted]' });
     expect(lines.join('')).not.toMatch(/p4ss|t0ken|SUAseed|"nk"/);
+  });
+
+  it('drops the lines a stalled stdout does not take once its buffer is full, and counts exactly those that never arrive', async () => {
+    // The logger as the daemon makes it (stdout, no destination given), in a child whose stdout is a pipe
+    // this test does not read until every line has been logged: a log driver that stopped reading.
+    const LINES = 20_000;
+    const logger = pathToFileURL(path.resolve(import.meta.dirname, '../../src/log/logger.ts')).href;
+    const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+    const script = `
+      const { createLogger } = await import(${JSON.stringify(logger)});
+      const { log, stats } = createLogger({ level: 'info', format: 'json', component: 'c', instance: 'i' });
+      const pad = 'x'.repeat(200);
+      for (let n = 0; n < ${LINES}; n++) {
+        log.info({ n, pad }, 'line');
+        // A turn of the event loop now and then: the destination gets its chance to write, and cannot.
+        if (n % 500 === 499) await new Promise((r) => setImmediate(r));
+      }
+      process.stderr.write('dropped ' + stats.dropped + '\\n');
+    `;
+    const child = spawn(process.execPath, ['--import', tsx, '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.pause();
+    let stderr = '';
+    const dropped = await new Promise<number>((resolve, reject) => {
+      child.stderr.on('data', (chunk: Buffer) => {
+        stderr += chunk.toString();
+        const m = /dropped (\d+)\n/.exec(stderr);
+        if (m) resolve(Number(m[1]));
+      });
+      child.on('exit', () => reject(new Error(`the child ended without a count: ${stderr}`)));
+    });
+    // Every line has been logged (or dropped): now read what the pipe and the buffer still hold, to the end.
+    let out = '';
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (chunk: string) => {
+      out += chunk;
+    });
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    expect(code, stderr).toBe(0);
+    const arrived = out
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as { msg: string; n: number });
+    expect(arrived.every((l) => l.msg === 'line')).toBe(true);
+    // Lines were dropped: far fewer arrived than were logged (the buffer holds about 1 MiB of them, the pipe a little more).
+    expect(dropped).toBeGreaterThan(0);
+    expect(Buffer.byteLength(out)).toBeLessThan(2 * LOG_BUFFER_BYTES);
+    // And the count is exact: every line logged either arrived, whole and once, or was counted as dropped.
+    expect(new Set(arrived.map((l) => l.n)).size).toBe(arrived.length);
+    expect(arrived.length + dropped).toBe(LINES);
   });
 
   it('strips credentials from server URLs', () => {
