@@ -20,6 +20,7 @@
  *
  * `npx tsx bench/health.ts flat` (or probe, ingest, load, detection, alarms) runs one part.
  */
+import { DEFAULTS } from './defaults.js';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -186,7 +187,8 @@ function cpuSeconds(pid: number): number {
  * peer more and every heartbeat would evict another (the figure says so).
  */
 async function steadyLoad(server: NatsServer) {
-  const INSTANCES = 9_999;
+  // The default cap, less the sentinel itself: at the cap, instances would evict one another.
+  const INSTANCES = DEFAULTS.maxInstances - 1;
   const running = await startDaemon(server, ['--interval', '1s']);
   const pid = running.daemon.child.pid as number;
   const publisher = await connect({ servers: server.url });
@@ -275,7 +277,7 @@ async function detection(server: NatsServer) {
 /** (e) Ten simulated minutes of publishers with ±30% jitter and 1% loss, on a fake clock. */
 function falseAlarms() {
   const PUBLISHERS = 100;
-  const H = 5000; // the default interval
+  const H = DEFAULTS.healthIntervalMs;
   const MINUTES = 10;
   const random = prng(42);
   const clock = new FakeClock();

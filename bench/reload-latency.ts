@@ -11,6 +11,7 @@
  * (d) the daemon's RSS while watching 1,000 policy files;
  * (e) validating and hashing a 1,000-file set, against only reading and hashing it.
  */
+import { DEFAULTS } from './defaults.js';
 import { mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -29,7 +30,7 @@ import { until } from '../test/helpers/until.js';
 const CHANGES = Number(process.env.CHANGES ?? 200);
 /** Time between changes: longer than the quiet window, so each change is its own burst. */
 const GAP_MS = 120;
-const QUIET_WINDOW_MS = 50; // the default
+const QUIET_WINDOW_MS = DEFAULTS.quietWindowMs;
 
 interface Stats {
   n: number;

@@ -14,6 +14,7 @@
  *     heartbeat on the bus (target < 300 ms; the floor: start to its first
  *     message).
  */
+import { DEFAULTS } from './defaults.js';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -31,7 +32,7 @@ const CHANGES = Number(process.env.CHANGES ?? 200);
 const NODE = process.env.NODE_BIN ?? process.execPath;
 /** Between changes: past the quiet window and the sidecar's delivery spacing, so each change is its own delivery. */
 const GAP_MS = 300;
-const QUIET_WINDOW_MS = 50; // the default
+const QUIET_WINDOW_MS = DEFAULTS.quietWindowMs;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const verdict = (ok: boolean) => (ok ? 'met' : 'MISSED');
 const quantile = (xs: number[], q: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.ceil(q * xs.length) - 1)] as number;

@@ -60,9 +60,13 @@ export function createLogger(options: LoggerOptions): { log: Logger; stats: LogS
   return { log, stats };
 }
 
-/** pino-pretty, loaded only when asked for: JSON lines are the default off a terminal. */
+/**
+ * pino-pretty, loaded only when asked for: JSON lines are the default off a terminal. One line per
+ * event; the objects its message already says in words (a transition, the files changed, checks) are
+ * left to the JSON lines.
+ */
 function prettyStream(destination: pino.DestinationStream, colorize: boolean): NodeJS.WritableStream {
   const build = createRequire(import.meta.url)('pino-pretty') as typeof import('pino-pretty');
-  return build({ destination, colorize, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', singleLine: true, sync: false });
+  return build({ destination, colorize, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,transition,changed,checks', singleLine: true, sync: false });
 }
 

@@ -136,6 +136,10 @@ describe('the nachos-sentinel executable', () => {
     // pino-pretty's multi-line form indents each field on a line of its own; one event is one line here.
     expect(lines.filter((l) => /^\s/.test(l))).toEqual([]);
     expect(lines.every((l) => /^\[\d\d:\d\d:\d\d\.\d{3}\] (INFO|WARN|ERROR|DEBUG)/.test(l))).toBe(true);
+    // What the message says in words is not repeated as an object.
+    const transition = lines.find((l) => l.includes('health: overall')) ?? '';
+    expect(transition).not.toContain('"scope"');
+    expect(lines.find((l) => l.includes('policy set accepted')) ?? '').not.toContain('"added"');
     await d.stop();
   });
 

@@ -7,6 +7,7 @@ import type { HealthStatusPayload } from '../../src/health/status-payload.js';
 import { SUBJECTS } from '../../src/protocol/topics.js';
 import { BIN, Daemon } from '../helpers/daemon.js';
 import { test, type Flags } from '../helpers/fixtures.js';
+import { freePort } from '../helpers/nats-server.js';
 import { quietFor, until } from '../helpers/until.js';
 
 const envelope = (payload: unknown) => JSON.stringify({ id: randomBytes(8).toString('hex'), timestamp: new Date().toISOString(), source: 'x', type: 'system.health', payload });
@@ -196,16 +197,21 @@ describe('hardening: peers, stalls and floods cannot make the sentinel lie or fr
     }
   });
 
-  it('never stalls on a log reader that stopped reading: lines are dropped and counted', async ({ server, dir, defer, listener }) => {
-    // stdout is a pipe this test never reads: it fills after 64 KiB, as a blocked log driver would.
-    const child = spawn(process.execPath, [BIN, '--servers', server.url, '--policies', dir, '--log-level', 'trace', '--interval', '200ms', '--http', '127.0.0.1:0'], {
+  it('never stalls on a log reader that stopped reading: lines are dropped, and every one that never arrived is counted', async ({ server, dir, defer, listener }) => {
+    // stdout is a pipe this test does not read (until the end): it fills, as a blocked log driver would.
+    const http = `127.0.0.1:${await freePort()}`;
+    const child = spawn(process.execPath, [BIN, '--servers', server.url, '--policies', dir, '--log-level', 'trace', '--interval', '200ms', '--http', http], {
       env: { PATH: process.env.PATH ?? '' },
       stdio: ['ignore', 'pipe', 'ignore'],
     });
-    child.stdout?.pause();
+    child.stdout.pause();
     defer(() => {
       child.kill('SIGKILL');
     });
+    const metric = async (name: string) => {
+      const text = await (await fetch(`http://${http}/metrics`)).text();
+      return Number(new RegExp(`^${name.replace(/[{}]/g, '\\$&')} (\\d+)$`, 'm').exec(text)?.[1] ?? Number.NaN);
+    };
     let own = 0;
     listener.nc.subscribe(SUBJECTS.health, {
       callback: (_err, msg) => {
@@ -214,13 +220,46 @@ describe('hardening: peers, stalls and floods cannot make the sentinel lie or fr
     });
     await until(() => own > 0, 10_000, 'a first heartbeat');
     // Thousands of log lines (every ignored heartbeat is one at trace level).
-    for (let i = 0; i < 20_000; i++) listener.nc.publish(SUBJECTS.health, `not json ${i} ${'x'.repeat(200)}`);
+    const FLOOD = 20_000;
+    for (let i = 0; i < FLOOD; i++) listener.nc.publish(SUBJECTS.health, `not json ${i} ${'x'.repeat(200)}`);
     await listener.nc.flush();
-    await quietFor(500);
+    await until(async () => (await metric('nachos_sentinel_heartbeats_rejected_total{reason="json"}')) === FLOOD, 10_000, 'the flood taken in (one log line each)');
     const before = own;
     await quietFor(1000);
     // Heartbeats kept coming (every 200 ms) while nobody read a line.
     expect(own - before).toBeGreaterThanOrEqual(3);
+    expect(await metric('nachos_sentinel_log_lines_dropped_total')).toBeGreaterThan(0);
+
+    // Now read stdout to the end of what it holds. The buffer is written in order, so once a line logged after
+    // this moment arrives, every flood line logged before it has either arrived or been dropped.
+    let out = '';
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (chunk: string) => {
+      out += chunk;
+    });
+    child.stdout.resume();
+    const readingFrom = Date.now();
+    const ignored = () =>
+      out
+        .split('\n')
+        .slice(0, -1)
+        .map((line) => JSON.parse(line) as { msg: string; reason?: string; time: string })
+        .filter((l) => l.msg === 'heartbeat ignored' && l.reason === 'json');
+    // A marker, sent again until one arrives (while the buffer drains, one may be dropped too).
+    await until(
+      () => {
+        listener.nc.publish(SUBJECTS.health, 'marker: not json');
+        return ignored().some((l) => Date.parse(l.time) > readingFrom);
+      },
+      10_000,
+      'a line logged after reading began',
+      50,
+    );
+    const floodArrived = ignored().filter((l) => Date.parse(l.time) <= readingFrom).length;
+    const dropped = await metric('nachos_sentinel_log_lines_dropped_total');
+    expect(floodArrived).toBeLessThan(FLOOD);
+    // Other lines may have been dropped too (those of its own heartbeats); every flood line that never arrived is counted.
+    expect(dropped).toBeGreaterThanOrEqual(FLOOD - floodArrived);
   });
 });
 
@@ -332,6 +371,18 @@ describe('the example subject permissions (deploy/nats-server.conf), on a real n
       return reply.json<{ payload: HealthStatusPayload }>().payload.components[0]?.instances.length === 1;
     }, 5000, 'the sidecar heard as the gateway');
     expect(side.lines.filter((l) => /refused|Permissions Violation/i.test(JSON.stringify(l)))).toEqual([]);
+    // Outside its permissions, refused: a sidecar's user cannot announce a policy or answer for the sentinel.
+    const asSidecar = await connect({ servers: server.url, user: 'gateway-sidecar', pass: 'sidec4r' });
+    defer(() => asSidecar.close());
+    const refusals: string[] = [];
+    void (async () => {
+      for await (const s of asSidecar.status()) if (s.type === 'error') refusals.push(String((s.error as Error).message));
+    })();
+    asSidecar.publish('nachos.system.policy.reload', '{}');
+    asSidecar.subscribe('nachos.system.policy.current');
+    await until(() => refusals.length >= 2, 5000, 'two refusals');
+    expect(refusals.join('\n')).toMatch(/Permissions Violation for Publish to "nachos.system.policy.reload"/i);
+    expect(refusals.join('\n')).toMatch(/Permissions Violation for Subscription to "nachos.system.policy.current"/i);
   });
 
   it('make a publish the server refuses show in the sentinel\'s health, its metric and its log', async ({ startServer, sentinel, defer }) => {

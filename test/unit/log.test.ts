@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { redactUrl } from '../../src/bus/url-credentials.js';
 import { createLogger, LOG_BUFFER_BYTES } from '../../src/log/logger.js';
 
@@ -42,6 +42,9 @@ describe('logger', () => {
     `;
     const child = spawn(process.execPath, ['--import', tsx, '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout.pause();
+    onTestFinished(() => {
+      child.kill('SIGKILL');
+    });
     let stderr = '';
     const dropped = await new Promise<number>((resolve, reject) => {
       child.stderr.on('data', (chunk: Buffer) => {
@@ -57,6 +60,7 @@ describe('logger', () => {
     child.stdout.on('data', (chunk: string) => {
       out += chunk;
     });
+    child.stdout.resume();
     const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
     expect(code, stderr).toBe(0);
     const arrived = out
