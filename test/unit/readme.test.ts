@@ -1,4 +1,6 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { parseCommandLine } from '../../src/cli/command-line.js';
 import path from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { describe, expect, it } from 'vitest';
@@ -44,7 +46,8 @@ describe('the documentation (README and docs/), as a user guide', () => {
     const front = doc('README.md');
     expect(front).toContain('npm ci && npm start');
     expect(front).toContain('npm test');
-    expect(front).toMatch(/apt-get install nats-server && nats-server -a 127\.0\.0\.1/);
+    expect(front).toMatch(/npm ci && npm start +# the daemon on \.\/policies; with no bus on nats:\/\/127\.0\.0\.1:4222, it starts a private one/);
+    expect(front).toContain('sudo apt-get install nats-server');
   });
 
   it('is a front door: the README is short, and every page it and docs/ link to, and every heading a link names, exists', () => {
@@ -73,4 +76,44 @@ describe('the documentation (README and docs/), as a user guide', () => {
     expect(json.length).toBeGreaterThan(2);
     for (const j of json) expect(() => JSON.parse(j)).not.toThrow();
   });
+
+  it('shows only commands that exist: every nachos-sentinel command line in a shell block parses, every npm script and repository file it names exists', () => {
+    const scripts = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
+    let checked = 0;
+    for (const page of DOC_PAGES) {
+      for (const block of blocksOf(doc(page), 'sh')) {
+        for (const line of block.replace(/\\\n\s*/g, ' ').split('\n')) {
+          const code = line.replace(/(^|\s)#.*$/, '').trim();
+          for (const segment of code.split(/&&|\|\||;|\|/).map((s) => s.trim()).filter(Boolean)) {
+            const words = shellWords(segment).filter((w) => !/^[A-Z_]+=/.test(w));
+            const where = `${page}: ${segment}`;
+            // The executable in command position (not an image or a file named after it).
+            const at = words.findIndex((w, i) => (w === 'nachos-sentinel' && (i === 0 || words[i - 1] === 'npx' || words[i - 2] === 'exec')) || (w === 'dist/cli/bin.cjs' && words[i - 1] === 'node'));
+            if (at >= 0) {
+              const argv = words.slice(at + 1);
+              if (argv.includes('--once')) {
+                expect(() => parseArgs({ args: argv, options: PROBE_OPTIONS, allowPositionals: false, strict: true }), where).not.toThrow();
+              } else {
+                expect(() => parseCommandLine(argv), where).not.toThrow();
+              }
+              checked++;
+            }
+            if (words[0] === 'npm' && words[1] === 'run') expect(scripts, where).toHaveProperty([words[2] as string]);
+            for (const w of words) {
+              // A repository file a command reads (a hidden name is one the command makes: a temporary file).
+              if (/^(\.\/)?(policies|deploy|examples|test|bench|src|scripts|docs)\/([\w-]+\/)*[\w-][\w.-]*\.\w+$/.test(w)) expect(existsSync(path.join(ROOT, w)), `${where}: ${w}`).toBe(true);
+            }
+          }
+        }
+      }
+    }
+    expect(checked).toBeGreaterThan(10);
+  });
 });
+
+/** A shell line's words, quotes taken off (no expansion: what a command is given as written). */
+function shellWords(text: string): string[] {
+  const words: string[] = [];
+  for (const m of text.matchAll(/'([^']*)'|"((?:[^"\\]|\\.)*)"|(\S+)/g)) words.push(m[1] ?? m[2] ?? m[3] ?? '');
+  return words;
+}
