@@ -12,7 +12,7 @@ async function dispatch(cli: CommandLine): Promise<number> {
     case 'validate':
       return await (await import('./validate.js')).validate(cli, process.env, process.cwd());
     case 'verify':
-      return (await import('./verify.js')).verify(cli, process.env, process.cwd());
+      return await (await import('./verify.js')).verify(cli, process.env, process.cwd());
     case 'keygen':
       return (await import('./key.js')).keygen(cli, process.cwd());
     case 'pubkey':

@@ -1,24 +1,30 @@
 import { readFileSync } from 'node:fs';
 import { resolveConfig } from '../config/resolve.js';
 import { UsageError } from '../errors.js';
+import { authOptions } from '../bus/auth.js';
+import type { SentinelConfig } from '../config/settings.js';
+import { SUBJECTS } from '../protocol/topics.js';
 import { ReloadFilter } from '../subscriber/reload-filter.js';
+import { shownServers } from './ask-status.js';
 import { EXIT, type CommandLine } from './command-line.js';
 
 /**
- * `nachos-sentinel verify --public-key KEY [FILE]`: judges one reload message
- * (the whole envelope as received, JSON, from FILE or stdin) as a sidecar of
- * this configuration would: signed by one of the trusted keys over every
+ * `nachos-sentinel verify --public-key KEY [FILE | --current]`: judges one
+ * reload message (the whole envelope as received, JSON, from FILE, stdin, or
+ * with `--current` the set in force, asked on the bus) as a sidecar of this
+ * configuration would: signed by one of the trusted keys over every
  * byte, its files hashing to what it announces, for this deployment, issued
  * no later than the clock skew allows, and not expired. Exit 0 when a
  * sidecar would take it, 1 otherwise, saying why.
  */
-export function verify(cli: CommandLine, env: NodeJS.ProcessEnv, cwd: string): number {
+export async function verify(cli: CommandLine, env: NodeJS.ProcessEnv, cwd: string): Promise<number> {
   const config = resolveConfig({ flags: cli.flags, env, cwd });
   if (config.publicKeys.length === 0) throw new UsageError('verify needs --public-key (or SENTINEL_PUBLIC_KEY, or keys in [trust]): the public NKey the sentinel signs with');
-  const source = cli.positionals[0] ?? '-';
+  if (cli.flags.current && cli.positionals.length > 0) throw new UsageError('verify takes a FILE or --current, not both');
+  const source = cli.flags.current ? 'the bus' : (cli.positionals[0] ?? '-');
   let text: string;
   try {
-    text = readFileSync(source === '-' ? 0 : source, 'utf8');
+    text = cli.flags.current ? await currentFromBus(config) : readFileSync(source === '-' ? 0 : source, 'utf8');
   } catch (err) {
     process.stderr.write(`nachos-sentinel verify: cannot read ${source === '-' ? 'stdin' : source}: ${(err as Error).message}\n`);
     return EXIT.FAILURE;
@@ -47,4 +53,21 @@ export function verify(cli: CommandLine, env: NodeJS.ProcessEnv, cwd: string): n
         : verdict.reason;
   process.stdout.write(`invalid: ${why}\n`);
   return EXIT.FAILURE;
+}
+
+/** The reply on `nachos.system.policy.current`, asked with the configured servers and credentials. */
+async function currentFromBus(config: SentinelConfig): Promise<string> {
+  const { connect, credsAuthenticator, nkeyAuthenticator } = await import('@nats-io/transport-node');
+  let nc;
+  try {
+    nc = await connect({ ...authOptions(config.servers, config, { nkeyAuthenticator, credsAuthenticator }), name: 'nachos-sentinel-verify', reconnect: false, timeout: 2000 });
+  } catch (err) {
+    throw new Error(`bus unreachable at ${shownServers(config.servers)}: ${(err as Error).message}`);
+  }
+  try {
+    const reply = await nc.request(SUBJECTS.policyCurrent, '', { timeout: 2000 });
+    return reply.string();
+  } finally {
+    await nc.close();
+  }
 }

@@ -61,13 +61,37 @@ const it = test
   .extend('heartbeats', async ({ listener }) => () => listener.on(SUBJECTS.health).map((e) => e.payload as unknown as SentinelHeartbeat));
 
 describe('health: heartbeats, aggregation, status', () => {
-  it('publishes its heartbeat at once, then every interval, with the whole payload', async ({ listener, start, heartbeats }) => {
+  it('publishes its heartbeat at once, then every interval, with the whole payload', async ({ listener, start, heartbeats, defer }) => {
+    const lateness = timerLateness();
+    defer(lateness.stop);
     const running = await start({ component: 'sentinel-a' });
-    await until(() => heartbeats().length >= 6, 5000, 'six heartbeats');
+    await until(() => heartbeats().filter((h) => h.component === 'sentinel-a' && h.state === 'running').length >= 8, 5000, 'eight heartbeats while running');
+    lateness.stop();
     const beats = heartbeats().filter((h) => h.component === 'sentinel-a');
-    // `starting` until the first round of checks is done; they are quick here, and may finish before the bus is up.
+    // Published when, on the sentinel's own clock (the envelope's timestamp).
+    const at = listener
+      .on(SUBJECTS.health)
+      .filter((e) => e.source === 'sentinel-a')
+      .map((e) => Date.parse(e.timestamp));
+    // At once: the first heartbeat goes out as the sentinel joins the bus (in the same handler as the line that
+    // says so), not with the first turn of its timer, which comes 0.9 to 1.1 intervals after it started.
+    const joined = running.lines.find((l) => l.msg === 'connected to the bus')?.time as number;
     expect(beats[0]?.seq).toBe(1);
+    expect(at[0]! - joined).toBeGreaterThanOrEqual(0);
+    expect(at[0]! - joined).toBeLessThan(H / 2);
+    // `starting` until the first round of checks is done; they are quick here, and may finish before the bus is up.
     expect(['starting', 'running']).toContain(beats[0]?.state);
+    // Then every interval: once the checks have run (the first `running` heartbeat may be that change, said at
+    // once), each heartbeat follows the one before by one interval, give or take its 10% jitter, plus the time
+    // this process was kept from running (its timers' worst lateness), and ±1 ms of the timestamps' precision.
+    const firstRunning = beats.findIndex((h) => h.state === 'running');
+    const timed = at.slice(firstRunning + 1);
+    expect(timed.length).toBeGreaterThanOrEqual(7);
+    const gaps = timed.slice(1).map((t, i) => t - timed[i]!);
+    for (const gap of gaps) {
+      expect(gap).toBeGreaterThanOrEqual(0.9 * H - 2);
+      expect(gap).toBeLessThanOrEqual(1.1 * H + 2 + lateness.worst);
+    }
     expect(beats.at(-1)).toMatchObject({
       schemaVersion: 1,
       status: 'healthy',
