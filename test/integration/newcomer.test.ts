@@ -43,23 +43,25 @@ describe.skipIf(unavailable !== undefined)(`a newcomer, from a fresh clone${unav
         'ip link set lo up',
         `cd ${clone}`,
         'echo "== 4222 before: $( (exec 3<>/dev/tcp/127.0.0.1/4222) 2>/dev/null && echo open || echo closed)"',
-        `(${first}) > start.log 2>&1 &`,
+        // Each in a session of its own, so that all of it (npm, node, the private bus) is stopped at the end.
+        `setsid bash -c ${JSON.stringify(first)} > start.log 2>&1 & START=$!`,
         // npm ci builds on `prepare`; then npm start brings the bus and the daemon.
         'for i in $(seq 1 600); do grep -q "policy set accepted" start.log 2>/dev/null && break; sleep 0.5; done',
         'node dist/cli/bin.cjs --once --timeout 10s > once.out 2>&1; echo "== once exit $?"',
         'echo "== private bus: $(grep -c "started a private bus at nats://127.0.0.1:4222" start.log)"',
-        'kill %1; sleep 2; pkill -f "dist/cli/bin.cjs --dev" ; sleep 1',
+        'kill -TERM -- -$START; wait $START 2>/dev/null; sleep 1',
         // The signed path.
         'KEY=$(node dist/cli/bin.cjs keygen --out sentinel.nk 2>/dev/null)',
         'echo "== key $KEY mode $(stat -c %a sentinel.nk)"',
-        'node dist/cli/bin.cjs --dev --signing-seed sentinel.nk --deployment prod --require gateway --http off > central.log 2>&1 &',
+        'setsid node dist/cli/bin.cjs --dev --signing-seed sentinel.nk --deployment prod --require gateway --http off > central.log 2>&1 & CENTRAL=$!',
         'for i in $(seq 1 100); do grep -q "announced" central.log 2>/dev/null && break; sleep 0.2; done',
-        `node dist/cli/bin.cjs sidecar --component gateway --deliver-to ${delivered} --public-key "$KEY" --deployment prod > sidecar.log 2>&1 &`,
+        `setsid node dist/cli/bin.cjs sidecar --component gateway --deliver-to ${delivered} --public-key "$KEY" --deployment prod > sidecar.log 2>&1 & SIDECAR=$!`,
         'for i in $(seq 1 100); do grep -q "delivered the policy set" sidecar.log 2>/dev/null && break; sleep 0.2; done',
         `echo "== delivered $(ls ${delivered} | tr '\\n' ' ')"`,
         'node dist/cli/bin.cjs verify --current --public-key "$KEY" --deployment prod; echo "== verify exit $?"',
         'node dist/cli/bin.cjs verify --current --public-key "$KEY" --deployment staging; echo "== verify other deployment exit $?"',
-        'kill %2 %3; sleep 2',
+        'kill -TERM -- -$SIDECAR -$CENTRAL; wait $SIDECAR $CENTRAL 2>/dev/null; sleep 1',
+        'echo "== left: $(pgrep -f -c "dist/cli/bin.cjs|nats-server -a 127.0.0.1 -p 4222$" || true)"',
       ].join('\n'),
     );
     const run = spawnSync('unshare', ['-n', 'bash', script], {
@@ -82,6 +84,8 @@ describe.skipIf(unavailable !== undefined)(`a newcomer, from a fresh clone${unav
     expect(out, why).toMatch(/== key A[A-Z2-7]{55} mode 600/);
     expect(out, why).toContain('== delivered permissive.yaml standard.yaml strict.yaml');
     expect(out, why).toMatch(/valid: revision [0-9a-f]{64} signed by A[A-Z2-7]{55} for deployment prod, until \S+\n== verify exit 0/);
+    // Nothing left running: the daemons stopped on SIGTERM, each stopping its private bus.
+    expect(out, why).toContain('== left: 0');
     expect(out, why).toMatch(/invalid: wrong deployment \(the message is for "prod", this configuration for "staging"\)\n== verify other deployment exit 1/);
   }, 300_000);
 });

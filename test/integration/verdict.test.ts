@@ -1,11 +1,12 @@
 import { createServer, type Server } from 'node:http';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect } from 'vitest';
 import type { HealthStatusPayload } from '../../src/health/status-payload.js';
 import { SUBJECTS } from '../../src/protocol/topics.js';
 import { Daemon } from '../helpers/daemon.js';
 import { test, type Flags } from '../helpers/fixtures.js';
+import { policyText } from '../helpers/policy-files.js';
 import { until } from '../helpers/until.js';
 
 /** This file's helpers: a sentinel at 200 ms, the view asked on the bus, and the probe. */
@@ -88,21 +89,53 @@ describe('the verdict and its reasons', () => {
     expect(running.lines.find((l) => String(l.msg).startsWith('health: overall unhealthy -> healthy'))).toMatchObject({ level: 30 });
   });
 
-  it('answers a malformed status or policy.current request with an ADR-32 400, counted, and an empty one in full', async ({ listener, start }) => {
-    await start({});
+  it('answers a malformed status or policy.current request with an ADR-32 400, counted, and an empty one in full', async ({ dir, listener, start, beater }) => {
+    writeFileSync(path.join(dir, 'b.toml'), policyText('b1'));
+    const running = await start({});
+    await beater('gateway', 'g1');
     for (const subject of [SUBJECTS.healthStatus, SUBJECTS.policyCurrent]) {
       for (const bad of ['not json', '[1,2]', '"x"', ...(subject === SUBJECTS.healthStatus ? ['{"component": 5}'] : [])]) {
         const reply = await listener.nc.request(subject, bad, { timeout: 2000 });
         expect(reply.headers?.get('Nats-Service-Error-Code'), `${subject} ${bad}`).toBe('400');
+        expect(reply.headers?.get('Nats-Service-Error'), `${subject} ${bad}`).toBeTruthy();
         expect(reply.data.byteLength).toBe(0);
       }
-      const empty = await listener.nc.request(subject, '', { timeout: 2000 });
-      expect(empty.headers?.get('Nats-Service-Error-Code')).toBeUndefined();
-      expect(empty.json<{ payload: unknown }>().payload).toBeDefined();
     }
     const stats = (await listener.nc.request('$SRV.STATS.nachos-sentinel', '', { timeout: 2000 })).json<{ endpoints: { name: string; num_errors: number }[] }>();
     expect(stats.endpoints.find((e) => e.name === 'health-status')?.num_errors).toBe(4);
     expect(stats.endpoints.find((e) => e.name === 'policy-current')?.num_errors).toBe(3);
+
+    // An empty status request: the whole view, every component (not one asked for), nothing cut to fit.
+    const view = await until(
+      async () => {
+        const reply = await listener.nc.request(SUBJECTS.healthStatus, '', { timeout: 2000 });
+        expect(reply.headers?.get('Nats-Service-Error-Code')).toBeUndefined();
+        const payload = reply.json<{ payload: HealthStatusPayload }>().payload;
+        return payload.components.some((c) => c.name === 'gateway') ? payload : undefined;
+      },
+      5000,
+      'a view with the gateway in it',
+    );
+    const own = running.sentinel.monitor.statusPayload();
+    expect(Object.keys(view).sort()).toEqual(Object.keys(own).sort());
+    expect(view.components.map((c) => c.name).sort()).toEqual(['gateway', 'sentinel']);
+    expect(view.components.find((c) => c.name === 'sentinel')?.instances.map((i) => i.instance)).toEqual([running.sentinel.instance]);
+    expect(view).toMatchObject({ schemaVersion: 1, sentinel: { component: 'sentinel', instance: running.sentinel.instance }, roster: own.roster, tracked: 2 });
+    expect(view.truncated).toBeUndefined();
+    expect(view.omitted).toBeUndefined();
+
+    // An empty policy.current request: the set in force, every file with its bytes, not a head to fetch a body with.
+    const current = await listener.nc.request(SUBJECTS.policyCurrent, '', { timeout: 2000 });
+    expect(current.headers?.get('Nats-Service-Error-Code')).toBeUndefined();
+    const policy = current.json<{ payload: { revision: string; transfer?: unknown; counts: { files: number }; files: { path: string; content?: string }[] } }>().payload;
+    const inForce = running.sentinel.reloader.inForce;
+    expect(policy.revision).toBe(inForce?.revision);
+    expect(policy.transfer).toBeUndefined();
+    expect(policy.counts.files).toBe(2);
+    expect(policy.files.map((f) => [f.path, f.content])).toEqual([
+      ['a.toml', readFileSync(path.join(dir, 'a.toml'), 'utf8')],
+      ['b.toml', readFileSync(path.join(dir, 'b.toml'), 'utf8')],
+    ]);
   });
 
   it('correlates a reply by the request\'s correlationId, as Nachos\' own bus client matches it, else by its id', async ({ listener, start }) => {

@@ -1,10 +1,24 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ERROR_CODES } from '../../src/errors.js';
 import { isPolicyFileName, loadFiles } from '../../src/policy/load.js';
 import { tempDir } from '../helpers/temp-dir.js';
+
+/** Every byte the loader reads goes through node:fs `read`: counted here, so a test can say how much of a file was read. */
+const reads = vi.hoisted(() => ({ bytes: 0 }));
+vi.mock('node:fs', async (importOriginal) => {
+  const fs = await importOriginal<typeof import('node:fs')>();
+  const read = (...args: unknown[]) => {
+    const done = args.pop() as (err: NodeJS.ErrnoException | null, n: number, buffer: unknown) => void;
+    return (fs.read as (...a: unknown[]) => void)(...args, (err: NodeJS.ErrnoException | null, n: number, buffer: unknown) => {
+      if (!err) reads.bytes += n;
+      done(err, n, buffer);
+    });
+  };
+  return { ...fs, default: { ...fs, read }, read };
+});
 
 describe('isPolicyFileName', () => {
   it.each(['strict.toml', 'a-b_c.toml', '00-base.toml', 'strict.yaml', 'custom.yml'])('takes %s', (name) => expect(isPolicyFileName(name)).toBe(true));
@@ -104,10 +118,15 @@ describe('loadFiles', () => {
   it('refuses files over the cap without reading them whole', async () => {
     mkdirSync(path.join(dir, 'p'));
     writeFileSync(path.join(dir, 'p', 'big.toml'), 'x'.repeat(5000));
+    writeFileSync(path.join(dir, 'p', 'small.toml'), 'i = 1');
+    reads.bytes = 0;
     const result = await load([], 1024);
-    expect(result.sources).toEqual([]);
-    expect(result.problems[0]).toMatchObject({ code: ERROR_CODES.POLICY_TOO_LARGE, file: 'big.toml' });
-    expect(result.problems[0]?.message).toContain('1024 bytes (5000 bytes)');
+    expect(result.sources.map((s) => s.path)).toEqual(['small.toml']);
+    expect(result.problems).toEqual([{ code: ERROR_CODES.POLICY_TOO_LARGE, file: 'big.toml', message: expect.stringContaining('1024 bytes (5000 bytes)') }]);
+    // Of the 5,000 bytes, at most the cap and one byte more (which tells a file that grew while read) were read;
+    // the small file's five were read whole, so the count sees the reads that happen.
+    expect(reads.bytes).toBeGreaterThanOrEqual(5);
+    expect(reads.bytes).toBeLessThanOrEqual(5 + 1024 + 1);
   });
 
   it('refuses a FIFO without blocking on it, and a directory named like a policy', async () => {

@@ -16,12 +16,22 @@ const readme = allDocs();
 const blocks = (lang: string) => blocksOf(readme, lang);
 
 describe('the documentation (README and docs/), as a user guide', () => {
-  it('documents every flag, environment variable and config key with its default', () => {
+  it('documents every setting on one row of the configuration table: its flag, environment variables, config key and default; and every other flag and command', () => {
+    // The table in docs/configuration.md: | flag | environment | config key | default | what |
+    const rows = doc('docs/configuration.md')
+      .split('\n')
+      .filter((line) => /^\|.*\|$/.test(line) && !/^\| (flag|---) /.test(line))
+      .map((line) => line.split('|').slice(1, -1).map((cell) => cell.trim()));
+    expect(rows.length).toBeGreaterThan(30);
     for (const s of SETTINGS) {
-      if (s.flag) expect(readme, `--${s.flag}`).toContain(`\`--${s.flag}\``);
-      for (const env of s.env) expect(readme, env).toContain(`\`${env}\``);
-      expect(readme, s.file).toContain(s.file.includes('.') && s.key === 'checks' ? '[[health.checks]]' : `\`${s.file}\``);
-      if (s.defaultText) expect(readme, `default of ${s.file}`).toContain(`\`${s.defaultText}\``);
+      const key = s.key === 'checks' ? '`[[health.checks]]`' : `\`${s.file}\``;
+      const row = rows.filter((cells) => cells[2]?.includes(key));
+      expect(row, `one row for ${s.file}`).toHaveLength(1);
+      const [flag, env, , defaultText] = row[0] as string[];
+      if (s.flag) expect(flag, s.file).toContain(`\`--${s.flag}\``);
+      for (const name of s.env) expect(env, s.file).toContain(`\`${name}\``);
+      // Its default, in its own column of its own row: the same text the code has, or "none".
+      expect(defaultText, `the default of ${s.file}`).toBe(s.defaultText ? `\`${s.defaultText}\`` : 'none');
     }
     for (const flag of [...Object.keys(COMMON_FLAGS), ...Object.keys(PROBE_OPTIONS)]) expect(readme, `--${flag}`).toContain(`--${flag}`);
     for (const command of Object.keys(COMMANDS)) expect(readme, command).toContain(`nachos-sentinel ${command}`);
@@ -44,6 +54,13 @@ describe('the documentation (README and docs/), as a user guide', () => {
 
   it('shows the commands of the quick start exactly, with the bus first, in the README itself', () => {
     const front = doc('README.md');
+    // Exactly: the quick start's command block holds these commands, in this order, and nothing else.
+    const quickStart = front.slice(front.indexOf('## Quick start'), front.indexOf('\n## ', front.indexOf('## Quick start') + 1));
+    const commands = (blocksOf(quickStart, 'sh')[0] ?? '')
+      .split('\n')
+      .map((line) => line.replace(/(^|\s)#.*$/, '').trim())
+      .filter(Boolean);
+    expect(commands).toEqual(['npm ci && npm start', 'npm test']);
     expect(front).toContain('npm ci && npm start');
     expect(front).toContain('npm test');
     expect(front).toMatch(/npm ci && npm start +# the daemon on \.\/policies; with no bus on nats:\/\/127\.0\.0\.1:4222, it starts a private one/);
