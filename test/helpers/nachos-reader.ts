@@ -2,17 +2,22 @@ import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, watch, type FSWatcher } from 'node:fs';
 import { extname, join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
 
 /**
  * How Nachos' gateway reads its policy directory, replayed: its PolicyLoader
  * (packages/core/gateway/src/salsa/policy/loader.ts) watches the directory
  * with `fs.watch` (not recursive), ignores every event whose file name does
  * not end in `.yaml` or `.yml`, waits 100 ms after the last one, then lists
- * the directory and reads each `*.yaml` / `*.yml` file (a file it cannot read
- * is skipped, with an error). Each load is recorded as name -> SHA-256.
+ * the directory and, for each `*.yaml` / `*.yml` file, reads it (`utf-8`) and
+ * parses it as YAML; a file whose read or parse throws is recorded as an error
+ * (`{ file, message }`, its message as Nachos words it) and skipped, and the
+ * others load. (Nachos then validates each document; these are valid, and
+ * that step is left out.) Each load is recorded as name -> SHA-256 of the
+ * files it read, and its errors.
  */
 export class NachosStyleReader {
-  readonly loads: { at: number; files: Map<string, string>; errors: string[] }[] = [];
+  readonly loads: { at: number; files: Map<string, string>; errors: { file: string; message: string }[] }[] = [];
   private watcher: FSWatcher | undefined;
   private timer: NodeJS.Timeout | undefined;
 
@@ -32,12 +37,14 @@ export class NachosStyleReader {
 
   load(): void {
     const files = new Map<string, string>();
-    const errors: string[] = [];
+    const errors: { file: string; message: string }[] = [];
     for (const name of readdirSync(this.dir).filter((f) => extname(f) === '.yaml' || extname(f) === '.yml')) {
       try {
-        files.set(name, createHash('sha256').update(readFileSync(join(this.dir, name))).digest('hex'));
+        const bytes = readFileSync(join(this.dir, name));
+        parseYaml(bytes.toString('utf-8'));
+        files.set(name, createHash('sha256').update(bytes).digest('hex'));
       } catch (err) {
-        errors.push(`${name}: ${(err as Error).message}`);
+        errors.push({ file: name, message: `Failed to load policy file: ${err instanceof Error ? err.message : String(err)}` });
       }
     }
     this.loads.push({ at: performance.now(), files, errors });

@@ -115,6 +115,7 @@ describe('the verdict and its reasons', () => {
       },
       5000,
       'a view with the gateway in it',
+      50,
     );
     const own = running.sentinel.monitor.statusPayload();
     expect(Object.keys(view).sort()).toEqual(Object.keys(own).sort());
