@@ -77,6 +77,7 @@ export class HealthMonitor extends EventEmitter<{ transition: [transition: Trans
     received: 0,
     accepted: 0,
     left: 0,
+    ignored: 0,
     rejected: { oversized: 0, encoding: 0, json: 0, envelope: 0, payload: 0, signature: 0, impostor: 0 },
     refused: 0,
     evicted: 0,
@@ -221,6 +222,11 @@ export class HealthMonitor extends EventEmitter<{ transition: [transition: Trans
     if (outcome === 'refused') this.counters.refused++;
     else if (outcome === 'left') this.counters.left++;
     else if (outcome === 'tracked') this.counters.accepted++;
+    else {
+      // A goodbye from an instance not tracked (never heard, or already gone): nothing to do, but counted.
+      this.counters.ignored++;
+      this.options.log.debug({ component: payload.component, instance: payload.instance ?? null }, 'stopping heartbeat of an instance not tracked: ignored');
+    }
   }
 
   /**

@@ -8,8 +8,9 @@ import { PermanentRefusal } from '../subscriber/reload-applier.js';
  * A policy directory written the way kubelet writes a ConfigMap volume, so
  * that a reader only ever finds a whole set: every version in a directory of
  * its own (`..2026_12_02_12_00_00.123.Ab12Cd`), `..data` re-pointed to it in
- * one rename, one top-level link per file (`gateway.yaml -> ..data/gateway.yaml`),
- * links of files that left the set removed, older versions removed last.
+ * one rename, links of files that left the set removed (they dangle from the
+ * swap on), one top-level link per file (`gateway.yaml -> ..data/gateway.yaml`),
+ * older versions removed last.
  *
  * One step more than kubelet: a reader that watches file names (Nachos'
  * gateway reloads only on events for `*.yaml`) sees no event when `..data`
@@ -207,13 +208,14 @@ export class ConfigMapDir {
     await rm(join(this.dir, DATA_TMP), { force: true });
     await symlink(basename(version), join(this.dir, DATA_TMP));
     await rename(join(this.dir, DATA_TMP), join(this.dir, DATA_LINK));
-    // 3. Links for new files; links of changed files replaced (a rename: the event a name watcher needs).
-    for (const f of set.files) {
-      if (before.get(f.path) !== f.sha256) await this.link(f.path);
-    }
-    // 4. Links of what left the set: only ours.
+    // 3. Links of what left the set, first: from the swap on they dangle (a reader listing the directory
+    //    would find a name it cannot open, which Nachos' loader records as an error). Only ours.
     for (const entry of await readdir(this.dir)) {
       if (!names.has(entry) && !entry.startsWith('.') && (await this.isOurLink(entry))) await unlink(join(this.dir, entry));
+    }
+    // 4. Links for new files; links of changed files replaced (a rename: the event a name watcher needs).
+    for (const f of set.files) {
+      if (before.get(f.path) !== f.sha256) await this.link(f.path);
     }
     // 5. Older versions, last: a reader still holding one open keeps reading it meanwhile. Only ours.
     for (const entry of await readdir(this.dir)) {

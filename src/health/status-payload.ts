@@ -10,6 +10,8 @@ export interface IngestCounters {
   received: number;
   accepted: number;
   left: number;
+  /** A `stopping` heartbeat of an instance not tracked (never heard, or already gone): nothing to do. */
+  ignored: number;
   /**
    * Refused unread or invalid, by why; `impostor`: valid, but under this sentinel's own name with an id it did
    * not publish; `signature`: of a component protected by `[health.trust]`, without a fresh signature of its keys.

@@ -177,6 +177,7 @@ export function createMetrics(source: MetricsSource, clock: Clock): { registry: 
 
   // Heartbeats heard, and why some were not taken.
   counterOf(`${PREFIX}heartbeats_received_total`, 'Messages heard on nachos.system.health.', () => monitor.counters.received);
+  counterOf(`${PREFIX}heartbeats_ignored_total`, 'Stopping heartbeats of instances not tracked (never heard, or already gone): nothing to do.', () => monitor.counters.ignored);
   new Counter({
     name: `${PREFIX}heartbeats_rejected_total`,
     help: 'Heartbeats ignored, by reason: oversized, encoding, json, envelope, payload, impostor (under this sentinel\'s own name, not sent by it), signature (a protected component, not signed by its keys, fresh and once), or capacity (over the instance cap).',
