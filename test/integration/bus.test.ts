@@ -66,6 +66,7 @@ describe('the bus comes and goes', () => {
       'an answer on policy.current',
     );
     expect(reply.json<{ payload: { revision: string } }>().payload.revision).toBe(shellRevision(dir));
-    expect(daemon.logs.some((l) => l.msg === 'announced' && l.reason === 'startup')).toBe(true);
+    // Its log is written asynchronously: the line may follow the reply.
+    await daemon.waitForLog((l) => l.msg === 'announced' && l.reason === 'startup', 5000, 'the startup announcement in the log');
   });
 });
