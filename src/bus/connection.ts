@@ -50,6 +50,8 @@ export interface BusEvents {
   reconnect: [server: string];
   /** The server refused a publish or a subscription on a subject (its permissions). */
   permissionDenied: [denial: PermissionDenial];
+  /** `close` was called: no connection will come. */
+  closed: [];
 }
 
 export interface PermissionDenial {
@@ -99,6 +101,25 @@ export class BusConnection extends EventEmitter<BusEvents> implements Publisher,
   publish(subject: string, data: Uint8Array): void {
     if (!this.nc || !this.connected) throw new Error('not connected to the bus');
     this.nc.publish(subject, data);
+  }
+
+  /** The connection, once there is one (now, or at the next connect); rejects when closed first. */
+  whenConnected(): Promise<NatsConnection> {
+    if (this.nc && this.connected) return Promise.resolve(this.nc);
+    if (this.closing) return Promise.reject(new Error('the bus connection is closed'));
+    return new Promise((resolve, reject) => {
+      const done = () => {
+        this.off('connect', done);
+        this.off('reconnect', done);
+        this.off('closed', closed);
+        if (this.nc && this.connected) resolve(this.nc);
+        else reject(new Error('the bus connection is closed'));
+      };
+      const closed = () => done();
+      this.on('connect', done);
+      this.on('reconnect', done);
+      this.on('closed', closed);
+    });
   }
 
   async flush(): Promise<void> {
@@ -265,6 +286,7 @@ export class BusConnection extends EventEmitter<BusEvents> implements Publisher,
   close(timeoutMs = 1500): Promise<void> {
     this.closing ??= (async () => {
       this.wake?.();
+      this.emit('closed');
       const nc = this.nc;
       if (!nc || nc.isClosed()) return;
       this.connected = false;

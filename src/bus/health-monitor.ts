@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { Msg } from '@nats-io/transport-node';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import type { Logger } from 'pino';
+import type { RolloutView } from '../health/rollout-ledger.js';
 import type { Clock } from '../clock.js';
 import { messageOf } from '../errors.js';
 import { HealthAggregator, PAUSE_AFTER, type Transition } from '../health/aggregator.js';
@@ -53,6 +54,8 @@ export interface HealthMonitorOptions extends HealthSettings {
   isOwnHeartbeat?: (id: string) => boolean;
   /** Components whose heartbeats must be signed by their keys ([health.trust]). */
   trust?: HeartbeatTrust;
+  /** The rollout's ledger, in every status reply. */
+  rollout?: () => RolloutView;
 }
 
 interface BuiltStatus {
@@ -291,6 +294,7 @@ export class HealthMonitor extends EventEmitter<{ transition: [transition: Trans
       roster: { required, optional },
       ...this.aggregator.view(component),
       ingest: this.counters,
+      ...(this.options.rollout ? { rollout: this.options.rollout() } : {}),
     };
   }
 

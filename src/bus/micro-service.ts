@@ -29,13 +29,14 @@ export class ServiceError extends Error {
 export interface EndpointConfig {
   name: string;
   subject: string;
-  queue: string;
+  /** The queue group (one of the service's instances answers each request); none: every instance gets every request. */
+  queue: string | undefined;
   metadata?: Record<string, string>;
   /**
    * Returns the reply; a throw is counted as an error and answered with the error headers; undefined
    * sends nothing (a flood past what the endpoint answers even with an error).
    */
-  handler: (msg: Msg) => Uint8Array | undefined;
+  handler: (msg: Msg) => Uint8Array | undefined | Promise<Uint8Array | undefined>;
 }
 
 export interface ServiceConfig {
@@ -92,7 +93,7 @@ export class MicroService {
     }
     for (const ep of this.endpoints) {
       ep.sub = nc.subscribe(ep.subject, {
-        queue: ep.queue,
+        ...(ep.queue !== undefined ? { queue: ep.queue } : {}),
         callback: (err, msg) => {
           if (!err) this.handle(ep, msg);
         },
@@ -117,21 +118,42 @@ export class MicroService {
   private handle(ep: EndpointState, msg: Msg): void {
     const started = process.hrtime.bigint();
     ep.numRequests++;
+    let reply;
     try {
-      const reply = ep.handler(msg);
-      if (reply !== undefined) msg.respond(reply);
+      reply = ep.handler(msg);
     } catch (err) {
-      ep.numErrors++;
-      ep.lastError = messageOf(err);
-      // ADR-32: errors travel in the Nats-Service-Error headers; the body stays empty.
-      try {
-        msg.respond(new Uint8Array(0), { headers: serviceErrorHeaders(ep.lastError, err instanceof ServiceError ? err.code : 500) });
-      } catch {
-        // The requester is gone; nothing to answer.
-      }
-    } finally {
-      ep.processingNs += process.hrtime.bigint() - started;
+      this.failed(ep, msg, err, started);
+      return;
     }
+    if (!(reply instanceof Promise)) {
+      this.answer(ep, msg, reply, started);
+      return;
+    }
+    reply.then(
+      (r) => this.answer(ep, msg, r, started),
+      (err: unknown) => this.failed(ep, msg, err, started),
+    );
+  }
+
+  private answer(ep: EndpointState, msg: Msg, reply: Uint8Array | undefined, started: bigint): void {
+    try {
+      if (reply !== undefined) msg.respond(reply);
+    } catch {
+      // The connection is closing; nothing to answer.
+    }
+    ep.processingNs += process.hrtime.bigint() - started;
+  }
+
+  private failed(ep: EndpointState, msg: Msg, err: unknown, started: bigint): void {
+    ep.numErrors++;
+    ep.lastError = messageOf(err);
+    // ADR-32: errors travel in the Nats-Service-Error headers; the body stays empty.
+    try {
+      msg.respond(new Uint8Array(0), { headers: serviceErrorHeaders(ep.lastError, err instanceof ServiceError ? err.code : 500) });
+    } catch {
+      // The requester is gone; nothing to answer.
+    }
+    ep.processingNs += process.hrtime.bigint() - started;
   }
 
   private discovery(verb: (typeof VERBS)[number], msg: Msg): void {
@@ -154,7 +176,7 @@ export class MicroService {
           endpoints: this.endpoints.map((ep) => ({
             name: ep.name,
             subject: ep.subject,
-            queue_group: ep.queue,
+            ...(ep.queue !== undefined ? { queue_group: ep.queue } : {}),
             metadata: ep.metadata ?? {},
           })),
         };
@@ -167,7 +189,7 @@ export class MicroService {
           endpoints: this.endpoints.map((ep) => ({
             name: ep.name,
             subject: ep.subject,
-            queue_group: ep.queue,
+            ...(ep.queue !== undefined ? { queue_group: ep.queue } : {}),
             num_requests: ep.numRequests,
             num_errors: ep.numErrors,
             last_error: ep.lastError,

@@ -21,6 +21,7 @@ import { policyTransfer, SUBJECTS } from '../protocol/topics.js';
 import type { Flusher, Publisher } from '../protocol/ports.js';
 import { decodeEnvelope, encodeEnvelope, makeEnvelope } from '../protocol/envelope.js';
 import { ServiceError } from './micro-service.js';
+import { inAudience } from '../protocol/audience.js';
 import { ByteBudget, RequestGate, type GateLimits } from './request-gate.js';
 
 /** Requests are small; anything bigger is not read. */
@@ -65,6 +66,10 @@ export interface Announcement {
   bytes: number;
   /** The body did not fit: subscribers fetch it from the transfer subject. */
   transfer?: boolean;
+  /** A canary's: who it is for. */
+  audience?: readonly string[];
+  /** The message as published (a reload's: what the history records with its entry). */
+  message?: Uint8Array;
 }
 
 /** A publish that failed: the bus refused it or the connection broke under it. */
@@ -84,13 +89,29 @@ interface KeptBody {
   partBytes: number;
 }
 
+/** A set stated to some of the subscribers: everyone (but those excluded), or a canary's audience. */
+interface Stated {
+  announced: Announced;
+  /** Everyone-but: the canaries, while one runs. */
+  excludes?: readonly string[];
+  /** A canary's: only these. */
+  audience?: readonly string[];
+  /** The directory's revision this set stands in for, while a rollback (or a halted canary) holds. */
+  replaces?: string;
+  /** The last statement put on the bus, encoded (and signed) once: what policy.current requests are answered with. */
+  data?: Uint8Array;
+}
+
 /**
- * Puts the reloader's decisions on the bus: a reload for each new snapshot,
- * a rejection for each refused set, a `recovered` reload when the files come
- * back to the revision in force, all again after every reconnect (the bus
- * keeps nothing for subscribers that were cut off), and the replies on
- * `nachos.system.policy.current`. While the bus is away nothing is queued:
+ * Puts the rollout's decisions on the bus: a reload for each set put in
+ * force, a rejection for each refused set, all again after every reconnect
+ * (the bus keeps nothing for subscribers that were cut off), and the replies
+ * on `nachos.system.policy.current`. While the bus is away nothing is queued:
  * the announcement on reconnect carries whatever is in force by then.
+ *
+ * It states at most two sets: the one for everyone, and, while a canary runs,
+ * the canary's for its audience (the one for everyone then excludes the
+ * canaries, so that its refreshes never take them back).
  *
  * Every reload reaches subscribers whatever the set's size: when the whole
  * message would exceed the server's max_payload, it carries a `transfer`
@@ -98,7 +119,7 @@ interface KeptBody {
  * transfer subject (`transferReply`).
  */
 export class PolicyAnnouncer extends EventEmitter<{ published: [announcement: Announcement]; publishFailed: [failure: PublishFailure] }> {
-  /** The last revision announced, with its sequence number. */
+  /** The set in force for everyone, with its sequence number, once there is one. */
   announced: Announced | undefined;
   /** The last publish that failed, until one succeeds again. */
   publishFailure: PublishFailure | undefined;
@@ -106,8 +127,12 @@ export class PolicyAnnouncer extends EventEmitter<{ published: [announcement: An
   publishFailures = 0;
   /** Bodies announced by transfer, by their SHA-256, newest last. */
   private readonly bodies = new Map<string, KeptBody>();
-  /** The last reload put on the bus, encoded (and signed) once: what every policy.current request is answered with. */
-  private inForce: { data: Uint8Array; revision: string } | undefined;
+  private general: Stated | undefined;
+  private canary: Stated | undefined;
+  /** The last sequence number given: each set stated anew gets the next. */
+  private sequence = 0;
+  /** A reload was put on the bus since start (the first is `startup`). */
+  private published = false;
   private refreshTimer: TimerHandle | undefined;
   /** What requesters may make us spend: counted, shed past the limits. */
   readonly currentGate: RequestGate;
@@ -133,14 +158,40 @@ export class PolicyAnnouncer extends EventEmitter<{ published: [announcement: An
     return policyTransfer(this.options.instance);
   }
 
-  /** A new valid set is in force: announced as a change (or, the first time, as this instance's startup). */
-  accepted(snapshot: Snapshot): void {
-    this.announce(snapshot, this.announced ? 'change' : 'startup');
+  /** The canary's set and audience, while one is offered. */
+  get canaryAnnounced(): (Announced & { audience: readonly string[] }) | undefined {
+    return this.canary ? { ...this.canary.announced, audience: this.canary.audience ?? [] } : undefined;
   }
 
-  /** After a rejection, the files are back to the set in force. */
-  recovered(snapshot: Snapshot): void {
-    this.announce(snapshot, 'recovered');
+  /**
+   * Puts `snapshot` in force for everyone (but `excludes`: the canaries of a canary that runs), and says
+   * so: the first reload of this instance is `startup`, whatever the reason. `replaces`: the directory's
+   * revision it stands in for (a rollback).
+   */
+  announce(snapshot: Snapshot, reason: ReloadReason, scope: { replaces?: string | undefined; excludes?: readonly string[] | undefined } = {}): void {
+    this.general = this.stated(this.general, snapshot, this.announced?.snapshot);
+    this.general.replaces = scope.replaces;
+    this.general.excludes = scope.excludes && scope.excludes.length > 0 ? [...scope.excludes] : undefined;
+    this.announced = this.general.announced;
+    this.state(this.general, reason);
+  }
+
+  /** Offers `snapshot` to `audience` only (a canary); undefined: the canary's set is no longer offered. */
+  announceCanary(snapshot: Snapshot | undefined, audience: readonly string[] = []): void {
+    if (!snapshot) {
+      this.canary = undefined;
+      return;
+    }
+    this.canary = this.stated(this.canary, snapshot, this.announced?.snapshot);
+    this.canary.audience = [...audience];
+    this.state(this.canary, 'canary');
+  }
+
+  /** The body of a statement whose body travelled apart (its `transfer`), while kept: what the history stream keeps beside it. */
+  transferBody(message: Uint8Array): { sha256: string; bytes: Buffer } | undefined {
+    const sha256 = (safeJson(message) as { payload?: { transfer?: { sha256?: unknown } } } | undefined)?.payload?.transfer?.sha256;
+    const kept = typeof sha256 === 'string' ? this.bodies.get(sha256) : undefined;
+    return kept ? { sha256: kept.sha256, bytes: Buffer.from(kept.bytes) } : undefined;
   }
 
   /** A set was refused. */
@@ -167,29 +218,39 @@ export class PolicyAnnouncer extends EventEmitter<{ published: [announcement: An
 
   /** On the bus (first time, or again): it kept nothing for those who were cut off, so say again what is in force. */
   connected(): void {
-    const { policy } = this.options;
-    if (policy.inForce) this.announce(policy.inForce, this.announced ? 'reconnect' : 'startup');
-    if (policy.lastRejection) this.announceRejection();
+    if (this.general) this.state(this.general, this.published ? 'reconnect' : 'startup');
+    if (this.canary) this.state(this.canary, 'canary');
+    if (this.options.policy.lastRejection) this.announceRejection();
   }
 
-  /** Announces `snapshot` (a new revision gets the next sequence number). */
-  private announce(snapshot: Snapshot, reason: ReloadReason): void {
-    const { bus } = this.options;
-    if (!bus.connected) return; // announced on (re)connect instead
-    if (this.announced?.snapshot.revision !== snapshot.revision) {
-      this.announced = { snapshot, previous: this.announced?.snapshot, sequence: (this.announced?.sequence ?? 0) + 1 };
-    } else if (this.announced.snapshot !== snapshot) {
-      // The same files in force, told anew (what was skipped may differ).
-      this.announced = { ...this.announced, snapshot };
+  /** `snapshot` as stated to one audience: a new revision there gets the next sequence number. */
+  private stated(before: Stated | undefined, snapshot: Snapshot, previous: Snapshot | undefined): Stated {
+    if (before?.announced.snapshot.revision === snapshot.revision) {
+      // The same files (what was skipped may differ), told anew.
+      return { ...before, announced: { ...before.announced, snapshot } };
     }
-    const { data, transfer } = this.encodeReload(this.announced, reason);
-    this.inForce = { data, revision: snapshot.revision };
+    return { announced: { snapshot, previous, sequence: ++this.sequence } };
+  }
+
+  /** Encodes (and signs) one audience's statement and publishes it, when connected. */
+  private state(stated: Stated, reason: ReloadReason): void {
+    const { bus } = this.options;
+    if (!bus.connected) {
+      stated.data = undefined;
+      return; // announced on (re)connect instead
+    }
+    const first = !this.published && stated === this.general;
+    const why = first ? 'startup' : reason;
+    const { data, transfer } = this.encodeReload(stated, why);
+    stated.data = data;
     this.scheduleRefresh();
-    this.publish(SUBJECTS.policyReload, data, { reason, revision: snapshot.revision, transfer });
+    if (stated === this.general) this.published = true;
+    const { revision } = stated.announced.snapshot;
+    this.publish(SUBJECTS.policyReload, data, { reason: why, revision, transfer, ...(stated.audience ? { audience: stated.audience } : {}) });
   }
 
   /**
-   * The set in force, signed and announced again at half its statement's validity, so that a receiver
+   * What is in force, signed and announced again at half its statement's validity, so that a receiver
    * always holds an unexpired statement of it while this sentinel runs (and notices when it does not).
    */
   private scheduleRefresh(): void {
@@ -197,8 +258,8 @@ export class PolicyAnnouncer extends EventEmitter<{ published: [announcement: An
     if (this.refreshTimer) clock.clearTimeout(this.refreshTimer);
     this.refreshTimer = clock.setTimeout(() => {
       this.refreshTimer = undefined;
-      const snapshot = this.options.policy.inForce;
-      if (snapshot) this.announce(snapshot, 'refresh');
+      if (this.general) this.state(this.general, 'refresh');
+      if (this.canary) this.state(this.canary, 'refresh');
     }, expiresAfterMs / 2);
   }
 
@@ -225,13 +286,13 @@ export class PolicyAnnouncer extends EventEmitter<{ published: [announcement: An
     this.emit('publishFailed', this.publishFailure);
   }
 
-  private publish(subject: string, data: Uint8Array, meta: { reason?: ReloadReason; revision: string; transfer?: boolean }): void {
+  private publish(subject: string, data: Uint8Array, meta: { reason?: ReloadReason; revision: string; transfer?: boolean; audience?: readonly string[] }): void {
     const { bus, log } = this.options;
     try {
       bus.publish(subject, data);
       this.publishFailure = undefined;
       log.info({ subject, ...meta, bytes: data.byteLength }, 'announced');
-      this.emit('published', { subject, ...meta, bytes: data.byteLength });
+      this.emit('published', { subject, ...meta, bytes: data.byteLength, message: data });
     } catch (err) {
       this.publishFailures++;
       this.publishFailure = { subject, revision: meta.revision, error: messageOf(err), at: this.now() };
@@ -255,10 +316,11 @@ export class PolicyAnnouncer extends EventEmitter<{ published: [announcement: An
    * kept unless it is to be transferred: a thousand files' contents, twice
    * over, would be memory held for nothing.
    */
-  private encodeReload(announced: Announced, reason: ReloadReason): { data: Uint8Array; transfer: boolean } {
+  private encodeReload(stated: Stated, reason: ReloadReason): { data: Uint8Array; transfer: boolean } {
     const { source, signer, deployment, expiresAfterMs } = this.options;
+    const { announced, replaces, audience, excludes } = stated;
     const issuedAt = this.now();
-    const head = reloadHead(announced, reason, { issuedAt, validForMs: expiresAfterMs, deployment });
+    const head = reloadHead(announced, reason, { issuedAt, validForMs: expiresAfterMs, deployment, replaces, audience, excludes });
     const envelope = (payload: PolicyReloadPayload): Uint8Array => {
       const message = makeEnvelope(SUBJECTS.policyReload, source, payload, { now: issuedAt });
       return encodeEnvelope(signer ? signer.sign(message) : message);
@@ -291,6 +353,7 @@ export class PolicyAnnouncer extends EventEmitter<{ published: [announcement: An
     // The request body is optional: nothing, or a JSON object; when it is an envelope, its correlationId
     // (else its id) correlates the reply, as Nachos' own bus client matches replies.
     let correlationId: string | undefined;
+    let requester: { component: string; instance?: string } | undefined;
     if (msg.data.byteLength > 0) {
       const body = msg.data.byteLength <= MAX_REQUEST_BYTES ? safeJson(msg.data) : undefined;
       if (body === null || typeof body !== 'object' || Array.isArray(body)) {
@@ -298,10 +361,11 @@ export class PolicyAnnouncer extends EventEmitter<{ published: [announcement: An
       }
       const request = decodeEnvelope(msg.data, MAX_REQUEST_BYTES);
       correlationId = request.ok ? (request.value.correlationId ?? request.value.id) : undefined;
+      requester = whoAsks(request.ok ? request.value.payload : body);
     }
-    const inForce = this.inForce;
+    const stated = this.canary?.data && inAudience(this.canary.audience ?? [], requester) ? this.canary : this.general;
     let data: Uint8Array;
-    if (inForce) data = correlationId === undefined ? inForce.data : withCorrelationId(inForce.data, correlationId);
+    if (stated?.data) data = correlationId === undefined ? stated.data : withCorrelationId(stated.data, correlationId);
     else {
       const payload = {
         schemaVersion: SCHEMA_VERSION,
@@ -337,6 +401,13 @@ export class PolicyAnnouncer extends EventEmitter<{ published: [announcement: An
 }
 
 const OPEN_BRACE = 0x7b;
+
+/** Who asks for the set in force, as its request says (`{component, instance}`): a canary is answered with the canary's set. */
+function whoAsks(payload: unknown): { component: string; instance?: string } | undefined {
+  const { component, instance } = (payload ?? {}) as { component?: unknown; instance?: unknown };
+  if (typeof component !== 'string') return undefined;
+  return typeof instance === 'string' ? { component, instance } : { component };
+}
 
 /** `{...}` -> `{"correlationId":"<id>",...}`: the encoded message, not encoded again. */
 function withCorrelationId(data: Uint8Array, correlationId: string): Uint8Array {

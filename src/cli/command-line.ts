@@ -104,7 +104,7 @@ export const SIDECAR_KEYS: ReadonlySet<string> = new Set([
   'servers', 'component', 'healthIntervalMs', 'checks', 'http', 'httpAllowedHosts', 'logLevel', 'logFormat',
   'user', 'password', 'token', 'nkey', 'creds', 'tlsCa', 'tlsCert', 'tlsKey',
   'sidecarChecks', 'deliverTo', 'takeOver', 'publicKeys', 'deployment', 'maxClockSkewMs', 'consumer',
-  'reloadUrl', 'reloadHeaders', 'reloadCommand', 'reloadTimeoutMs', 'healthSeed',
+  'reloadUrl', 'reloadHeaders', 'reloadCommand', 'reloadTimeoutMs', 'healthSeed', 'historyStore', 'historyStream',
 ]);
 
 /** `nachos-sentinel sidecar --help`: the sidecar's own flags, not the whole daemon's. */

@@ -1,3 +1,4 @@
+import { homedir } from 'node:os';
 import { Type, type TSchema } from '@sinclair/typebox';
 import { CheckSpecSchema, checksFromUrls, DEFAULT_CHECK_TIMEOUT, OWN_CHECK_SLOTS, OWN_CHECKS, type CheckSpec, type CheckSpecInput } from '../health/check-specs.js';
 import { DEFAULT_MAX_PER_COMPONENT } from '../health/instances.js';
@@ -104,7 +105,27 @@ export interface SentinelConfig {
   reloadCommand: string | undefined;
   /** Bounds each reload POST and the reload command. */
   reloadTimeoutMs: number;
+  // History and rollout ([history], [rollout]).
+  /** Where the local history is kept (absolute). */
+  stateDir: string;
+  /** Where the history lives: the state directory, a JetStream stream, or nowhere. */
+  historyStore: HistoryStoreKind;
+  /** The newest sets kept. */
+  historyKeep: number;
+  /** JetStream: the stream's name and replicas. */
+  historyStream: string;
+  historyReplicas: number;
+  /** Components (or `component/instance`) that get each new set first; empty: no canary. */
+  canary: string[];
+  /** How long the canaries must hold their health after delivery before everyone gets the set. */
+  bakeMs: number;
 }
+
+export const HISTORY_STORES = ['local', 'jetstream', 'off'] as const;
+export type HistoryStoreKind = (typeof HISTORY_STORES)[number];
+/** Where the local history is kept unless configured otherwise (`/var/lib/nachos-sentinel` in the image). */
+export const DEFAULT_STATE_DIR = '~/.local/state/nachos-sentinel';
+export const DEFAULT_HISTORY_STREAM = 'NACHOS_POLICY_HISTORY';
 
 /**
  * One setting of the daemon: the shared entry (shared-settings.ts: flag,
@@ -612,6 +633,115 @@ function secretSettings() {
         return ms;
       },
       help: 'how long a signed set holds; the set in force is signed and announced again at half of it',
+    }),
+    setting({
+      key: 'stateDir',
+      file: 'history.dir',
+      flag: 'state-dir',
+      env: ['SENTINEL_STATE_DIR'],
+      defaultText: DEFAULT_STATE_DIR,
+      schema: Type.String({ minLength: 1 }),
+      flagType: 'string',
+      isPath: true,
+      parse: (raw) => {
+        const text = parseNonEmpty(raw);
+        // `~/...` as a shell would have it.
+        return text === '~' || text.startsWith('~/') ? homedir() + text.slice(1) : text;
+      },
+      help: 'where the policy history is kept (history.store = "local"); /var/lib/nachos-sentinel in the image',
+    }),
+    setting({
+      key: 'historyStore',
+      file: 'history.store',
+      flag: 'history-store',
+      env: ['SENTINEL_HISTORY_STORE'],
+      defaultText: 'local',
+      schema: Type.Union(HISTORY_STORES.map((m) => Type.Literal(m))),
+      flagType: 'string',
+      parse: (raw) => {
+        const text = String(raw).trim();
+        if (!(HISTORY_STORES as readonly string[]).includes(text)) throw new TypeError(`must be one of ${HISTORY_STORES.join(', ')}`);
+        return text as HistoryStoreKind;
+      },
+      help: 'where the policy history lives: local (the state directory), jetstream (a stream every central sentinel shares; sidecars read it when no sentinel answers), or off',
+    }),
+    setting({
+      key: 'historyKeep',
+      file: 'history.keep',
+      flag: 'history-keep',
+      env: ['SENTINEL_HISTORY_KEEP'],
+      defaultText: '100',
+      schema: Type.Integer({ minimum: 1, maximum: 1_000_000 }),
+      flagType: 'string',
+      parse: (raw) => {
+        const n = parsePositiveInteger(raw);
+        if (n > 1_000_000) throw new TypeError('must be at most 1000000');
+        return n;
+      },
+      help: 'how many of the newest history entries are kept (with the files they use)',
+    }),
+    setting({
+      key: 'historyStream',
+      file: 'history.stream',
+      flag: 'history-stream',
+      env: ['SENTINEL_HISTORY_STREAM'],
+      defaultText: DEFAULT_HISTORY_STREAM,
+      schema: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' }),
+      flagType: 'string',
+      parse: (raw) => {
+        const text = String(raw).trim();
+        if (!/^[A-Za-z0-9_-]{1,64}$/.test(text)) throw new TypeError(`"${text.slice(0, 64)}" must be 1 to 64 letters, digits, "-" or "_"`);
+        return text;
+      },
+      help: 'history.store = "jetstream": the stream\'s name',
+    }),
+    setting({
+      key: 'historyReplicas',
+      file: 'history.replicas',
+      flag: 'history-replicas',
+      env: ['SENTINEL_HISTORY_REPLICAS'],
+      defaultText: '1',
+      schema: Type.Integer({ minimum: 1, maximum: 5 }),
+      flagType: 'string',
+      parse: (raw) => {
+        const n = parsePositiveInteger(raw);
+        if (n > 5) throw new TypeError('must be 1 to 5 (JetStream keeps at most 5 replicas)');
+        return n;
+      },
+      help: 'history.store = "jetstream": the stream\'s replicas (3 in a three-node cluster)',
+    }),
+    setting({
+      key: 'canary',
+      file: 'rollout.canary',
+      flag: 'canary',
+      env: ['SENTINEL_CANARY'],
+      defaultText: '',
+      schema: Type.Array(Type.String({ minLength: 1, maxLength: 193, pattern: '^[A-Za-z0-9_.:-]+(/[A-Za-z0-9_.:/-]+)?$' })),
+      flagType: 'string',
+      multiple: true,
+      parse: (raw) => {
+        const names = parseList(raw);
+        for (const name of names) {
+          if (!/^[A-Za-z0-9_.:-]{1,64}(\/[A-Za-z0-9_.:/-]{1,128})?$/.test(name)) throw new TypeError(`"${name.slice(0, 64)}" is not a component name, or component/instance`);
+        }
+        return names;
+      },
+      help: 'components (or component/instance) that get each new policy set first; everyone else gets it after they held their health for --bake (repeatable, or comma-separated)',
+    }),
+    setting({
+      key: 'bakeMs',
+      file: 'rollout.bake',
+      flag: 'bake',
+      env: ['SENTINEL_BAKE'],
+      defaultText: '30s',
+      schema: DURATION,
+      flagType: 'string',
+      parse: (raw) => {
+        const ms = Math.round(parseDuration(raw));
+        if (ms > 24 * 3_600_000) throw new TypeError('must be at most 24h');
+        return ms;
+      },
+      help: 'with --canary: how long every canary must hold its health after delivery before everyone gets the set',
     }),
     setting({
       key: 'maxClockSkewMs',

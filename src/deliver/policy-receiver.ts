@@ -19,7 +19,7 @@ export { RETRY_FIRST, RETRY_MAX };
 const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 
 /** Why a reload was not delivered: the filter's reasons, and what the receiver finds itself. */
-export type RefusalReason = Exclude<FilterReason, 'duplicate'> | 'not json' | 'unsafe name' | 'unwritable';
+export type RefusalReason = Exclude<FilterReason, 'duplicate' | 'not for us'> | 'not json' | 'unsafe name' | 'unwritable';
 
 export interface PolicyReceiverOptions {
   bus: Subscriber & Requester;
@@ -29,8 +29,10 @@ export interface PolicyReceiverOptions {
   /** The deployment named in every set it takes. */
   deployment: string;
   maxClockSkewMs: number;
-  /** The envelope `source` of our requests. */
+  /** The envelope `source` of our requests: the neighbour's component. */
   source: string;
+  /** This sidecar's instance id: with the component, what a canary's audience names. */
+  instance: string;
   log: Logger;
   /** Told when a delivery fails or succeeds again (the heartbeat says it at once). */
   onChange?: () => void;
@@ -67,6 +69,8 @@ export class PolicyReceiver {
   private heardSinceConnect = false;
   private closed = false;
   private failureText: string | undefined;
+  /** The revision `failureText` or `refusal` is about. */
+  private problemRevision: string | undefined;
   /** A failure was said since the last delivery (the heartbeat says its end at once). */
   private hadProblem = false;
   private readonly listeners: ((delivered: Delivered) => void)[] = [];
@@ -79,6 +83,13 @@ export class PolicyReceiver {
   /** Why the newest set is not on disk yet (a fetch, a write), until it or a newer one is. */
   get failure(): string | undefined {
     return this.failureText;
+  }
+
+  /** The newest set that could not be taken, and why: failing (tried again) or refused for good; said in the heartbeat. */
+  get problem(): { revision: string; error: string } | undefined {
+    if (this.problemRevision === undefined) return undefined;
+    const error = this.failureText ?? this.refusal;
+    return error === undefined ? undefined : { revision: this.problemRevision, error };
   }
 
   /** Called after each delivery (the root tells the neighbour and publishes the new revision). */
@@ -175,6 +186,7 @@ export class PolicyReceiver {
       ...(publicKeys.length > 0 ? { publicKeys } : {}),
       deployment,
       maxClockSkewMs,
+      member: { component: this.options.source, instance: this.options.instance },
       ...(now ? { now } : {}),
       ...(after ? { after: { revision: after.revision, issuedAt: after.issuedAt, expiresAt: after.expiresAt } } : {}),
     });
@@ -218,7 +230,9 @@ export class PolicyReceiver {
   /** The reply on policy.current, parsed; undefined when it holds no set (the central sentinel has none yet). */
   private async requestCurrent(): Promise<unknown> {
     const { bus, source } = this.options;
-    const data = await bus.request(SUBJECTS.policyCurrent, encodeEnvelope(makeEnvelope(SUBJECTS.policyCurrent, source, {})));
+    // Who asks: a sentinel in the middle of a canary answers a canary with the canary's set.
+    const request = makeEnvelope(SUBJECTS.policyCurrent, source, { component: source, instance: this.options.instance });
+    const data = await bus.request(SUBJECTS.policyCurrent, encodeEnvelope(request));
     const message = parse(data);
     if (typeof (message as { payload?: { revision?: unknown } } | undefined)?.payload?.revision !== 'string') return undefined;
     return message;
@@ -238,6 +252,7 @@ export class PolicyReceiver {
     const outcome: ReceiveOutcome = this.applier.receive(message);
     if (outcome === 'queued' || outcome === 'duplicate') this.heardSinceConnect = true;
     if (outcome === 'duplicate') void this.confirm();
+    else if (outcome === 'not for us') this.options.log.debug({ via, revision: (message as { payload?: { revision?: unknown } }).payload?.revision }, 'a reload for a canary this sidecar is not in; ignored');
     else if (outcome !== 'queued' && outcome !== 'superseded' && outcome !== 'refused before') this.refuse(outcome, via);
   }
 
@@ -295,11 +310,13 @@ export class PolicyReceiver {
       for (const listener of this.listeners) listener(delivered);
     } else if (event.type === 'failed') {
       this.hadProblem = true;
+      this.problemRevision = event.revision;
       this.failureText = event.error.startsWith('could not write') ? event.error : `could not fetch revision ${event.revision.slice(0, 12)}: ${event.error}`;
       log.error({ revision: event.revision, retryInMs: event.retryInMs }, this.failureText);
       this.options.onChange?.();
     } else {
       const reason = event.reason === 'unsafe name' ? 'unsafe name' : 'unwritable';
+      this.problemRevision = event.revision;
       this.refuse(reason, 'reload', event.error);
       this.refusal = `revision ${event.revision.slice(0, 12)} can never be delivered into ${dir.dir} (${event.error}); the set before it stays`;
       this.failureText = undefined;

@@ -39,6 +39,8 @@ export class ReloadNotifier {
   private commandRunning = false;
   private nextRevision: string | undefined;
   private readonly shown: string | undefined;
+  /** The newest revision told, and which of its POST and command have succeeded once. */
+  private told: { revision: string; posted: boolean; commanded: boolean } | undefined;
 
   constructor(private readonly options: ReloadNotifierOptions) {
     this.shown = options.url === undefined ? undefined : shownUrl(options.url);
@@ -50,6 +52,19 @@ export class ReloadNotifier {
     return post && command ? `${post}; ${command}` : (post ?? command);
   }
 
+  /**
+   * The hook's result for the newest set told: `pending` until its POST and its command (those
+   * configured) have each succeeded once, `failed` while one fails, else `ok`.
+   */
+  get hook(): { revision: string; state: 'pending' | 'ok' | 'failed'; error?: string } | undefined {
+    const told = this.told;
+    if (!told) return undefined;
+    const failure = this.failure;
+    if (failure !== undefined) return { revision: told.revision, state: 'failed', error: failure };
+    const done = (this.options.url === undefined || told.posted) && (this.options.command === undefined || told.commanded);
+    return { revision: told.revision, state: done ? 'ok' : 'pending' };
+  }
+
   get enabled(): boolean {
     return this.options.url !== undefined || this.options.command !== undefined;
   }
@@ -59,6 +74,7 @@ export class ReloadNotifier {
     if (this.closed) return;
     const generation = ++this.generation;
     clearTimeout(this.timer);
+    if (this.enabled) this.told = { revision, posted: false, commanded: false };
     if (this.options.command !== undefined) this.command(revision);
     if (this.options.url !== undefined) void this.post(revision, generation, RETRY_FIRST);
   }
@@ -99,7 +115,9 @@ export class ReloadNotifier {
     if (generation !== this.generation || this.closed) return;
     if (problem === undefined) {
       log.info({ revision, url: shown }, 'the neighbour was told to reload');
+      if (this.told?.revision === revision) this.told.posted = true;
       this.setProblem('post', undefined);
+      this.options.onChange?.();
       return;
     }
     log.warn({ revision, retryInMs: nextWait }, `${problem}; trying again`);
@@ -125,7 +143,11 @@ export class ReloadNotifier {
         clearTimeout(timer);
         if (problem === undefined) log.info({ revision }, 'the reload command succeeded');
         else log.warn({ revision }, problem);
-        if (!this.closed) this.setProblem('command', problem);
+        if (problem === undefined && this.told?.revision === revision) this.told.commanded = true;
+        if (!this.closed) {
+          this.setProblem('command', problem);
+          this.options.onChange?.();
+        }
         resolve();
       };
       child.once('error', (err) => done(`the reload command could not start: ${messageOf(err)}`));

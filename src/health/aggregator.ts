@@ -336,6 +336,11 @@ export class HealthAggregator {
     };
   }
 
+  /** Every tracked instance (the rollout's canary and ledger read them). */
+  instances(): IterableIterator<Tracked> {
+    return this.table.all();
+  }
+
   /** Each component's status and role in name order, as `view()` lists them, without building instance views (for metrics). */
   componentStatuses(): { name: string; role: Role; status: ComponentStatus | 'unknown' }[] {
     return [...this.table.components.keys()].sort().map((name) => {

@@ -31,6 +31,8 @@ export const MAX_NAME = 64;
 export const MAX_INSTANCE = 128;
 export const MAX_CHECKS = 64;
 export const MAX_VERSION = 64;
+/** The longest error text a heartbeat's policy facts carry. */
+export const MAX_POLICY_ERROR = 300;
 /** The longest heartbeat interval a sender may declare. */
 export const MAX_INTERVAL_MS = 3_600_000; // 1 h
 
@@ -56,6 +58,18 @@ export const HeartbeatSchema = Type.Object(
         revision: Type.Union([Type.String({ maxLength: 128 }), Type.Null()]),
         /** Files of the set on disk that the sender's consumer never reads (a sidecar: `*.toml` beside a Nachos gateway). */
         unread: Type.Optional(Type.Array(Type.String({ maxLength: 255 }), { maxItems: 64 })),
+        /** When the set was delivered (a sidecar) or applied (ISO 8601). */
+        deliveredAt: Type.Optional(Type.String({ maxLength: 40 })),
+        /** A newer set that could not be taken (a fetch or a write failed, or it was refused for good), and why. */
+        failure: Type.Optional(Type.Object({ revision: Type.String({ maxLength: 128 }), error: Type.String({ maxLength: MAX_POLICY_ERROR }) })),
+        /** The reload hook's result (POST, command) for the set delivered. */
+        hook: Type.Optional(
+          Type.Object({
+            revision: Type.String({ maxLength: 128 }),
+            state: oneOf(['pending', 'ok', 'failed'] as const),
+            error: Type.Optional(Type.String({ maxLength: MAX_POLICY_ERROR })),
+          }),
+        ),
       }),
     ),
     /** Optional details per check; the aggregator keeps the messages of failing ones. */
@@ -73,6 +87,9 @@ export const HeartbeatSchema = Type.Object(
 );
 
 export type Heartbeat = Static<typeof HeartbeatSchema>;
+
+/** What a heartbeat says of the policy set its sender runs, besides its revision. */
+export type PolicyFacts = Omit<NonNullable<Heartbeat['policy']>, 'revision'>;
 
 /** Details of one check, as the sentinel publishes them. */
 export interface CheckDetail {
@@ -105,7 +122,7 @@ export interface SentinelHeartbeat extends Heartbeat {
   seq: number;
   intervalMs: number;
   state: LifecycleState;
-  policy: { revision: string | null; unread?: string[] };
+  policy: PolicyFacts & { revision: string | null };
   details: Record<string, CheckDetail>;
   roster?: Roster;
 }

@@ -8,7 +8,7 @@ import type { SigningKey } from '../trust/ed25519.js';
 import { signHeartbeat } from './heartbeat-trust.js';
 import { SIDECAR_DETAIL } from './check-specs.js';
 import { withFailure, type CheckRunner, type NeighbourFacts } from './checks.js';
-import type { CheckDetail, LifecycleState, ReportedStatus, Roster, SentinelHeartbeat, SidecarDetail } from './heartbeat-payload.js';
+import { MAX_POLICY_ERROR, type CheckDetail, type LifecycleState, type PolicyFacts, type ReportedStatus, type Roster, type SentinelHeartbeat, type SidecarDetail } from './heartbeat-payload.js';
 
 /** Heartbeats go out every interval, give or take this fraction, so replicas do not beat in step. */
 export const JITTER = 0.1;
@@ -38,8 +38,8 @@ export interface HeartbeatOptions {
   /** The sentinel's own checks (bus, policy), evaluated live at each heartbeat. */
   live: readonly LiveCheck[];
   policyRevision: () => string | null;
-  /** Files of the set on disk its consumer never reads (a sidecar's), said in every heartbeat. */
-  policyUnread?: () => string[];
+  /** What else it says of its policy set (a sidecar: files its consumer never reads, when delivered, a failure, the hook's result). */
+  policyFacts?: () => PolicyFacts;
   /** The roster this sentinel judges by (aggregating sentinels only). */
   roster?: Roster;
   /**
@@ -68,7 +68,8 @@ export class HeartbeatPublisher {
   private seq = 0;
   private state: LifecycleState = 'starting';
   private lastStatus: ReportedStatus | undefined;
-  private lastRevision: string | null | undefined;
+  /** The policy state the last heartbeat said (JSON): a change is news at once. */
+  private lastPolicy: string | undefined;
   private timer: TimerHandle | undefined;
   private readonly startedAt: number;
   /** The envelope ids of our latest heartbeats, a ring of OWN_IDS_KEPT. */
@@ -91,7 +92,7 @@ export class HeartbeatPublisher {
 
   /** Publishes now if the status or the policy revision differs from the last heartbeat's (after a check or a reload). */
   publishIfChanged(): void {
-    if (this.evaluate().status !== this.lastStatus || this.options.policyRevision() !== this.lastRevision) this.publish();
+    if (this.evaluate().status !== this.lastStatus || JSON.stringify(this.policyState()) !== this.lastPolicy) this.publish();
   }
 
   /** The bus is back: whoever listens lost our heartbeats meanwhile. */
@@ -149,9 +150,16 @@ export class HeartbeatPublisher {
     };
   }
 
-  private policyState(): { revision: string | null; unread?: string[] } {
-    const unread = this.options.policyUnread?.() ?? [];
-    return { revision: this.options.policyRevision(), ...(unread.length > 0 ? { unread: unread.slice(0, 64) } : {}) };
+  private policyState(): SentinelHeartbeat['policy'] {
+    const { unread = [], failure, hook, deliveredAt } = this.options.policyFacts?.() ?? {};
+    const bounded = (text: string) => (text.length > MAX_POLICY_ERROR ? `${text.slice(0, MAX_POLICY_ERROR - 1)}…` : text);
+    return {
+      revision: this.options.policyRevision(),
+      ...(unread.length > 0 ? { unread: unread.slice(0, 64) } : {}),
+      ...(deliveredAt ? { deliveredAt } : {}),
+      ...(failure ? { failure: { revision: failure.revision, error: bounded(failure.error) } } : {}),
+      ...(hook ? { hook: { ...hook, ...(hook.error !== undefined ? { error: bounded(hook.error) } : {}) } } : {}),
+    };
   }
 
   private evaluate(): { status: ReportedStatus; checks: Record<string, 'ok' | 'error'>; details: Record<string, CheckDetail>; neighbour: NeighbourFacts } {
@@ -204,7 +212,7 @@ export class HeartbeatPublisher {
         log.info({ status: payload.status, checks: payload.checks, previous: this.lastStatus ?? null }, 'own health status');
       }
       this.lastStatus = payload.status;
-      this.lastRevision = payload.policy.revision;
+      this.lastPolicy = JSON.stringify(payload.policy);
     } catch (err) {
       log.warn({ error: messageOf(err) }, 'could not publish a heartbeat');
     }

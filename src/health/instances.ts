@@ -1,5 +1,5 @@
 import { DisplacedKeys } from './displaced-keys.js';
-import type { Heartbeat, LifecycleState, ReportedStatus, Roster } from './heartbeat-payload.js';
+import type { Heartbeat, LifecycleState, PolicyFacts, ReportedStatus, Roster } from './heartbeat-payload.js';
 
 /**
  * The instance table: every (component, instance) heard, grouped by
@@ -37,6 +37,8 @@ export interface Tracked {
   policyRevision: string | null | undefined;
   /** Files of its set on disk that its consumer never reads (delivered, not enforced). */
   policyUnread: string[] | undefined;
+  /** What else it said of its policy set: when delivered, a set it could not take, its reload hook's result. */
+  policyFacts: PolicyFacts | undefined;
   checks: Record<string, 'ok' | 'error'>;
   /** The check details it published (reasons of failing checks), bounded. */
   details: Record<string, { message?: string }> | undefined;
@@ -207,6 +209,7 @@ export class InstanceTable {
       version: hb.version ?? null,
       policyRevision: hb.policy ? hb.policy.revision : undefined,
       policyUnread: hb.policy?.unread,
+      policyFacts: factsOf(hb),
       checks: hb.checks ?? {},
       details: detailsOf(hb),
       roster: hb.roster,
@@ -251,6 +254,7 @@ export class InstanceTable {
     t.version = hb.version ?? null;
     t.policyRevision = hb.policy ? hb.policy.revision : undefined;
     t.policyUnread = hb.policy?.unread;
+    t.policyFacts = factsOf(hb);
     t.checks = hb.checks ?? {};
     t.details = detailsOf(hb);
     t.roster = hb.roster;
@@ -411,4 +415,11 @@ function detailsOf(hb: Heartbeat): Tracked['details'] {
     out[name] = typeof message === 'string' ? { message: message.slice(0, 200) } : {};
   }
   return out;
+}
+
+/** The policy facts a rollout reads (when delivered, a failure, the hook), when the heartbeat says any. */
+function factsOf(hb: Heartbeat): PolicyFacts | undefined {
+  const { deliveredAt, failure, hook } = hb.policy ?? {};
+  if (deliveredAt === undefined && failure === undefined && hook === undefined) return undefined;
+  return { ...(deliveredAt !== undefined ? { deliveredAt } : {}), ...(failure ? { failure } : {}), ...(hook ? { hook } : {}) };
 }

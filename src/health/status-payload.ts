@@ -1,3 +1,4 @@
+import type { RolloutView } from './rollout-ledger.js';
 import type { StatusView } from './aggregator.js';
 
 /**
@@ -29,6 +30,8 @@ export interface HealthStatusPayload extends StatusView {
   sentinel: { component: string; instance: string; connected: boolean };
   roster: { required: string[]; optional: string[] };
   ingest: IngestCounters;
+  /** The rollout of the set in force: who runs what, and whether it is complete (`rollout status`). */
+  rollout?: RolloutView;
   /** Left out to fit the server's max_payload; the counts (`tracked`, `policy`, the statuses) stay exact. */
   truncated?: boolean;
   omitted?: { components: number; instances: number };
@@ -45,7 +48,13 @@ export function fitStatus(payload: HealthStatusPayload, maxBytes: number, size: 
   const instances = (p: HealthStatusPayload) => p.components.reduce((n, c) => n + c.instances.length, 0);
   const total = { components: payload.components.length, instances: instances(payload) };
   const cut = (components: HealthStatusPayload['components'], behind: number): HealthStatusPayload => {
-    const p: HealthStatusPayload = { ...payload, components, policy: { ...payload.policy, behind: payload.policy.behind.slice(0, behind) }, truncated: true };
+    const p: HealthStatusPayload = {
+      ...payload,
+      components,
+      policy: { ...payload.policy, behind: payload.policy.behind.slice(0, behind) },
+      ...(payload.rollout ? { rollout: cutLedger(payload.rollout, behind) } : {}),
+      truncated: true,
+    };
     p.omitted = { components: total.components - components.length, instances: total.instances - instances(p) };
     return p;
   };
@@ -61,4 +70,10 @@ export function fitStatus(payload: HealthStatusPayload, maxBytes: number, size: 
     const p = cut([...roster, ...others.slice(0, n)], 0);
     if (size(p) <= maxBytes || n === 0) return p;
   }
+}
+
+/** The ledger with at most `keep` lines (the failed and pending first); the verdict stays. */
+function cutLedger(rollout: RolloutView, keep: number): RolloutView {
+  if (rollout.instances.length <= keep) return rollout;
+  return { ...rollout, instances: rollout.instances.slice(0, keep), omitted: (rollout.omitted ?? 0) + rollout.instances.length - keep };
 }

@@ -7,6 +7,8 @@ import type { IngestCounters } from '../health/status-payload.js';
 import type { LogStats } from '../log/logger.js';
 import { SUBJECTS } from '../protocol/topics.js';
 import type { ApplyContext, ApplyOutcome } from '../reload/reloader.js';
+import type { RolloutView } from '../health/rollout-ledger.js';
+import type { RolloutEvent, RolloutEventName } from '../policy/announcements.js';
 import { DIRTY_KINDS, type DirtyKind } from '../watch/policy-watcher.js';
 
 const PREFIX = 'nachos_sentinel_';
@@ -30,6 +32,8 @@ export interface MetricsSource {
   shed: () => { endpoint: string; why: string; count: number }[];
   heartbeats: { readonly published: number };
   log: LogStats;
+  /** What is in force for everyone, the rollout's ledger, and the history's failures. */
+  rollout: { readonly inForce: { revision: string; ruleCount: number } | undefined; view(): RolloutView; readonly historyFailures: number };
 }
 
 /** What happens, told by the composition root as it happens (the counters of events). */
@@ -39,6 +43,7 @@ export interface MetricsRecorder {
   applied(outcome: ApplyOutcome, context: ApplyContext): void;
   announced(announcement: Announcement): void;
   publishFailed(failure: PublishFailure): void;
+  rolloutEvent(event: RolloutEvent): void;
 }
 
 /**
@@ -96,17 +101,18 @@ export function createMetrics(source: MetricsSource, clock: Clock): { registry: 
     'When the last valid policy set was accepted (Unix seconds; 0 before the first).',
     () => lastSuccess,
   );
+  const { rollout } = source;
   new Gauge({
     name: `${PREFIX}policy_revision_info`,
-    help: 'The policy revision in force (always 1; the revision is the label).',
+    help: 'The policy revision in force for everyone (always 1; the revision is the label): the directory\'s, or what a rollback or a halted canary keeps.',
     labelNames: ['revision'],
     registers: [register],
     collect() {
       this.reset();
-      if (reloader.inForce) this.set({ revision: reloader.inForce.revision }, 1);
+      if (rollout.inForce) this.set({ revision: rollout.inForce.revision }, 1);
     },
   });
-  gaugeOf(`${PREFIX}policy_rules`, 'Rules in the policy set in force.', () => reloader.inForce?.ruleCount ?? 0);
+  gaugeOf(`${PREFIX}policy_rules`, 'Rules in the policy set in force.', () => rollout.inForce?.ruleCount ?? 0);
   gaugeOf(
     `${PREFIX}policy_warnings`,
     'Warnings (unknown keys) in the policy files read last: the set in force, or the set just rejected.',
@@ -265,9 +271,63 @@ export function createMetrics(source: MetricsSource, clock: Clock): { registry: 
       for (const s of source.shed()) this.inc({ endpoint: s.endpoint, why: s.why }, s.count);
     },
   });
+  // The rollout: its verdict, its instances, a canary, a rollback (read from one view per scrape).
+  let viewAt = -Infinity;
+  let view: RolloutView | undefined;
+  const ledger = (): RolloutView => {
+    if (!view || clock.now() - viewAt > 100) {
+      view = rollout.view();
+      viewAt = clock.now();
+    }
+    return view;
+  };
+  new Gauge({
+    name: `${PREFIX}rollout_verdict`,
+    help: 'The rollout of the set in force, as `rollout status` judges it (1 for the current verdict): complete, progressing, failed.',
+    labelNames: ['verdict'],
+    registers: [register],
+    collect() {
+      const current = ledger().verdict;
+      for (const verdict of ['complete', 'progressing', 'failed'] as const) this.set({ verdict }, verdict === current ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: `${PREFIX}rollout_instances`,
+    help: 'Instances that report a policy revision, by rollout state: done (on their set, healthy), pending, failed.',
+    labelNames: ['state'],
+    registers: [register],
+    collect() {
+      const { instances, omitted } = ledger();
+      const counts = { done: 0, pending: 0, failed: 0 };
+      for (const line of instances) counts[line.state]++;
+      // Lines left out of a long ledger are done ones (the failed and pending are listed first).
+      counts.done += omitted ?? 0;
+      for (const [state, n] of Object.entries(counts)) this.set({ state }, n);
+    },
+  });
+  new Gauge({
+    name: `${PREFIX}rollout_canary`,
+    help: 'A canary, by phase (1 for the current one; all 0 without one): delivering, baking, halted.',
+    labelNames: ['phase'],
+    registers: [register],
+    collect() {
+      const phase = ledger().canary?.phase;
+      for (const p of ['delivering', 'baking', 'halted'] as const) this.set({ phase: p }, p === phase ? 1 : 0);
+    },
+  });
+  gaugeOf(`${PREFIX}rollout_rolled_back`, 'Whether a rollback is in force (1): an earlier set stands in for the directory\'s.', () => (ledger().rolledBack ? 1 : 0));
+  const rolloutEvents = new Counter({
+    name: `${PREFIX}rollout_events_total`,
+    help: 'Rollout events, by event: canary, baking, released, halted, promoted, aborted, rollback, release.',
+    labelNames: ['event'],
+    registers: [register],
+  });
+  for (const event of ['canary', 'baking', 'released', 'halted', 'promoted', 'aborted', 'rollback', 'release'] satisfies RolloutEventName[]) rolloutEvents.inc({ event }, 0);
+  counterOf(`${PREFIX}history_failures_total`, 'Writes to the policy history that failed (the history has a gap; the announcements went out).', () => rollout.historyFailures);
   return {
     registry: register,
     record: {
+      rolloutEvent: (e) => rolloutEvents.inc({ event: e.event }),
       watchEvent: (kind) => watchEvents.inc({ kind }),
       watchError: () => watchErrors.inc(),
       applied,

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Problem } from '../errors.js';
 import { isTransferSubject } from '../protocol/topics.js';
 import type { ReloadSignature } from './signature.js';
+import type { MessageSignature } from '../trust/signed-message.js';
 import { computeRevision, diffFiles, type FileChanges, type SnapshotFile } from './revision.js';
 import type { Rejection, SkippedFile, Snapshot } from './snapshot.js';
 import type { ParsedPolicy } from './validate.js';
@@ -12,6 +13,12 @@ import type { ParsedPolicy } from './validate.js';
  * announcement in force itself).
  */
 export const SCHEMA_VERSION = 3;
+/**
+ * A reload for an audience only (a canary), or for everyone but one: 4, and signed as v4, so that a
+ * receiver that predates audiences, which would take the set whoever it is for, can never verify one
+ * (see signature.ts).
+ */
+export const AUDIENCE_SCHEMA_VERSION = 4;
 
 /**
  * Why a reload was announced:
@@ -22,11 +29,14 @@ export const SCHEMA_VERSION = 3;
  * - `recovered`: after a rejection, the files are back to the revision in
  *   force (nothing changes for subscribers; a rejection they were told of is over);
  * - `refresh`: the set in force, signed again before its expiry, so that
- *   subscribers know it is still the one in force (see `expiresAt`).
+ *   subscribers know it is still the one in force (see `expiresAt`);
+ * - `rollback`: an earlier set put back in force (by an operator, or for the
+ *   canaries of a set that halted): `replaces` names the set it replaces;
+ * - `canary`: a new set for its `audience` only, before everyone else gets it.
  *
  * A reply on `nachos.system.policy.current` is the last of these, as announced.
  */
-export type ReloadReason = 'startup' | 'change' | 'reconnect' | 'recovered' | 'refresh';
+export type ReloadReason = 'startup' | 'change' | 'reconnect' | 'recovered' | 'refresh' | 'rollback' | 'canary';
 
 /** A file as announced: its digest, and for a policy file its exact bytes. */
 export interface AnnouncedFile extends SnapshotFile {
@@ -67,7 +77,8 @@ export interface ReloadTransfer {
 
 /** Payload of `nachos.system.policy.reload` (and of replies on `nachos.system.policy.current`). */
 export interface PolicyReloadPayload extends Partial<ReloadBody> {
-  schemaVersion: typeof SCHEMA_VERSION;
+  /** 3; 4 for a reload with an `audience`. */
+  schemaVersion: typeof SCHEMA_VERSION | typeof AUDIENCE_SCHEMA_VERSION;
   /** SHA-256 over the set (see computeRevision). Subscribers can drop duplicates by revision. */
   revision: string;
   /** The revision this sentinel instance announced before this one, if any. */
@@ -86,6 +97,21 @@ export interface PolicyReloadPayload extends Partial<ReloadBody> {
   /** The deployment this set is for (`[trust] deployment`; "" when none is named): a receiver of another refuses it. */
   deployment: string;
   counts: { files: number; policyFiles: number; rules: number; warnings: number; skipped: number };
+  /**
+   * While a rollback is in force: the revision the policy directory holds, which this set stands in for
+   * (the next change of the directory ends the rollback).
+   */
+  replaces?: string;
+  /**
+   * Who the set is for, when not everyone (a canary): component names, or `component/instance`. A
+   * receiver outside it ignores the reload (ReloadFilter: "not for us"). Signed with the rest (v4).
+   */
+  audience?: string[];
+  /**
+   * Who the set is not for (while a canary runs, the set everyone else keeps excludes the canaries, so
+   * that its refreshes never take them back): a receiver named here ignores it. Signed with the rest (v4).
+   */
+  excludes?: string[];
   /** Present instead of the body when the body would not fit the server's max_payload. */
   transfer?: ReloadTransfer;
   /** With a signing seed configured: Ed25519 over the whole message (see signature.ts). */
@@ -153,13 +179,19 @@ export interface Issue {
   /** How long it holds, in milliseconds. */
   validForMs: number;
   deployment: string;
+  /** The revision the directory holds while a rollback stands in for it. */
+  replaces?: string | undefined;
+  /** Who the set is for, when not everyone. */
+  audience?: readonly string[] | undefined;
+  /** Who the set is not for. */
+  excludes?: readonly string[] | undefined;
 }
 
 /** The reload payload without its body. */
 export function reloadHead(announced: Announced, reason: ReloadReason, issue: Issue): PolicyReloadPayload {
   const { snapshot, previous, sequence } = announced;
   return {
-    schemaVersion: SCHEMA_VERSION,
+    schemaVersion: issue.audience || issue.excludes ? AUDIENCE_SCHEMA_VERSION : SCHEMA_VERSION,
     revision: snapshot.revision,
     previous: previous?.revision ?? null,
     sequence,
@@ -174,6 +206,9 @@ export function reloadHead(announced: Announced, reason: ReloadReason, issue: Is
       warnings: snapshot.warnings.length,
       skipped: snapshot.skipped.length,
     },
+    ...(issue.replaces !== undefined ? { replaces: issue.replaces } : {}),
+    ...(issue.audience ? { audience: [...issue.audience] } : {}),
+    ...(issue.excludes ? { excludes: [...issue.excludes] } : {}),
   };
 }
 
@@ -235,3 +270,22 @@ function isTransfer(t: unknown): t is ReloadTransfer {
     parts === Math.ceil((bytes as number) / (partBytes as number))
   );
 }
+
+/** What the rollout says on `nachos.system.policy.rollout`. */
+export type RolloutEventName = 'canary' | 'baking' | 'released' | 'halted' | 'promoted' | 'aborted' | 'rollback' | 'release';
+
+export interface RolloutEvent {
+  schemaVersion: 1;
+  event: RolloutEventName;
+  revision: string;
+  /** The revision in force for everyone before it. */
+  previous: string | null;
+  /** Who the event's set went to: null for everyone. */
+  audience: string[] | null;
+  /** In words: "halted: gateway-canary/ab12 unhealthy 4 s after delivery of 3f2a…: llm error". */
+  message: string;
+  at: string;
+  /** With a signing seed: Ed25519 over the whole event (prefix `nachos-sentinel rollout v1`). */
+  signature?: MessageSignature;
+}
+

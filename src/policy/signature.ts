@@ -9,7 +9,7 @@ import { checkMessageSignature, signedBytes as signedMessageBytes, signMessage, 
  *
  * The signed bytes, in this order:
  *
- *     nachos-sentinel reload v3\n
+ *     nachos-sentinel reload v3\n      (v4 for a reload with an audience, a canary's)
  *     <the envelope, without payload.signature and correlationId, in the JSON Canonicalization Scheme (RFC 8785)>
  *
  * so the documents, each file's contents, paths, the revision, the reason,
@@ -22,13 +22,23 @@ import { checkMessageSignature, signedBytes as signedMessageBytes, signMessage, 
 
 /** Domain separation: these bytes can never be taken for another protocol's, or another purpose's, signed message. */
 export const SIGNED_PREFIX = 'nachos-sentinel reload v3\n';
+/**
+ * A reload with an audience (schemaVersion 4) is signed under its own prefix: a receiver that predates
+ * audiences checks v3 only, so it refuses a canary's set instead of taking a set that is not for it.
+ */
+export const AUDIENCE_SIGNED_PREFIX = 'nachos-sentinel reload v4\n';
+
+/** The prefix a message is signed under: by its payload's schemaVersion (4: with an audience). */
+function prefixOf(message: unknown): string {
+  return (message as { payload?: { schemaVersion?: unknown } } | null)?.payload?.schemaVersion === 4 ? AUDIENCE_SIGNED_PREFIX : SIGNED_PREFIX;
+}
 export { SIGNATURE_ALGORITHM } from '../trust/signed-message.js';
 export type ReloadSignature = MessageSignature;
 export { isPublicKey } from '../trust/nkey.js';
 
 /** The bytes a reload's signature covers. */
 export function signedBytes(message: SignableMessage): Uint8Array {
-  return signedMessageBytes(SIGNED_PREFIX, message);
+  return signedMessageBytes(prefixOf(message), message);
 }
 
 /** Signs reload messages with a key made from an NKey seed. */
@@ -41,7 +51,7 @@ export class ReloadSigner {
 
   /** Sets `message.payload.signature`; call it last, once the message is final. */
   sign<M extends SignableMessage>(message: M): M {
-    return signMessage(message, SIGNED_PREFIX, this.key);
+    return signMessage(message, prefixOf(message), this.key);
   }
 }
 
@@ -49,5 +59,5 @@ export type SignatureVerdict = SignatureCheck;
 
 /** Checks a reload's signature against the keys a subscriber trusts (one of them signed it). Never throws. */
 export function checkSignature(message: unknown, publicKeys: string | readonly string[]): SignatureVerdict {
-  return checkMessageSignature(message, SIGNED_PREFIX, typeof publicKeys === 'string' ? [publicKeys] : publicKeys);
+  return checkMessageSignature(message, prefixOf(message), typeof publicKeys === 'string' ? [publicKeys] : publicKeys);
 }

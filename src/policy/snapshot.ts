@@ -46,6 +46,8 @@ export interface Rejection {
   files: SnapshotFile[];
   problems: Problem[];
   warnings: Problem[];
+  /** The policy files' bytes, by path (the history keeps them: what was refused can be read and compared). */
+  contents?: ReadonlyMap<string, Buffer>;
 }
 
 export type BuildResult = { ok: true; snapshot: Snapshot } | { ok: false; rejection: Rejection };
@@ -78,7 +80,16 @@ export function buildSnapshot(
     strictConsumer: options.strictConsumer,
   });
   const all = [...readProblems, ...problems];
-  const reject = (extra: Problem[] = []): BuildResult => ({ ok: false, rejection: { revision: computeRevision(files), files, problems: [...all, ...extra], warnings } });
+  const reject = (extra: Problem[] = []): BuildResult => ({
+    ok: false,
+    rejection: {
+      revision: computeRevision(files),
+      files,
+      problems: [...all, ...extra],
+      warnings,
+      contents: new Map(sources.filter((s) => s.kind === 'policy').map((s) => [s.path, s.content])),
+    },
+  });
 
   const invalid = new Set(all.map((p) => p.file));
   if (all.length > 0 && (!skipInvalid || invalid.has(''))) return reject();

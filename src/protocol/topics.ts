@@ -20,7 +20,18 @@ export const SUBJECTS = {
   healthChanged: 'nachos.system.health.changed',
   /** Request/reply: the aggregated health view. */
   healthStatus: 'nachos.system.health.status',
+  /** Request/reply, operators only: put an earlier set back in force (`{revision}`), or end a rollback (`{release: true}`). */
+  policyRollback: 'nachos.system.policy.rollback',
+  /** Request/reply, operators only: a running (or halted) canary's set to everyone now. */
+  policyPromote: 'nachos.system.policy.promote',
+  /** Request/reply, operators only: stop a running canary; its canaries get the set in force back. */
+  policyAbort: 'nachos.system.policy.abort',
+  /** What a rollout did: a canary started, baked, was released, halted; a rollback. */
+  policyRollout: 'nachos.system.policy.rollout',
 } as const;
+
+/** Subjects only an operator may publish on (deploy/nats-server.conf): every central sentinel acts on each request. */
+export const OPERATOR_SUBJECTS = [SUBJECTS.policyRollback, SUBJECTS.policyPromote, SUBJECTS.policyAbort] as const;
 
 /** Queue group shared by sentinel replicas, so one of them answers each request. */
 export const SENTINEL_QUEUE = 'nachos-sentinel';

@@ -25,6 +25,13 @@ import { SENTINEL_QUEUE, SUBJECTS } from '../protocol/topics.js';
 import { PolicyReloader } from '../reload/reloader.js';
 import { DEFAULT_DIR_CHECK_INTERVAL, PolicyWatcher } from '../watch/policy-watcher.js';
 import { leave } from './leave.js';
+import { openHistory } from '../history/open.js';
+import type { HistoryStore } from '../history/store.js';
+import { JetStreamHistoryStore } from '../history/jetstream-store.js';
+import { Rollout, signRolloutEvent, type RolloutEvent } from '../rollout/rollout.js';
+import { operatorHandlers } from '../rollout/operator-requests.js';
+import type { SigningKey } from '../trust/ed25519.js';
+import { encodeEnvelope, makeEnvelope } from '../protocol/envelope.js';
 
 /** The name standard NATS tooling lists the sentinel under (`nats micro ls`). */
 export const SERVICE_NAME = 'nachos-sentinel';
@@ -69,6 +76,12 @@ export class Sentinel {
   readonly instance: string;
   /** Signs reloads, with a signing seed configured. */
   readonly signer: ReloadSigner | undefined = undefined;
+  /** What is in force, for whom: the directory proposes, the rollout decides (canary, rollback). */
+  readonly rollout: Rollout;
+  /** The policy history, once opened (start). */
+  history: HistoryStore | undefined;
+  private signingKey: SigningKey | undefined;
+  private readonly log: Logger;
   /** Where the HTTP listener is bound, once started (undefined when off or failed). */
   httpAddress: AddressInfo | undefined;
   private readonly eventLoop = eventLoopCheck();
@@ -80,6 +93,7 @@ export class Sentinel {
   ) {
     const { log, instance, version } = parts;
     this.instance = instance;
+    this.log = log;
     const clock = parts.clock ?? systemClock;
     const dirCheckIntervalMs = parts.dirCheckIntervalMs ?? DEFAULT_DIR_CHECK_INTERVAL;
 
@@ -92,6 +106,7 @@ export class Sentinel {
       const { key, warning } = loadSeedFile(config.signingSeed, 'signing seed');
       if (warning) log.warn(warning);
       this.signer = new ReloadSigner(key);
+      this.signingKey = key;
       log.info({ publicKey: key.publicKey, deployment: config.deployment, expiresAfterMs: config.expiresAfterMs }, 'reloads are signed');
     }
     this.announcer = new PolicyAnnouncer({
@@ -104,8 +119,30 @@ export class Sentinel {
       signer: this.signer,
       clock,
     });
+    this.rollout = new Rollout({
+      announcer: this.announcer,
+      history: undefined,
+      canary: config.canary,
+      bakeMs: config.bakeMs,
+      build: config,
+      instances: () => this.monitor.aggregator.instances(),
+      required: config.required,
+      clock,
+      log,
+      by: `${config.component}/${instance}`,
+      signer: this.signer?.publicKey ?? null,
+    });
     const trust = new HeartbeatTrust({ trust: config.healthTrust, maxClockSkewMs: config.maxClockSkewMs, wallNow: () => clock.wallNow(), now: () => clock.now() });
-    this.monitor = new HealthMonitor({ ...config, bus: this.bus, clock, instance, log, isOwnHeartbeat: (id) => this.heartbeat.isOwnHeartbeat(id), trust });
+    this.monitor = new HealthMonitor({
+      ...config,
+      bus: this.bus,
+      clock,
+      instance,
+      log,
+      isOwnHeartbeat: (id) => this.heartbeat.isOwnHeartbeat(id),
+      trust,
+      rollout: () => this.rollout.view(),
+    });
     const runner = new CheckRunner([this.eventLoop, ...config.checks.map(configuredCheck)], () => this.heartbeat.publishIfChanged());
     this.heartbeat = new HeartbeatPublisher({
       bus: this.bus,
@@ -116,7 +153,8 @@ export class Sentinel {
       intervalMs: config.healthIntervalMs,
       runner,
       live: this.ownChecks(),
-      policyRevision: () => this.reloader.inForce?.revision ?? null,
+      // What is in force for everyone: the directory's set, or what a rollback (or a halted canary) keeps.
+      policyRevision: () => this.rollout.inForce?.revision ?? null,
       roster: rosterOf(this.monitor.required, config.optional),
       signingKey: heartbeatKey(config, log),
       log,
@@ -131,6 +169,11 @@ export class Sentinel {
     this.service.addEndpoint({ name: 'policy-current', subject: SUBJECTS.policyCurrent, queue: SENTINEL_QUEUE, handler: (msg) => this.announcer.currentReply(msg) });
     // Per instance: the parts of a body too large for one message, from the sentinel that announced it.
     this.service.addEndpoint({ name: 'policy-transfer', subject: this.announcer.transferSubject, queue: SENTINEL_QUEUE, handler: (msg) => this.announcer.transferReply(msg) });
+    // Operators' requests: every central sentinel acts on each (no queue group), the first to answer answers.
+    const operator = operatorHandlers(this.rollout, { component: config.component, instance });
+    this.service.addEndpoint({ name: 'policy-rollback', subject: SUBJECTS.policyRollback, queue: undefined, handler: operator.rollback });
+    this.service.addEndpoint({ name: 'policy-promote', subject: SUBJECTS.policyPromote, queue: undefined, handler: operator.promote });
+    this.service.addEndpoint({ name: 'policy-abort', subject: SUBJECTS.policyAbort, queue: undefined, handler: operator.abort });
 
     let record: ReturnType<typeof createMetrics>['record'] | undefined;
     if (config.http) {
@@ -153,6 +196,7 @@ export class Sentinel {
           shed: () => this.announcer.shedCounts(),
           heartbeats: this.heartbeat,
           log: parts.logStats ?? { dropped: 0 },
+          rollout: this.rollout,
         },
         clock,
       );
@@ -181,15 +225,25 @@ export class Sentinel {
       log.warn({ err }, 'policy watcher error; the periodic rescan still catches changes');
     });
     // Decisions go on the bus; a new revision, or a set rejected, is news in our own heartbeat at once too.
+    // The directory proposes; the rollout decides what is in force, for whom, and tells the announcer.
     this.reloader.on('accepted', (snapshot) => {
-      this.announcer.accepted(snapshot);
+      this.rollout.sourceAccepted(snapshot);
       this.feed?.accepted();
     });
     this.reloader.on('rejected', (rejection) => {
       this.announcer.rejected();
+      this.rollout.sourceRejected(rejection);
       this.feed?.rejected(rejection);
     });
-    this.reloader.on('recovered', (snapshot) => this.announcer.recovered(snapshot));
+    this.reloader.on('recovered', (snapshot) => this.rollout.sourceRecovered(snapshot));
+    this.rollout.on('changed', () => {
+      this.feed?.accepted();
+      this.heartbeat.publishIfChanged();
+    });
+    this.rollout.on('event', (event) => {
+      record?.rolloutEvent(event);
+      this.publishRolloutEvent(event);
+    });
     this.reloader.on('applied', (outcome, context) => {
       record?.applied(outcome, context);
       this.heartbeat.publishIfChanged();
@@ -197,7 +251,12 @@ export class Sentinel {
     // What the bus took, and what it refused (now, or after the fact: permissions).
     this.announcer.on('published', (a) => {
       record?.announced(a);
-      if (a.subject === SUBJECTS.policyReload) this.monitor.aggregator.setPolicy(a.revision);
+      // The set for everyone is what convergence is measured against (a canary's is the rollout's business).
+      if (a.subject === SUBJECTS.policyReload && a.audience === undefined) {
+        this.monitor.aggregator.setPolicy(a.revision);
+        if (this.history instanceof JetStreamHistoryStore && a.message) this.keepCurrent(this.history, a.message);
+      }
+      this.rollout.published(a);
     });
     this.announcer.on('publishFailed', (failure) => {
       record?.publishFailed(failure);
@@ -255,13 +314,40 @@ export class Sentinel {
     ];
   }
 
+  /** A rollout event on `nachos.system.policy.rollout`, signed like reloads when they are. */
+  private publishRolloutEvent(event: RolloutEvent): void {
+    if (!this.bus.connected) return;
+    const message = makeEnvelope(SUBJECTS.policyRollout, this.config.component, event, { now: event.at ? Date.parse(event.at) : undefined });
+    try {
+      this.bus.publish(SUBJECTS.policyRollout, encodeEnvelope(this.signingKey ? signRolloutEvent(message, this.signingKey) : message));
+    } catch {
+      // The log line and the history already say it; the bus kept nothing for anyone anyway.
+    }
+  }
+
+  /** The newest statement for everyone, in the stream: a sidecar that starts while no sentinel runs delivers it. */
+  private keepCurrent(history: JetStreamHistoryStore, message: Uint8Array): void {
+    void history.writeCurrent(message, this.announcer.transferBody(message)).catch((err: unknown) => this.logCurrentFailure(err));
+  }
+
+  private logCurrentFailure(err: unknown): void {
+    this.rollout.historyFailures++;
+    this.log.warn({ error: (err as Error).message }, 'could not keep the statement in force in the history stream');
+  }
+
   /** Ready: connected to the bus and holding a valid policy snapshot. */
   get ready(): boolean {
     return this.bus.connected && this.reloader.inForce !== undefined;
   }
 
-  /** Reads the policy set, starts the loops and the HTTP listener; connects to the bus in the background. */
+  /**
+   * Opens the history (a local state directory that cannot be used stops the start, naming it), reads the
+   * policy set, starts the loops and the HTTP listener; connects to the bus in the background.
+   */
   async start(): Promise<void> {
+    this.history = await openHistory(this.config, { connection: () => this.bus.whenConnected(), maxPayload: () => this.bus.maxPayload });
+    this.rollout.useHistory(this.history);
+    void this.rollout.start();
     this.monitor.start();
     await this.watcher.start();
     await this.reloader.start();
@@ -276,13 +362,15 @@ export class Sentinel {
    * connection drains in what is left. Idempotent.
    */
   close(timeoutMs = 1200): Promise<void> {
-    this.closing ??= leave(timeoutMs, this.bus, this.heartbeat, () => {
+    this.closing ??= leave(timeoutMs, this.bus, this.heartbeat, async () => {
       this.service.stop();
+      this.rollout.close();
       this.announcer.close();
       this.monitor.stop();
       this.eventLoop.stop();
       this.feed?.close();
-      return Promise.all([this.watcher.close(), this.reloader.close(), this.http?.close()]);
+      await Promise.all([this.watcher.close(), this.reloader.close(), this.http?.close(), this.rollout.flushed()]);
+      await this.history?.close();
     }, () => this.monitor.leaving());
     return this.closing;
   }

@@ -74,6 +74,7 @@ export class Sidecar {
         deployment: config.deployment,
         maxClockSkewMs: config.maxClockSkewMs,
         source: config.component,
+        instance,
         log,
         onChange: () => this.heartbeat.publishIfChanged(),
       });
@@ -92,7 +93,17 @@ export class Sidecar {
       // What is on disk for the neighbour: the central sentinel's convergence view shows it.
       policyRevision: () => this.receiver?.delivered?.revision ?? null,
       // Delivered, but not read by the neighbour (its consumer): said, so that convergence does not claim it in force.
-      policyUnread: () => (this.receiver?.delivered?.files ?? []).map((f) => f.path).filter((path) => !consumerReads(config.consumer, path)),
+      policyFacts: () => {
+        const delivered = this.receiver?.delivered;
+        const problem = this.receiver?.problem;
+        const hook = this.notifier.hook;
+        return {
+          unread: (delivered?.files ?? []).map((f) => f.path).filter((path) => !consumerReads(config.consumer, path)),
+          ...(delivered ? { deliveredAt: delivered.deliveredAt } : {}),
+          ...(problem ? { failure: problem } : {}),
+          ...(hook ? { hook } : {}),
+        };
+      },
       // The neighbour's health is known from its checks alone: with none (or none answered yet), unknown.
       speaksFor: 'neighbour',
       signingKey: heartbeatKey(config, log),

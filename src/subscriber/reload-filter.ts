@@ -1,4 +1,5 @@
 import { checkConsistency, type PolicyReloadPayload } from '../policy/announcements.js';
+import { inAudience } from '../protocol/audience.js';
 import { envelopeType, SUBJECTS } from '../protocol/topics.js';
 import { verifyReload, type VerifyReason } from './verify-reload.js';
 
@@ -18,6 +19,11 @@ export interface ReloadFilterOptions {
   now?: () => number;
   /** What was applied before (across a restart): its repeat is a duplicate, and nothing issued before it is accepted. */
   after?: Applied;
+  /**
+   * Who this subscriber is: a reload for an audience (a canary) that does not name its component, or
+   * `component/instance`, is not for it. Without it, only reloads for everyone are taken.
+   */
+  member?: { component: string; instance?: string };
 }
 
 /** A set in force, and the newest statement that confirmed it. */
@@ -27,7 +33,7 @@ export interface Applied {
   expiresAt?: string | null;
 }
 
-export type FilterReason = VerifyReason | 'not a reload' | 'wrong deployment' | 'from the future' | 'expired' | 'replayed' | 'duplicate';
+export type FilterReason = VerifyReason | 'not a reload' | 'wrong deployment' | 'not for us' | 'from the future' | 'expired' | 'replayed' | 'duplicate';
 export type FilterVerdict =
   | { accept: true; payload: PolicyReloadPayload; issuedAt: number }
   | { accept: false; reason: FilterReason; payload?: PolicyReloadPayload };
@@ -94,6 +100,11 @@ export class ReloadFilter {
     // Signed for this purpose and this deployment: a signature of the right key on another message is not enough.
     if (isEnvelope && envelope.type !== RELOAD_TYPE) return { accept: false, reason: 'not a reload' };
     if ((payload.deployment ?? '') !== deployment) return { accept: false, reason: 'wrong deployment' };
+    const scope = scopeOf(payload);
+    if (scope === 'malformed') return { accept: false, reason: 'malformed' };
+    const { member } = this.options;
+    if (scope?.only && !inAudience(scope.only, member)) return { accept: false, reason: 'not for us', payload };
+    if (scope?.except && inAudience(scope.except, member)) return { accept: false, reason: 'not for us', payload };
     const issued = parseTime(payload.issuedAt);
     if (Number.isNaN(issued)) return { accept: false, reason: 'malformed' };
     const now = (this.options.now ?? Date.now)();
@@ -127,6 +138,18 @@ export class ReloadFilter {
 
 const RELOAD_TYPE = envelopeType(SUBJECTS.policyReload);
 
+/** Who a reload is for: everyone (undefined), `only` some, or everyone `except` some; either only with schemaVersion 4, and 4 only with one. */
+function scopeOf(payload: PolicyReloadPayload): { only?: readonly string[]; except?: readonly string[] } | undefined | 'malformed' {
+  const { audience, excludes, schemaVersion } = payload as { audience?: unknown; excludes?: unknown; schemaVersion?: unknown };
+  if (audience === undefined && excludes === undefined) return schemaVersion === 4 ? 'malformed' : undefined;
+  const names = (list: unknown) => list === undefined || (Array.isArray(list) && list.every((a) => typeof a === 'string'));
+  if (schemaVersion !== 4 || !names(audience) || !names(excludes) || (audience !== undefined && excludes !== undefined)) return 'malformed';
+  return audience !== undefined ? { only: audience as string[] } : { except: excludes as string[] };
+}
+
+
 function parseTime(text: unknown): number {
   return typeof text === 'string' ? Date.parse(text) : Number.NaN;
 }
+
+export { inAudience };

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync, statSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { until } from './until.js';
 
@@ -58,14 +59,20 @@ export class Daemon {
   }
 
   private static spawn(args: string[], env: Record<string, string>, cwd?: string, user?: { uid: number; gid: number }, { bin, node } = OWN): Daemon {
+    // A state directory of its own (the policy history), unless the test names one: never the machine's.
+    const own = env.SENTINEL_STATE_DIR === undefined && !args.some((a) => a.startsWith('--state-dir'));
+    const stateDir = own ? mkdtempSync(path.join(tmpdir(), 'sentinel-state-')) : undefined;
+    if (stateDir && user) chownSync(stateDir, user.uid, user.gid);
     const child = spawn(node, [bin, ...args], {
       cwd,
       ...user,
       // A clean environment: nothing from the machine (NATS_URL, ...) leaks into a test.
-      env: { PATH: process.env.PATH ?? '', ...env },
+      env: { PATH: process.env.PATH ?? '', ...(stateDir ? { SENTINEL_STATE_DIR: stateDir } : {}), ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    return new Daemon(child);
+    const daemon = new Daemon(child);
+    if (stateDir) void daemon.exited.then(() => rmSync(stateDir, { recursive: true, force: true }));
+    return daemon;
   }
 
   /** Runs a command to completion (validate, --once, --help). */

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
 import { resolveConfig } from '../../src/config/resolve.js';
@@ -24,8 +27,9 @@ export function captureLogger(level = 'debug'): { log: Logger; lines: Record<str
 
 /** An in-process sentinel with the same defaults as the CLI, and a record of every apply. */
 export async function startSentinel(flags: Record<string, string | boolean | string[]>, cwd: string) {
-  // An ephemeral HTTP port, so that suites running side by side never collide.
-  const config: SentinelConfig = resolveConfig({ flags: { http: '127.0.0.1:0', ...flags }, env: {}, cwd });
+  // An ephemeral HTTP port, so that suites running side by side never collide; a state directory of its own.
+  const stateDir = flags['state-dir'] === undefined ? mkdtempSync(path.join(tmpdir(), 'sentinel-state-')) : undefined;
+  const config: SentinelConfig = resolveConfig({ flags: { http: '127.0.0.1:0', ...(stateDir ? { 'state-dir': stateDir } : {}), ...flags }, env: {}, cwd });
   // Every line is kept for the test to read: debug unless the test asks for less (a flood would fill memory).
   const { log, lines } = captureLogger(typeof flags['log-level'] === 'string' ? flags['log-level'] : 'debug');
   const sentinel = new Sentinel(config, { log, instance: makeInstanceId('test'), version: packageVersion(), dirCheckIntervalMs: 50 });
@@ -42,7 +46,10 @@ export async function startSentinel(flags: Record<string, string | boolean | str
      * The first announcement follows at once.
      */
     connected: () => until(() => sentinel.bus.connected, 10_000, 'the sentinel to connect').then(() => sentinel.bus.flush()),
-    close: () => sentinel.close(),
+    close: async () => {
+      await sentinel.close();
+      if (stateDir) rmSync(stateDir, { recursive: true, force: true });
+    },
   };
 }
 

@@ -140,7 +140,7 @@ describe('the image layout', () => {
     const http = `127.0.0.1:${await freePort()}`;
     const child = spawn(process.execPath, [path.join(app, 'dist/cli/bin.cjs')], {
       cwd: app,
-      env: { PATH: process.env.PATH ?? '', NATS_URL: server.url, POLICY_PATH: path.join(app, 'policies'), SENTINEL_HTTP: http },
+      env: { PATH: process.env.PATH ?? '', NATS_URL: server.url, POLICY_PATH: path.join(app, 'policies'), SENTINEL_HTTP: http, SENTINEL_STATE_DIR: path.join(app, 'state') },
       stdio: 'ignore',
     });
     try {

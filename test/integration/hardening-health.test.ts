@@ -201,7 +201,7 @@ describe('hardening: peers, stalls and floods cannot make the sentinel lie or fr
     // stdout is a pipe this test does not read (until the end): it fills, as a blocked log driver would.
     const http = `127.0.0.1:${await freePort()}`;
     const child = spawn(process.execPath, [BIN, '--servers', server.url, '--policies', dir, '--log-level', 'trace', '--interval', '200ms', '--http', http], {
-      env: { PATH: process.env.PATH ?? '' },
+      env: { PATH: process.env.PATH ?? '', SENTINEL_STATE_DIR: `${dir}-state` },
       stdio: ['ignore', 'pipe', 'ignore'],
     });
     child.stdout.pause();
@@ -322,7 +322,7 @@ describe('the example subject permissions (deploy/nats-server.conf), on a real n
     const path = await import('node:path');
     const { connect } = await import('@nats-io/transport-node');
     const config = readFileSync(path.resolve(import.meta.dirname, '../../deploy/nats-server.conf'), 'utf8');
-    const server = await startServer({ config, env: { SENTINEL_PASSWORD: 's3ntinel', GATEWAY_PASSWORD: 'g4teway', GATEWAY_SIDECAR_PASSWORD: 'sidec4r' } });
+    const server = await startServer({ config, env: { SENTINEL_PASSWORD: 's3ntinel', GATEWAY_PASSWORD: 'g4teway', GATEWAY_SIDECAR_PASSWORD: 'sidec4r', OPERATOR_PASSWORD: '0perator' } });
     const running = await sentinel({ servers: server.url, user: 'sentinel', password: 's3ntinel', interval: '200ms' });
     const gateway = await connect({ servers: server.url, user: 'gateway', pass: 'g4teway' });
     defer(() => gateway.close());
@@ -356,7 +356,7 @@ describe('the example subject permissions (deploy/nats-server.conf), on a real n
     const path = await import('node:path');
     const { connect } = await import('@nats-io/transport-node');
     const config = readFileSync(path.resolve(import.meta.dirname, '../../deploy/nats-server.conf'), 'utf8');
-    const server = await startServer({ config, env: { SENTINEL_PASSWORD: 's3ntinel', GATEWAY_PASSWORD: 'g4teway', GATEWAY_SIDECAR_PASSWORD: 'sidec4r' } });
+    const server = await startServer({ config, env: { SENTINEL_PASSWORD: 's3ntinel', GATEWAY_PASSWORD: 'g4teway', GATEWAY_SIDECAR_PASSWORD: 'sidec4r', OPERATOR_PASSWORD: '0perator' } });
     const central = await sentinel({ servers: server.url, user: 'sentinel', password: 's3ntinel', interval: '200ms', require: 'gateway' });
     await central.connected();
     const side = await sidecarOf('gateway', { servers: server.url, user: 'gateway-sidecar', password: 'sidec4r', 'deliver-to': path.join(root, 'delivered'), interval: '200ms' });

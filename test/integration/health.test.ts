@@ -333,8 +333,13 @@ required = false
         { name: 'health-status', subject: 'nachos.system.health.status', queue_group: 'nachos-sentinel' },
         { name: 'policy-current', subject: 'nachos.system.policy.current', queue_group: 'nachos-sentinel' },
         { name: 'policy-transfer', subject: `nachos.system.policy.transfer.${running.sentinel.instance}`, queue_group: 'nachos-sentinel' },
+        // An operator's requests reach every central sentinel: no queue group.
+        { name: 'policy-rollback', subject: 'nachos.system.policy.rollback' },
+        { name: 'policy-promote', subject: 'nachos.system.policy.promote' },
+        { name: 'policy-abort', subject: 'nachos.system.policy.abort' },
       ],
     });
+    expect((info.endpoints as Record<string, unknown>[]).slice(3).every((e) => !('queue_group' in e))).toBe(true);
     expect(info.version).toMatch(/^\d+\.\d+\.\d+/);
     const stats = await ask('$SRV.STATS');
     expect(stats).toMatchObject({ type: 'io.nats.micro.v1.stats_response', started: expect.any(String) });
@@ -348,7 +353,7 @@ required = false
     };
     expect(await collect(await client.ping('nachos-sentinel'))).toMatchObject([{ name: 'nachos-sentinel', id }]);
     const [official] = await collect(await client.info('nachos-sentinel'));
-    expect(official?.endpoints.map((e) => e.name)).toEqual(['health-status', 'policy-current', 'policy-transfer']);
+    expect(official?.endpoints.map((e) => e.name)).toEqual(['health-status', 'policy-current', 'policy-transfer', 'policy-rollback', 'policy-promote', 'policy-abort']);
     await listener.nc.request(SUBJECTS.healthStatus, '', { timeout: 1000 });
     const [counted] = await collect(await client.stats('nachos-sentinel', id));
     expect(counted?.endpoints?.find((e) => e.name === 'health-status')?.num_requests).toBeGreaterThanOrEqual(1);

@@ -661,7 +661,7 @@ describe.skipIf(!nachosAvailable)(`the sidecar beside an unmodified Nachos gatew
     expect(ids).toHaveLength(22);
     expect(ids).not.toContain('extra-deny');
     // Its heartbeat says so, and the central's convergence view shows it: delivered, not enforced.
-    expect(running.sidecar.heartbeat.payload().policy).toEqual({ revision: reload?.payload.revision, unread: ['extra.toml'] });
+    expect(running.sidecar.heartbeat.payload().policy).toEqual({ revision: reload?.payload.revision, unread: ['extra.toml'], deliveredAt: expect.any(String) });
     const view = await until(async () => {
       const v = await status('gateway');
       return v.policy.notEnforced.length > 0 ? v : undefined;

@@ -1,4 +1,5 @@
 import { writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { resolveConfig } from '../../src/config/resolve.js';
@@ -66,7 +67,42 @@ describe('resolveConfig', () => {
       deployment: '',
       expiresAfterMs: 24 * 3_600_000,
       maxClockSkewMs: 5 * 60_000,
+      stateDir: path.join(homedir(), '.local/state/nachos-sentinel'),
+      historyStore: 'local',
+      historyKeep: 100,
+      historyStream: 'NACHOS_POLICY_HISTORY',
+      historyReplicas: 1,
+      canary: [],
+      bakeMs: 30_000,
     });
+  });
+
+  it('reads the history and the rollout, each bad value named', () => {
+    const file = writeConfig(`[history]
+dir = "state"
+store = "jetstream"
+keep = 500
+stream = "POLICY_HISTORY"
+replicas = 3
+
+[rollout]
+canary = ["gateway-canary", "gateway/gw-7"]
+bake = "2m"
+`);
+    expect(resolve({ config: file })).toMatchObject({
+      stateDir: path.join(path.dirname(file), 'state'),
+      historyStore: 'jetstream',
+      historyKeep: 500,
+      historyStream: 'POLICY_HISTORY',
+      historyReplicas: 3,
+      canary: ['gateway-canary', 'gateway/gw-7'],
+      bakeMs: 120_000,
+    });
+    expect(resolve({ 'state-dir': '~/x' }).stateDir).toBe(path.join(homedir(), 'x'));
+    expect(() => resolve({ 'history-store': 'redis' })).toThrow('--history-store: must be one of local, jetstream, off');
+    expect(() => resolve({ 'history-replicas': '7' })).toThrow('--history-replicas: must be 1 to 5');
+    expect(() => resolve({ canary: ['gate way'] })).toThrow('--canary: "gate way" is not a component name, or component/instance');
+    expect(() => resolve({ bake: '2d' })).toThrow('--bake');
   });
 
   it('reads the health roster, interval and checks, and the HTTP listener', () => {
