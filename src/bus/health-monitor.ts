@@ -284,6 +284,11 @@ export class HealthMonitor extends EventEmitter<{ transition: [transition: Trans
     return bytes;
   }
 
+  /** Something a status reply shows changed outside the aggregator (the rollout): replies are built anew. */
+  invalidate(): void {
+    this.version++;
+  }
+
   statusPayload(component?: string): HealthStatusPayload {
     const { clock, bus, optional } = this.options;
     const required = this.required;

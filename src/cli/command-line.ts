@@ -14,6 +14,9 @@ export const COMMANDS = {
   keygen: 'write a new signing seed (--out FILE, default nachos-sentinel.nk; mode 600, never over a file) and print its public key',
   pubkey: 'print the public key of the seed in FILE',
   sidecar: 'run beside one container: its health on the bus (--check), verified policies delivered to it (--deliver-to)',
+  history: 'list the policy history, newest first (--limit N, --json); history show REVISION; history diff A B (a unified diff of the files)',
+  rollback: 'put an earlier set back in force (REVISION: an entry number or 7+ hex digits; --reason TEXT), until the directory changes; --release ends it',
+  rollout: 'rollout status [--wait] [--timeout DURATION]: exit 0 complete, 1 failed, 3 not yet; rollout promote|abort [--reason TEXT]: decide a canary by hand',
 } as const;
 export type Command = keyof typeof COMMANDS;
 
@@ -28,6 +31,11 @@ export const COMMON_FLAGS: Record<string, OptionSpec & { help: string; value?: s
   current: { type: 'boolean', help: 'verify: judge the set in force, asked on the bus (nachos.system.policy.current), instead of a file' },
   dev: { type: 'boolean', help: 'run (what npm start runs): with no bus configured and none on nats://127.0.0.1:4222, start a private nats-server there, stopped on exit' },
   out: { type: 'string', help: 'keygen: the file to write the new seed to (default nachos-sentinel.nk)', value: 'FILE' },
+  limit: { type: 'string', help: 'history: how many entries to list (default 20)', value: 'N' },
+  reason: { type: 'string', help: 'rollback, rollout promote|abort: why, in the history and the log', value: 'TEXT' },
+  release: { type: 'boolean', help: 'rollback: end the rollback in force; the directory\'s set is in force again' },
+  wait: { type: 'boolean', help: 'rollout status: wait until the rollout is complete or failed, showing its progress' },
+  timeout: { type: 'string', help: 'rollout status --wait: give up after this long (exit 3)', value: 'DURATION' },
   help: { type: 'boolean', short: 'h', help: 'show this help' },
   version: { type: 'boolean', short: 'v', help: 'print the version' },
 };
@@ -69,7 +77,24 @@ export function parseCommandLine(argv: string[], settings: readonly Setting[] = 
   if (command === 'verify' && positionals.length > 1) throw new UsageError('verify takes at most one file');
   if (command === 'keygen' && positionals.length > 0) throw new UsageError('keygen takes no argument; the file is --out FILE (default nachos-sentinel.nk)');
   if (command === 'pubkey' && positionals.length !== 1) throw new UsageError('pubkey takes one file: the seed whose public key to print');
+  if (command === 'history') checkHistoryArguments(positionals);
+  if (command === 'rollback' && positionals.length > 1) throw new UsageError('rollback takes one REVISION');
+  if (command === 'rollout') {
+    const [sub, ...more] = positionals;
+    if (sub === undefined || !['status', 'promote', 'abort'].includes(sub)) throw new UsageError(`rollout takes status, promote or abort${sub ? ` (not "${sub}")` : ''}`);
+    if (more.length > 0) throw new UsageError(`unexpected argument "${more[0] ?? ''}"`);
+  }
   return { command, flags: parsed.values as CommandLine['flags'], positionals };
+}
+
+function checkHistoryArguments(positionals: string[]): void {
+  const [sub, ...refs] = positionals;
+  if (sub === undefined) return;
+  if (sub === 'show' && refs.length === 1) return;
+  if (sub === 'diff' && refs.length === 2) return;
+  if (sub === 'show') throw new UsageError('history show takes one REVISION (an entry number, or 7+ hex digits of a revision)');
+  if (sub === 'diff') throw new UsageError('history diff takes two REVISIONs: A B');
+  throw new UsageError(`history takes nothing, show REVISION, or diff A B (not "${sub}")`);
 }
 
 /** Node's messages are long and generic; say what is wrong and what would be right. */

@@ -25,6 +25,12 @@ async function dispatch(cli: CommandLine): Promise<number> {
       return await (await import('./run.js')).run(cli, process.env, process.cwd());
     case 'sidecar':
       return await (await import('./sidecar.js')).sidecar(cli, process.env, process.cwd());
+    case 'history':
+      return await (await import('./history.js')).history(cli, process.env, process.cwd());
+    case 'rollback':
+      return await (await import('./rollout.js')).rollback(cli, process.env, process.cwd());
+    case 'rollout':
+      return await (await import('./rollout.js')).rollout(cli, process.env, process.cwd());
   }
 }
 

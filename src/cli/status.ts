@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { connect, credsAuthenticator, nkeyAuthenticator, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { pino } from 'pino';
 import { BusConnection } from '../bus/connection.js';
-import { authOptions } from '../bus/auth.js';
 import { formatDuration, parseDuration } from '../config/duration.js';
 import { resolveConfig } from '../config/resolve.js';
 import { ConfigError } from '../errors.js';
 import { askStatus, shownServers } from './ask-status.js';
+import { connectOnce } from './connect-once.js';
 import { EXIT, type CommandLine } from './command-line.js';
 import { printableJson } from './printable.js';
 import { statusTable } from './status-table.js';
@@ -49,14 +49,9 @@ export async function status(cli: CommandLine, env: NodeJS.ProcessEnv, cwd: stri
   if (!cli.flags.watch) {
     let nc: NatsConnection;
     try {
-      nc = await connect({
-        ...authOptions(config.servers, config, { nkeyAuthenticator, credsAuthenticator }),
-        name: 'nachos-sentinel-status',
-        reconnect: false,
-        timeout: REQUEST_TIMEOUT,
-      });
+      nc = await connectOnce(config, 'nachos-sentinel-status');
     } catch (err) {
-      process.stderr.write(`nachos-sentinel status: bus unreachable at ${shownServers(config.servers)}: ${(err as Error).message}\n`);
+      process.stderr.write(`nachos-sentinel status: ${(err as Error).message}\n`);
       return EXIT.FAILURE;
     }
     try {

@@ -1,11 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { resolveConfig } from '../config/resolve.js';
 import { UsageError } from '../errors.js';
-import { authOptions } from '../bus/auth.js';
 import type { SentinelConfig } from '../config/settings.js';
 import { SUBJECTS } from '../protocol/topics.js';
 import { ReloadFilter } from '../subscriber/reload-filter.js';
-import { shownServers } from './ask-status.js';
+import { COMMAND_TIMEOUT, connectOnce } from './connect-once.js';
 import { EXIT, type CommandLine } from './command-line.js';
 
 /**
@@ -57,15 +56,9 @@ export async function verify(cli: CommandLine, env: NodeJS.ProcessEnv, cwd: stri
 
 /** The reply on `nachos.system.policy.current`, asked with the configured servers and credentials. */
 async function currentFromBus(config: SentinelConfig): Promise<string> {
-  const { connect, credsAuthenticator, nkeyAuthenticator } = await import('@nats-io/transport-node');
-  let nc;
+  const nc = await connectOnce(config, 'nachos-sentinel-verify');
   try {
-    nc = await connect({ ...authOptions(config.servers, config, { nkeyAuthenticator, credsAuthenticator }), name: 'nachos-sentinel-verify', reconnect: false, timeout: 2000 });
-  } catch (err) {
-    throw new Error(`bus unreachable at ${shownServers(config.servers)}: ${(err as Error).message}`);
-  }
-  try {
-    const reply = await nc.request(SUBJECTS.policyCurrent, '', { timeout: 2000 });
+    const reply = await nc.request(SUBJECTS.policyCurrent, '', { timeout: COMMAND_TIMEOUT });
     return reply.string();
   } finally {
     await nc.close();

@@ -38,6 +38,11 @@ export interface PolicyReceiverOptions {
   onChange?: () => void;
   /** Wall-clock milliseconds (injectable for tests). */
   now?: () => number;
+  /**
+   * Where the newest statement for everyone is kept when no central sentinel answers (the history stream,
+   * store = "jetstream"): the message as published, and a body that travelled apart, by its SHA-256.
+   */
+  kept?: () => Promise<{ message: Uint8Array; body: (sha256: string) => Promise<Buffer | undefined> } | undefined>;
 }
 
 /**
@@ -74,6 +79,8 @@ export class PolicyReceiver {
   /** A failure was said since the last delivery (the heartbeat says its end at once). */
   private hadProblem = false;
   private readonly listeners: ((delivered: Delivered) => void)[] = [];
+  /** Bodies read from the history stream (a statement whose body travelled apart), served to the applier's fetch. */
+  private readonly keptBodies = new Map<string, { bytes: Buffer; partBytes: number }>();
 
   constructor(private readonly options: PolicyReceiverOptions) {
     this.filter = this.makeFilter(undefined);
@@ -196,7 +203,7 @@ export class PolicyReceiver {
     const { bus } = this.options;
     return new ReloadApplier({
       filter: this.filter,
-      request: (subject, data) => bus.request(subject, data),
+      request: (subject, data) => this.keptPart(data) ?? bus.request(subject, data),
       apply: (reload) => this.write(reload),
       askCurrent: () => this.requestCurrent(),
       spacingMs: DELIVERY_SPACING,
@@ -215,6 +222,7 @@ export class PolicyReceiver {
       // to answer: asked again, backing off, unless an announcement reached us meanwhile.
       if (/no responders/i.test(error) || this.closed) {
         log.debug({ error }, 'no answer on policy.current; waiting for an announcement');
+        if (!this.closed) await this.fromHistory();
         return;
       }
       const wait = this.askWait * (0.8 + 0.4 * Math.random());
@@ -225,6 +233,43 @@ export class PolicyReceiver {
       }, wait);
       this.askTimer.unref();
     }
+  }
+
+  /**
+   * No central sentinel answers: the newest statement kept in the history stream, judged as any other
+   * (signature, deployment, expiry, replays), delivered when it is newer than what is on disk.
+   */
+  private async fromHistory(): Promise<void> {
+    const { kept, log } = this.options;
+    if (!kept) return;
+    try {
+      const found = await kept();
+      if (!found) {
+        log.info('no central sentinel answers, and the history stream holds no statement yet');
+        return;
+      }
+      const message = parse(found.message) as { payload?: { revision?: unknown; transfer?: { sha256?: unknown; partBytes?: unknown } } } | undefined;
+      const { sha256, partBytes } = message?.payload?.transfer ?? {};
+      if (typeof sha256 === 'string' && typeof partBytes === 'number' && partBytes > 0) {
+        const bytes = await found.body(sha256);
+        // One kept at a time: the newest statement's.
+        this.keptBodies.clear();
+        if (bytes) this.keptBodies.set(sha256, { bytes, partBytes });
+      }
+      log.info({ revision: message?.payload?.revision }, 'no central sentinel answers: judging the newest statement kept in the history stream');
+      this.receive(found.message, 'current');
+    } catch (err) {
+      log.warn({ error: messageOf(err) }, 'no central sentinel answers, and the history stream could not be read');
+    }
+  }
+
+  /** A part of a body read from the history stream, when the request is for one (else undefined: asked on the bus). */
+  private keptPart(data: Uint8Array): Promise<Uint8Array> | undefined {
+    if (this.keptBodies.size === 0) return undefined;
+    const request = parse(data) as { sha256?: unknown; part?: unknown } | undefined;
+    const kept = typeof request?.sha256 === 'string' ? this.keptBodies.get(request.sha256) : undefined;
+    if (!kept || typeof request?.part !== 'number' || !Number.isSafeInteger(request.part) || request.part < 0) return undefined;
+    return Promise.resolve(kept.bytes.subarray(request.part * kept.partBytes, (request.part + 1) * kept.partBytes));
   }
 
   /** The reply on policy.current, parsed; undefined when it holds no set (the central sentinel has none yet). */

@@ -1,6 +1,5 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { SentinelConfig } from '../config/settings.js';
-import { JetStreamHistoryStore } from './jetstream-store.js';
 import { LocalHistoryStore } from './local-store.js';
 import type { HistoryStore } from './store.js';
 
@@ -25,7 +24,9 @@ export async function openHistory(
       return undefined;
     case 'local':
       return LocalHistoryStore.open({ dir: config.stateDir, keep: config.historyKeep, readOnly });
-    case 'jetstream':
+    case 'jetstream': {
+      // Loaded only here: a daemon that keeps its history on disk never loads the JetStream client.
+      const { JetStreamHistoryStore } = await import('./jetstream-store.js');
       return new JetStreamHistoryStore({
         connection: bus.connection,
         maxPayload: bus.maxPayload,
@@ -35,5 +36,6 @@ export async function openHistory(
         keep: config.historyKeep,
         readOnly,
       });
+    }
   }
 }

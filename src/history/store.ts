@@ -25,6 +25,11 @@ export interface HistoryStore {
   /** The rollout's own state (a rollback in force, a halted canary): what a restart picks up. */
   readRollout(): Promise<RolloutRecord>;
   writeRollout(record: RolloutRecord): Promise<void>;
+  /**
+   * Keeps the newest statement for everyone as published (and a body that travelled apart), where
+   * sidecars read it when no sentinel answers: the JetStream store only.
+   */
+  writeCurrent?(message: Uint8Array, body?: { sha256: string; bytes: Buffer }): Promise<void>;
   close(): Promise<void>;
 }
 

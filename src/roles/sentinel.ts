@@ -27,7 +27,6 @@ import { DEFAULT_DIR_CHECK_INTERVAL, PolicyWatcher } from '../watch/policy-watch
 import { leave } from './leave.js';
 import { openHistory } from '../history/open.js';
 import type { HistoryStore } from '../history/store.js';
-import { JetStreamHistoryStore } from '../history/jetstream-store.js';
 import { Rollout, signRolloutEvent, type RolloutEvent } from '../rollout/rollout.js';
 import { operatorHandlers } from '../rollout/operator-requests.js';
 import type { SigningKey } from '../trust/ed25519.js';
@@ -237,6 +236,7 @@ export class Sentinel {
     });
     this.reloader.on('recovered', (snapshot) => this.rollout.sourceRecovered(snapshot));
     this.rollout.on('changed', () => {
+      this.monitor.invalidate();
       this.feed?.accepted();
       this.heartbeat.publishIfChanged();
     });
@@ -254,7 +254,7 @@ export class Sentinel {
       // The set for everyone is what convergence is measured against (a canary's is the rollout's business).
       if (a.subject === SUBJECTS.policyReload && a.audience === undefined) {
         this.monitor.aggregator.setPolicy(a.revision);
-        if (this.history instanceof JetStreamHistoryStore && a.message) this.keepCurrent(this.history, a.message);
+        if (this.history?.writeCurrent && a.message) this.keepCurrent(this.history, a.message);
       }
       this.rollout.published(a);
     });
@@ -326,8 +326,8 @@ export class Sentinel {
   }
 
   /** The newest statement for everyone, in the stream: a sidecar that starts while no sentinel runs delivers it. */
-  private keepCurrent(history: JetStreamHistoryStore, message: Uint8Array): void {
-    void history.writeCurrent(message, this.announcer.transferBody(message)).catch((err: unknown) => this.logCurrentFailure(err));
+  private keepCurrent(history: HistoryStore, message: Uint8Array): void {
+    void history.writeCurrent?.(message, this.announcer.transferBody(message)).catch((err: unknown) => this.logCurrentFailure(err));
   }
 
   private logCurrentFailure(err: unknown): void {

@@ -76,6 +76,10 @@ export class Sidecar {
         source: config.component,
         instance,
         log,
+        // With the history in a JetStream stream, a sidecar that finds no central sentinel delivers the newest statement kept there.
+        ...(config.historyStore === 'jetstream'
+          ? { kept: async () => (await import('../history/jetstream-store.js')).readCurrentStatement(await this.bus.whenConnected(), config.historyStream, config.deployment) }
+          : {}),
         onChange: () => this.heartbeat.publishIfChanged(),
       });
     }
