@@ -70,7 +70,7 @@ export async function rollout(cli: CommandLine, env: NodeJS.ProcessEnv, cwd: str
       }
       if (view === undefined && !wait) throw new StatusRequestError('the sentinel that answered reports no rollout (an older version?)');
       const done = view !== undefined && view.verdict !== 'progressing';
-      if (done || !wait || Date.now() + WAIT_POLL > deadline) {
+      if (done || !wait || Date.now() >= deadline) {
         if (view === undefined) throw new StatusRequestError(`no sentinel answered on ${SUBJECTS.healthStatus} at ${shownServers(config.servers)}`);
         process.stdout.write(json ? `${printableJson(view, 2)}\n` : ledgerText(view));
         if (view.verdict === 'complete') return EXIT.OK;
@@ -83,7 +83,8 @@ export async function rollout(cli: CommandLine, env: NodeJS.ProcessEnv, cwd: str
         shown = view.summary;
         process.stdout.write(`${new Date().toISOString().slice(11, 19)} ${printable(view.summary)}\n`);
       }
-      await new Promise((resolve) => setTimeout(resolve, WAIT_POLL));
+      // The last question is asked at the deadline.
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, Math.min(WAIT_POLL, deadline - Date.now()))));
     }
   } catch (err) {
     process.stderr.write(`nachos-sentinel rollout status: ${(err as Error).message}\n`);

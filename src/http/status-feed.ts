@@ -4,6 +4,7 @@ import type { Problem } from '../errors.js';
 import type { PolicyState } from '../policy/snapshot.js';
 import type { StatusView, Transition } from '../health/aggregator.js';
 import type { Rejection } from '../policy/snapshot.js';
+import type { RolloutView } from '../health/rollout-ledger.js';
 
 /** Transitions kept for the status page. */
 export const RECENT_TRANSITIONS = 50;
@@ -28,6 +29,8 @@ export interface StatusDocument {
     inForce: { revision: string; files: number; rules: number; since: string | null; sequence: number | null; warnings: Problem[]; warningsLeftOut: number } | null;
     lastRejection: { revision: string; at: string; stillOnDisk: boolean; problems: Problem[] } | null;
   };
+  /** The rollout of the set in force (a rollback, a canary, who runs what): what `rollout status` shows. */
+  rollout: RolloutView | null;
 }
 
 /** What the status page reads: read-only views of the daemon's parts. */
@@ -38,6 +41,7 @@ export interface FeedSource {
   announcedSequence(revision: string): number | null;
   bus: { readonly connected: boolean; readonly server: string | null };
   view(): StatusView;
+  rollout?: () => RolloutView;
 }
 
 /**
@@ -109,6 +113,7 @@ export class StatusFeed {
           : null,
         lastRejection: this.lastRejection,
       },
+      rollout: source.rollout?.() ?? null,
     };
   }
 

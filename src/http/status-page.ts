@@ -118,6 +118,8 @@ export const STATUS_PAGE_SCRIPT = `'use strict';
         h('span', { class: 'muted' }, 'files, rules'), h('span', {}, count(p.files, 'file') + ', ' + count(p.rules, 'rule')),
         h('span', { class: 'muted' }, 'in force since'), h('span', {}, p.since || '-'),
         h('span', { class: 'muted' }, 'convergence'), h('span', { id: 'convergence' }, conv.summary),
+        doc.rollout ? h('span', { class: 'muted' }, 'rollout') : null,
+        doc.rollout ? h('span', { id: 'rollout' }, doc.rollout.summary) : null,
         conv.lastConvergence ? h('span', { class: 'muted' }, 'last took') : null,
         conv.lastConvergence ? h('span', {}, ago(conv.lastConvergence.tookMs)) : null),
       p.warnings.length ? h('ul', { class: 'warnings', id: 'policy-warnings' }, p.warnings.map((e) =>

@@ -175,11 +175,14 @@ export class Sentinel {
     this.service.addEndpoint({ name: 'policy-abort', subject: SUBJECTS.policyAbort, queue: undefined, handler: operator.abort });
 
     let record: ReturnType<typeof createMetrics>['record'] | undefined;
+    const { rollout, reloader } = this;
     if (config.http) {
       this.feed = new StatusFeed(
         {
           identity: { component: config.component, instance, version },
-          policy: this.reloader,
+          // What is in force for everyone (a rollback's set while one holds), and the directory's last refusal.
+          policy: { get inForce() { return rollout.inForce; }, get lastRejection() { return reloader.lastRejection; } },
+          rollout: () => this.rollout.view(),
           announcedSequence: (revision) => (this.announcer.announced?.snapshot.revision === revision ? this.announcer.announced.sequence : null),
           bus: this.bus,
           view: () => this.monitor.aggregator.view(),

@@ -72,9 +72,10 @@ export interface RolloutOptions {
 interface Member {
   key: string;
   name: string;
-  /** Monotonic ms when it was first seen on the canary's set, and its status then. */
+  /** Its status the last time it was seen before the canary's set (the baseline "worse" is judged against). */
+  before?: InstanceStatus;
+  /** Monotonic ms when it was first seen on the canary's set. */
   deliveredAt?: number;
-  baseline?: InstanceStatus;
 }
 
 interface Run {
@@ -309,6 +310,8 @@ export class Rollout extends EventEmitter<{ event: [event: RolloutEvent]; change
     log.info({ revision: candidate.revision, audience: canary, previous: previous.revision }, message);
     this.event('canary', candidate.revision, previous.revision, [...canary], message);
     this.emit('changed');
+    // The canaries as they are now, before the set reaches them: the baseline of their health.
+    this.judge();
     this.startTicking();
   }
 
@@ -348,14 +351,19 @@ export class Rollout extends EventEmitter<{ event: [event: RolloutEvent]; change
       }
       const facts = t.policyFacts;
       if (facts?.failure?.revision === revision) return this.halt(`${member.name} could not take ${short(revision)}: ${facts.failure.error}`);
-      if (member.deliveredAt === undefined && t.policyRevision === revision && isLive(t.status)) {
-        member.deliveredAt = now;
-        member.baseline = t.status;
+      if (member.deliveredAt === undefined) {
+        // Before the set: what its health is judged against. A canary first seen already on the set is
+        // judged against how it was then.
+        if (t.policyRevision !== revision) member.before = t.status;
+        else if (isLive(t.status)) {
+          member.deliveredAt = now;
+          member.before ??= t.status;
+        }
       }
       if (member.deliveredAt !== undefined) {
         const after = `${Math.round((now - member.deliveredAt) / 1000)} s after delivery of ${short(revision)}`;
         if (facts?.hook?.revision === revision && facts.hook.state === 'failed') return this.halt(`${member.name}: the reload hook failed ${after}: ${facts.hook.error ?? 'failed'}`);
-        if (worse(member.baseline, t.status)) return this.halt(`${member.name} ${t.status} ${after}${failingCheck(t)}`);
+        if (worse(member.before, t.status)) return this.halt(`${member.name} ${t.status} ${after}${failingCheck(t)}`);
         if (t.policyRevision !== revision) return this.halt(`${member.name} went back to ${short(t.policyRevision ?? 'none')} ${after}`);
       }
       if (t.status !== 'stale' && t.status !== 'suspect') {

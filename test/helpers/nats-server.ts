@@ -49,6 +49,8 @@ export interface NatsServerOptions {
   args?: string[];
   /** Environment of the server process (its config file can read variables: `password: $X`). */
   env?: Record<string, string>;
+  /** JetStream on (`-js`), its store in the server's own temporary directory. */
+  jetstream?: boolean;
 }
 
 export class NatsServer {
@@ -82,7 +84,7 @@ export class NatsServer {
 
   /** (Re)starts the server on the same port. */
   async spawn(): Promise<void> {
-    const args = ['-a', '127.0.0.1', '-p', String(this.port), ...(this.options.args ?? [])];
+    const args = ['-a', '127.0.0.1', '-p', String(this.port), ...(this.options.jetstream ? ['-js', '-sd', path.join(this.dir, 'jetstream')] : []), ...(this.options.args ?? [])];
     if (this.options.config !== undefined) {
       const file = path.join(this.dir, 'server.conf');
       writeFileSync(file, this.options.config);
@@ -140,14 +142,18 @@ export class NatsCluster {
     private readonly monitorPorts: number[],
   ) {}
 
-  static async start(size = 3): Promise<NatsCluster> {
+  static async start(size = 3, options: { jetstream?: boolean } = {}): Promise<NatsCluster> {
     const clusterPorts = await Promise.all(Array.from({ length: size }, () => freePort()));
     const monitorPorts = await Promise.all(Array.from({ length: size }, () => freePort()));
     const routes = clusterPorts.map((p) => `nats://127.0.0.1:${p}`).join(',');
     const started = await Promise.allSettled(
       clusterPorts.map((clusterPort, i) =>
         NatsServer.start({
+          jetstream: options.jetstream === true,
           args: [
+            // JetStream in a cluster needs each server named.
+            '--server_name',
+            `n${i + 1}`,
             '-m',
             String(monitorPorts[i]),
             '--cluster_name',

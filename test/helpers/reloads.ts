@@ -17,6 +17,8 @@ export interface MakeReload {
   validForMs?: number;
   deployment?: string;
   sequence?: number;
+  /** Only for these (a canary's set: schemaVersion 4, signed as v4). */
+  audience?: string[];
   /** Announce the body apart, served on this transfer subject in parts of `partBytes`. */
   transfer?: { subject: string; partBytes: number };
 }
@@ -33,7 +35,12 @@ export function makeReload(options: MakeReload): { message: ReloadMessage; body?
   if (!built.ok) throw new Error(`the test's set is invalid: ${JSON.stringify(built.rejection.problems.slice(0, 2))}`);
   const announced = { snapshot: built.snapshot, previous: undefined, sequence: options.sequence ?? 1 };
   const issuedAt = options.issuedAt ?? Date.now();
-  const head = reloadHead(announced, 'change', { issuedAt, validForMs: options.validForMs ?? 24 * 3_600_000, deployment: options.deployment ?? '' });
+  const head = reloadHead(announced, options.audience ? 'canary' : 'change', {
+    issuedAt,
+    validForMs: options.validForMs ?? 24 * 3_600_000,
+    deployment: options.deployment ?? '',
+    audience: options.audience,
+  });
   const body = reloadBody(announced);
   let payload: PolicyReloadPayload = { ...head, ...body };
   let bytes: Uint8Array | undefined;
