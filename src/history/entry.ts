@@ -148,14 +148,17 @@ export function makeEntry(facts: EntryFacts): NewEntry {
   };
 }
 
-/** The announcement's head: the message as published, without the files' contents and the documents (the store keeps the files by digest). */
+/**
+ * The announcement's head: the message as published without the files (their digests are the entry's
+ * own `files`, their bytes stored by digest) and without the documents parsed from them.
+ */
 export function announcementHead(message: { payload: Record<string, unknown> } & Record<string, unknown>): Record<string, unknown> {
   const { files, policies, warnings, skipped, ...payload } = message.payload;
+  void files;
   void policies;
   void warnings;
   void skipped;
-  const digests = Array.isArray(files) ? files.map((f: Record<string, unknown>) => ({ path: f.path, kind: f.kind, sha256: f.sha256, bytes: f.bytes })) : undefined;
-  return { ...message, payload: { ...payload, ...(digests ? { files: digests } : {}) } };
+  return { ...message, payload };
 }
 
 /** The entry a reference names: a number (`12`, `#12`) is that entry; 7 to 64 hex digits, the newest entry of the revision they start. */

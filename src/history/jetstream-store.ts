@@ -174,7 +174,8 @@ export class JetStreamHistoryStore implements HistoryStore {
 
   private async appendNow(entry: NewEntry, contents: ReadonlyMap<string, Buffer>): Promise<{ entry: HistoryEntry; appended: boolean }> {
     const { js, jsm } = await this.api();
-    await this.catchUp(jsm);
+    // No read first: the slot after our newest is tried at once, and a refusal says another replica was
+    // there first (its entry is read then, and may be this very event).
     const same = await this.recorded(jsm, entry.key);
     if (same) return { entry: same, appended: false };
     for (const [sha256, bytes] of contents) await this.storeFile(js, jsm, sha256, bytes);
@@ -205,10 +206,11 @@ export class JetStreamHistoryStore implements HistoryStore {
   /** Stores a file's bytes under its digest, unless they are there: the parts after the first, then part 0, which says how many. */
   private async storeFile(js: JetStreamClient, jsm: JetStreamManager, sha256: string, bytes: Buffer): Promise<void> {
     if (this.refs.has(sha256)) return;
-    if (await jsm.streams.getMessage(this.options.stream, { last_by_subj: this.subjects.blob(sha256, 0) })) return;
     if (sha256Hex(bytes) !== sha256) throw new HistoryError(`the bytes given for ${sha256.slice(0, 12)} do not hash to it`);
     const partBytes = Math.max(1024, (this.options.maxPayload?.() ?? 1024 * 1024) - PART_HEADROOM);
     const parts = Math.max(1, Math.ceil(bytes.byteLength / partBytes));
+    // A file in one part is published at once (a refusal says it is stored); one in several is looked for first.
+    if (parts > 1 && (await jsm.streams.getMessage(this.options.stream, { last_by_subj: this.subjects.blob(sha256, 0) }))) return;
     for (let i = parts - 1; i >= 0; i--) {
       const chunk = bytes.subarray(i * partBytes, (i + 1) * partBytes);
       const h = natsHeaders();

@@ -25,6 +25,7 @@ import { SENTINEL_QUEUE, SUBJECTS } from '../protocol/topics.js';
 import { PolicyReloader } from '../reload/reloader.js';
 import { DEFAULT_DIR_CHECK_INTERVAL, PolicyWatcher } from '../watch/policy-watcher.js';
 import { leave } from './leave.js';
+import { ConfigError, messageOf } from '../errors.js';
 import { openHistory } from '../history/open.js';
 import type { HistoryStore } from '../history/store.js';
 import { Rollout, signRolloutEvent, type RolloutEvent } from '../rollout/rollout.js';
@@ -348,7 +349,12 @@ export class Sentinel {
    * policy set, starts the loops and the HTTP listener; connects to the bus in the background.
    */
   async start(): Promise<void> {
-    this.history = await openHistory(this.config, { connection: () => this.bus.whenConnected(), maxPayload: () => this.bus.maxPayload });
+    try {
+      this.history = await openHistory(this.config, { connection: () => this.bus.whenConnected(), maxPayload: () => this.bus.maxPayload });
+    } catch (err) {
+      // A state directory that cannot be used is a setting's problem: said as one, before anything runs (exit 2).
+      throw new ConfigError(`--state-dir ${this.config.stateDir}`, messageOf(err));
+    }
     this.rollout.useHistory(this.history);
     void this.rollout.start();
     this.monitor.start();

@@ -128,6 +128,7 @@ export class Rollout extends EventEmitter<{ event: [event: RolloutEvent]; change
   historyFailures = 0;
   private closed = false;
   private history: HistoryStore | undefined;
+  private starting: Promise<void> | undefined;
 
   constructor(private readonly options: RolloutOptions) {
     super();
@@ -139,8 +140,16 @@ export class Rollout extends EventEmitter<{ event: [event: RolloutEvent]; change
     this.history = history;
   }
 
-  /** Reads what the history says is in force (a rollback, a halted canary, the newest set for everyone). Before the first set. */
-  async start(): Promise<void> {
+  /**
+   * Reads what the history says is in force (a rollback, a halted canary, the newest set for everyone):
+   * the first set from the directory waits for it (with the history in JetStream, until the bus answers).
+   */
+  start(): Promise<void> {
+    this.starting ??= this.restore();
+    return this.starting;
+  }
+
+  private async restore(): Promise<void> {
     const { log } = this.options;
     const history = this.history;
     if (!history) return;
@@ -225,6 +234,7 @@ export class Rollout extends EventEmitter<{ event: [event: RolloutEvent]; change
   /** The first set read from the directory: what the history says decides what is in force. */
   private async first(snapshot: Snapshot): Promise<void> {
     const { log } = this.options;
+    await this.start();
     const { pin, halted, newest } = this.restored;
     if (pin && pin.sourceRevision === snapshot.revision) {
       const rebuilt = await this.rebuild(pin.revision);

@@ -60,6 +60,10 @@ describe('the Dockerfile', () => {
     expect(runtime.find((s) => s.keyword === 'USER')?.args).toBe('node');
     expect(runtime.find((s) => s.keyword === 'VOLUME')?.args).toContain('/app/policies');
     expect(runtime.find((s) => s.keyword === 'ENV')?.args).toContain('POLICY_PATH=/app/policies');
+    // The policy history: a volume of its own, which the image's user may write.
+    expect(runtime.find((s) => s.keyword === 'ENV')?.args).toContain('SENTINEL_STATE_DIR=/var/lib/nachos-sentinel');
+    expect(runtime.find((s) => s.keyword === 'VOLUME')?.args).toContain('/var/lib/nachos-sentinel');
+    expect(dockerfile).toMatch(/chown node:node [^\n]*\/var\/lib\/nachos-sentinel/);
     expect(runtime.find((s) => s.keyword === 'HEALTHCHECK')?.args).toMatch(/CMD \["node", "\/app\/dist\/cli\/bin\.cjs", "--once", "--self"\]$/);
   });
 });
@@ -94,6 +98,9 @@ describe('compose.yaml', () => {
     const { nats, sentinel, ...others } = compose.services;
     expect(nats?.healthcheck?.test.join(' ')).toContain('/healthz');
     expect(sentinel?.volumes).toContain('./policies:/app/policies:ro');
+    // A rollback outlives the container: the history on a named volume.
+    const state = sentinel?.volumes?.find((v) => v.endsWith(':/var/lib/nachos-sentinel'))?.split(':')[0];
+    expect(compose.volumes).toHaveProperty([state as string]);
     for (const service of [sentinel, ...Object.values(others)]) expect(service?.depends_on?.nats?.condition).toBe('service_healthy');
     const probed = Object.values(others).find((s) => s.healthcheck?.test.includes('--once'));
     expect(probed?.healthcheck?.test).toEqual(expect.arrayContaining(['nachos-sentinel', '--once', '--component']));

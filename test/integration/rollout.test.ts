@@ -251,10 +251,18 @@ describe('rollout status', () => {
     expect(running.sentinel.rollout.view().verdict).toBe('failed');
   });
 
-  it('exits 3 while a canary waits for its canaries, at once without --wait, and after --timeout with it', async ({ central, yamlDir, cli }) => {
+  it('exits 3 while a canary waits for its canaries, at once without --wait, and after --timeout with it', async ({ central, yamlDir, cli, listen }) => {
     const running = await central({ canary: 'gateway-canary' });
     writeSet(yamlDir, { 'a.yaml': ['a1', 'a2'] });
     await until(() => running.sentinel.rollout.view().canary, 5000, 'the canary');
+    // Who asks for the set in force is answered with the set for them: a canary the canary's, the others theirs.
+    const asker = await listen([]);
+    const current = async (payload: object) =>
+      (await asker.nc.request(SUBJECTS.policyCurrent, JSON.stringify(payload), { timeout: 2000 })).json<{ payload: { revision: string; audience?: string[]; excludes?: string[] } }>().payload;
+    const view = running.sentinel.rollout.view();
+    expect(await current({ component: 'gateway-canary', instance: 'c1' })).toMatchObject({ revision: view.canary?.revision, audience: ['gateway-canary'] });
+    expect(await current({ component: 'gateway', instance: 'g1' })).toMatchObject({ revision: view.revision, excludes: ['gateway-canary'] });
+    expect(await current({})).toMatchObject({ revision: view.revision });
     const now = await cli(['rollout', 'status']);
     expect(now).toMatchObject({ code: 3, stdout: expect.stringContaining('canary: ') });
     const started = performance.now();
@@ -443,6 +451,40 @@ describe('the history in JetStream', () => {
     await until(() => (victim.sidecar.receiver?.refused['wrong key'] ?? 0) >= 1, 10_000, 'the forgery refused');
     expect(victim.sidecar.receiver?.delivered).toBeUndefined();
     expect(ReadingGateway.ruleIds(fresh)).toEqual([]);
+    await nc.close();
+  });
+});
+
+describe('sets larger than one message, in JetStream', () => {
+  it('stores a file larger than a message in parts, and a sidecar with no sentinel delivers a set whose body travelled apart', async ({ startServer, sentinel, sidecarOf, yamlDir, root }) => {
+    // A small max_payload: the set's reload is a head with a transfer, and one file spans two stored parts.
+    const server = await startServer({ jetstream: true, config: 'max_payload: 8192\n' });
+    const many = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
+    writeSet(yamlDir, { 'a.yaml': many('a', 70), 'b.yaml': many('b', 40), 'c.yaml': many('c', 40) });
+    const central = await sentinel({ servers: server.url, interval: `${H}ms`, policies: yamlDir, 'history-store': 'jetstream' });
+    await central.connected();
+    await until(() => central.sentinel.rollout.inForce?.ruleCount === 150, 5000, 'the large set');
+    const revision = central.sentinel.rollout.inForce?.revision as string;
+    const big = central.sentinel.rollout.inForce?.files.find((f) => f.path === 'a.yaml');
+    expect(big?.bytes).toBeGreaterThan(4096);
+    const nc = await connect({ servers: server.url });
+    const jsm = await jetstreamManager(nc);
+    const current = historySubjects('').current;
+    await until(async () => {
+      const m = await jsm.streams.getMessage('NACHOS_POLICY_HISTORY', { last_by_subj: current });
+      return m?.json<{ payload: { revision: string; transfer?: unknown } }>().payload.transfer !== undefined && m.json<{ payload: { revision: string } }>().payload.revision === revision;
+    }, 5000, 'a head with a transfer kept in the stream');
+    await central.sentinel.rollout.flushed();
+    // The file in two parts, read back whole by its digest.
+    expect(await jsm.streams.getMessage('NACHOS_POLICY_HISTORY', { last_by_subj: historySubjects('').blob(big?.sha256 as string, 1) })).not.toBeNull();
+    const store = new JetStreamHistoryStore({ connection: async () => nc, stream: 'NACHOS_POLICY_HISTORY', deployment: '', readOnly: true });
+    expect((await store.content(big?.sha256 as string))?.toString()).toBe(policyYaml(...many('a', 70)));
+    await central.close();
+
+    const delivered = path.join(root, 'cold');
+    const cold = await sidecarOf('gateway', { servers: server.url, 'deliver-to': delivered, 'history-store': 'jetstream', interval: `${H}ms` });
+    await until(() => cold.sidecar.receiver?.delivered?.revision === revision, 10_000, 'the large set, from the stream');
+    expect(onDisk(delivered)).toEqual({ 'a.yaml': policyYaml(...many('a', 70)), 'b.yaml': policyYaml(...many('b', 40)), 'c.yaml': policyYaml(...many('c', 40)) });
     await nc.close();
   });
 });

@@ -19,7 +19,16 @@ const fixtures = path.resolve(import.meta.dirname, '../fixtures/nachos-style');
 
 /** A real reload message, as the announcer builds it, from the Nachos-style fixture (skip-file: with skipped files and warnings too). */
 function reload(
-  options: { signer?: ReloadSigner; issuedAt?: number; sequence?: number; deployment?: string; validForMs?: number; subject?: string } = {},
+  options: {
+    signer?: ReloadSigner;
+    issuedAt?: number;
+    sequence?: number;
+    deployment?: string;
+    validForMs?: number;
+    subject?: string;
+    audience?: string[];
+    excludes?: string[];
+  } = {},
 ): Envelope<PolicyReloadPayload> {
   const sources = readdirSync(fixtures)
     .filter((f) => /\.ya?ml$/.test(f))
@@ -29,7 +38,7 @@ function reload(
   if (!built.ok) throw new Error('fixture rejected');
   const announced = { snapshot: built.snapshot, previous: undefined, sequence: options.sequence ?? 3 };
   const issuedAt = options.issuedAt ?? Date.parse('2026-12-01T10:00:00.000Z');
-  const issue = { issuedAt, validForMs: options.validForMs ?? 24 * 3_600_000, deployment: options.deployment ?? '' };
+  const issue = { issuedAt, validForMs: options.validForMs ?? 24 * 3_600_000, deployment: options.deployment ?? '', audience: options.audience, excludes: options.excludes };
   const payload = { ...reloadHead(announced, 'change', issue), ...reloadBody(announced) };
   const message = makeEnvelope(options.subject ?? SUBJECTS.policyReload, 'sentinel', payload, { now: issuedAt });
   // Through JSON, as a subscriber receives it.
@@ -283,6 +292,65 @@ function withoutFiles(message: Envelope<PolicyReloadPayload>, by: ReloadSigner):
   delete message.payload.signature;
   return by.sign(message);
 }
+
+describe('audiences: a canary\'s set, and the set everyone else keeps meanwhile', () => {
+  const kp = createAccount();
+  const key = kp.getPublicKey();
+  const now = () => Date.parse('2026-12-01T10:00:01.000Z');
+  const filter = (member?: { component: string; instance?: string }) => new ReloadFilter({ publicKeys: key, now, ...(member ? { member } : {}) });
+
+  it('takes a set for an audience only inside it (a component, or one instance), and a set that excludes some only outside', () => {
+    const canary = reload({ signer: signerOf(kp), audience: ['gateway-canary', 'gateway/gw-7'] });
+    expect(canary.payload).toMatchObject({ schemaVersion: 4, audience: ['gateway-canary', 'gateway/gw-7'] });
+    expect(filter({ component: 'gateway-canary', instance: 'x' }).check(canary)).toMatchObject({ accept: true });
+    expect(filter({ component: 'gateway', instance: 'gw-7' }).check(canary)).toMatchObject({ accept: true });
+    expect(filter({ component: 'gateway', instance: 'gw-8' }).check(canary)).toMatchObject({ accept: false, reason: 'not for us' });
+    // A subscriber that does not say who it is is in no canary.
+    expect(filter().check(canary)).toMatchObject({ accept: false, reason: 'not for us' });
+    const others = reload({ signer: signerOf(kp), excludes: ['gateway-canary'] });
+    expect(filter({ component: 'gateway-canary', instance: 'x' }).check(others)).toMatchObject({ accept: false, reason: 'not for us' });
+    expect(filter({ component: 'gateway', instance: 'x' }).check(others)).toMatchObject({ accept: true });
+    expect(filter().check(others)).toMatchObject({ accept: true });
+  });
+
+  it('signs a set with an audience under v4: a verifier that knows only v3 refuses it, and the audience cannot be changed or dropped', () => {
+    const canary = reload({ signer: signerOf(kp), audience: ['gateway-canary'] });
+    const signed = new TextDecoder().decode(signedBytes(canary));
+    expect(signed.startsWith('nachos-sentinel reload v4\n')).toBe(true);
+    // What a v3 receiver checks: the v3 prefix over the same message. It fails.
+    const v3 = new TextEncoder().encode(`nachos-sentinel reload v3\n${signed.slice('nachos-sentinel reload v4\n'.length)}`);
+    const sig = Buffer.from(canary.payload.signature?.sig ?? '', 'base64url');
+    expect(fromSeed(kp.getSeed()).verify(v3, sig)).toBe(false);
+    expect(fromSeed(kp.getSeed()).verify(signedBytes(canary), sig)).toBe(true);
+    const widened = structuredClone(canary);
+    widened.payload.audience = ['gateway-canary', 'gateway'];
+    expect(filter({ component: 'gateway' }).check(widened)).toMatchObject({ accept: false, reason: 'bad signature' });
+    const dropped = structuredClone(canary) as unknown as { payload: Record<string, unknown> };
+    delete dropped.payload.audience;
+    dropped.payload.schemaVersion = 3;
+    expect(filter({ component: 'gateway' }).check(dropped)).toMatchObject({ accept: false, reason: 'bad signature' });
+    // An audience with schemaVersion 3, or 4 with none, or both lists: malformed, whoever signed it.
+    const mixed = reload({ signer: signerOf(kp), audience: ['a'] }) as unknown as { payload: Record<string, unknown> };
+    mixed.payload.excludes = ['b'];
+    expect(filter({ component: 'a' }).check(mixed)).toMatchObject({ accept: false });
+    const unsigned = new ReloadFilter({ now });
+    const v3WithAudience = reload({}) as unknown as { payload: Record<string, unknown> };
+    v3WithAudience.payload.audience = ['gateway'];
+    expect(unsigned.check(v3WithAudience)).toMatchObject({ accept: false, reason: 'malformed' });
+    const v4Without = reload({}) as unknown as { payload: Record<string, unknown> };
+    v4Without.payload.schemaVersion = 4;
+    expect(unsigned.check(v4Without)).toMatchObject({ accept: false, reason: 'malformed' });
+  });
+
+  it('never moves the replay mark for a set that is not for us', () => {
+    const f = filter({ component: 'gateway' });
+    const canary = reload({ signer: signerOf(kp), audience: ['gateway-canary'], issuedAt: Date.parse('2026-12-01T10:00:00.500Z') });
+    expect(f.check(canary)).toMatchObject({ reason: 'not for us' });
+    // The set everyone keeps, issued before the canary's: still taken.
+    const older = reload({ signer: signerOf(kp), issuedAt: Date.parse('2026-12-01T10:00:00.000Z') });
+    expect(f.accept(older)).toMatchObject({ accept: true });
+  });
+});
 
 describe('canonical JSON (RFC 8785)', () => {
   it('gives the RFC\'s own example byte for byte', () => {
