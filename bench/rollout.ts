@@ -3,6 +3,9 @@
  *
  *   npm run bench:rollout          (ROLLBACKS=100, SETS=10000 by default)
  *
+ *   NODE_BIN=... runs the daemons and the CLI with another Node; for everything on Node 24:
+ *   PATH=$(dirname $(.ci/node24)):$PATH npx tsx bench/rollout.ts
+ *
  * (r) a rollback asked on the bus -> the answer, and -> the bytes in a sidecar's directory, as
  *     deployed: the compiled central sentinel signing, the compiled sidecar with its key and a check
  *     of a stand-in gateway; p50 and p99 over ROLLBACKS, interleaved with its peer, a change of the
@@ -75,8 +78,9 @@ async function rollback(server: NatsServer) {
   const check = `http://127.0.0.1:${(gateway.address() as AddressInfo).port}/health`;
   const texts = [policyYaml('one'), policyYaml('two')];
   writeFileSync(path.join(source, 'a.yaml'), texts[0] as string);
-  const central = Daemon.start(['--servers', server.url, '--policies', source, '--signing-seed', key.seedFile, '--log-level', 'warn', '--http', 'off', '--state-dir', path.join(root, 'state')]);
-  const sidecar = Daemon.start(['sidecar', '--servers', server.url, '--component', 'gateway', '--deliver-to', delivered, '--public-key', key.publicKey, '--check', check, '--log-level', 'warn']);
+  const executable = { bin: BIN, node: NODE };
+  const central = Daemon.start(['--servers', server.url, '--policies', source, '--signing-seed', key.seedFile, '--log-level', 'warn', '--http', 'off', '--state-dir', path.join(root, 'state')], {}, undefined, undefined, executable);
+  const sidecar = Daemon.start(['sidecar', '--servers', server.url, '--component', 'gateway', '--deliver-to', delivered, '--public-key', key.publicKey, '--check', check, '--log-level', 'warn'], {}, undefined, undefined, executable);
   const nc = await connect({ servers: server.url });
   try {
     const file = path.join(delivered, 'a.yaml');
@@ -157,14 +161,17 @@ function entryFor(snapshot: Snapshot, previous: Snapshot | undefined, i: number)
   return { entry, contents };
 }
 
-function diskBytes(dir: string): number {
-  let total = 0;
+/** What the files take on disk (whole blocks), and their bytes. */
+function diskBytes(dir: string): { blocks: number; bytes: number } {
+  let blocks = 0;
+  let bytes = 0;
   for (const name of readdirSync(dir, { recursive: true }) as string[]) {
     const s = statSync(path.join(dir, name));
-    // What the files take on disk, in whole blocks.
-    if (s.isFile()) total += s.blocks * 512;
+    if (!s.isFile()) continue;
+    blocks += s.blocks * 512;
+    bytes += s.size;
   }
-  return total;
+  return { blocks, bytes };
 }
 
 /** (s) The history over SETS sets: listing it, and what it takes on disk. */
@@ -203,11 +210,11 @@ async function history() {
     }
     const disk = diskBytes(state);
     console.log(
-      `(s) the history over ${SETS} recorded sets (3 files, one changing each time; ${entries.length} listed):\n` +
+      `(s) the history over ${SETS} recorded sets (3 files, one changing each time; the newest ${entries.length} listed):\n` +
         `    append (local, fsync'd):                 p50 ${ms(median(appends))}, p99 ${ms(quantile(appends, 0.99))}\n` +
         `    \`nachos-sentinel history\` (a process):  median ${ms(median(listing))}  beside a bare Node process reading the same 20 entries: ${ms(median(floor))} (${(median(listing) / median(floor)).toFixed(2)}x)\n` +
-        `    disk: ${(disk / SETS / 1024).toFixed(2)} KiB per set on disk (${(disk / 1024 / 1024).toFixed(1)} MiB in all), beside ${(changed / SETS / 1024).toFixed(2)} KiB of changed file bytes per set ` +
-        `(${(disk / changed).toFixed(1)}x: an entry file and a file block each)`,
+        `    disk: ${(disk.blocks / SETS / 1024).toFixed(2)} KiB per set on disk, ${(disk.bytes / SETS / 1024).toFixed(2)} KiB of it written (${(disk.blocks / 1024 / 1024).toFixed(1)} MiB in all), ` +
+        `beside ${(changed / SETS / 1024).toFixed(2)} KiB of changed file bytes per set (${(disk.bytes / changed).toFixed(1)}x written: the entry; ${(disk.blocks / changed).toFixed(1)}x on disk: a block for the entry and one for the file)`,
     );
   } finally {
     cleanup();

@@ -38,6 +38,9 @@ export class LocalHistoryStore implements HistoryStore {
   private readonly entries: string;
   private readonly blobs: string;
   private readonly indexed: IndexedEntry[] = [];
+  /** Every entry's number, oldest first (read from the directory's listing). */
+  private numbers: number[] = [];
+  private indexRead = false;
   /** How many kept entries use each stored file (writers only). */
   private readonly refs = new Map<string, number>();
   private readonly filesOf = new Map<number, string[]>();
@@ -77,13 +80,25 @@ export class LocalHistoryStore implements HistoryStore {
       await this.lock();
     }
     const names = (await fs.readdir(this.entries).catch(() => [] as string[])).filter((n) => /^\d{10}\.json$/.test(n)).sort();
-    for (const name of names) {
-      const entry = await this.readEntry(path.join(this.entries, name));
+    this.numbers = names.map((n) => Number(n.slice(0, 10)));
+    // A reader lists the newest entries without reading the others; a writer needs every file list (what it may remove).
+    if (!readOnly) {
+      await this.readIndex();
+      await this.prune();
+    }
+  }
+
+  /** Reads every entry's number, kind, revision and key (and, for a writer, the files it uses). */
+  private async readIndex(): Promise<void> {
+    if (this.indexRead) return;
+    this.indexRead = true;
+    for (const n of this.numbers) {
+      const entry = await this.get(n);
       if (!entry) continue;
       this.indexed.push(indexOf(entry));
-      if (!readOnly) this.use(entry);
+      if (!this.options.readOnly) this.use(entry);
     }
-    if (!readOnly) await this.prune();
+    this.numbers = this.indexed.map((e) => e.n);
   }
 
   async append(entry: NewEntry, contents: ReadonlyMap<string, Buffer>): Promise<{ entry: HistoryEntry; appended: boolean }> {
@@ -94,6 +109,7 @@ export class LocalHistoryStore implements HistoryStore {
   }
 
   private async appendNow(entry: NewEntry, contents: ReadonlyMap<string, Buffer>): Promise<{ entry: HistoryEntry; appended: boolean }> {
+    await this.readIndex();
     const newest = this.indexed.at(-1);
     if (newest?.key === entry.key) {
       const existing = await this.get(newest.n);
@@ -109,18 +125,20 @@ export class LocalHistoryStore implements HistoryStore {
     const stored: HistoryEntry = { schemaVersion: ENTRY_SCHEMA_VERSION, n: (newest?.n ?? 0) + 1, ...entry };
     await writeWhole(this.entryFile(stored.n), Buffer.from(`${JSON.stringify(stored)}\n`));
     this.indexed.push(indexOf(stored));
+    this.numbers.push(stored.n);
     this.use(stored);
     await this.prune();
     return { entry: stored, appended: true };
   }
 
   async list(limit: number): Promise<HistoryEntry[]> {
-    const newest = this.indexed.slice(-Math.max(0, limit)).reverse();
-    const entries = await Promise.all(newest.map((e) => this.get(e.n)));
+    const newest = this.numbers.slice(-Math.max(0, limit)).reverse();
+    const entries = await Promise.all(newest.map((n) => this.get(n)));
     return entries.filter((e): e is HistoryEntry => e !== undefined);
   }
 
   async index(): Promise<readonly IndexedEntry[]> {
+    await this.readIndex();
     return this.indexed;
   }
 
@@ -181,6 +199,7 @@ export class LocalHistoryStore implements HistoryStore {
   private async prune(): Promise<void> {
     while (this.indexed.length > this.keep) {
       const oldest = this.indexed.shift() as IndexedEntry;
+      this.numbers.shift();
       await fs.rm(this.entryFile(oldest.n), { force: true });
       for (const sha of this.filesOf.get(oldest.n) ?? []) {
         const left = (this.refs.get(sha) ?? 1) - 1;
