@@ -5,7 +5,7 @@ import { messageOf } from '../errors.js';
 import { sha256Hex } from '../policy/revision.js';
 import { ENTRY_SCHEMA_VERSION, type HistoryEntry, type NewEntry } from './entry.js';
 import { DEFAULT_KEEP } from './local-store.js';
-import { HistoryError, type HistoryStore, type IndexedEntry, type RolloutRecord } from './store.js';
+import { alreadyRecorded, HistoryError, type HistoryStore, type IndexedEntry, type RolloutRecord } from './store.js';
 
 /** Every history subject starts with this, then the deployment's token. */
 export const HISTORY_SUBJECT_ROOT = 'nachos.system.history';
@@ -174,33 +174,32 @@ export class JetStreamHistoryStore implements HistoryStore {
 
   private async appendNow(entry: NewEntry, contents: ReadonlyMap<string, Buffer>): Promise<{ entry: HistoryEntry; appended: boolean }> {
     const { js, jsm } = await this.api();
+    let stored = false;
     // No read first: the slot after our newest is tried at once, and a refusal says another replica was
-    // there first (its entry is read then, and may be this very event).
-    const same = await this.recorded(jsm, entry.key);
-    if (same) return { entry: same, appended: false };
-    for (const [sha256, bytes] of contents) await this.storeFile(js, jsm, sha256, bytes);
-    for (let n = (this.indexed.at(-1)?.n ?? 0) + 1; ; n++) {
-      const stored: HistoryEntry = { schemaVersion: ENTRY_SCHEMA_VERSION, n, ...entry };
+    // there first (its entry is read then: the history is judged again, and the next slot tried).
+    for (;;) {
+      const n = (this.indexed.at(-1)?.n ?? 0) + 1;
+      const recorded = alreadyRecorded(this.indexed, entry);
+      if (recorded) {
+        const existing = await this.read(jsm, recorded.n);
+        if (existing) return { entry: existing, appended: false };
+      }
+      if (!stored) {
+        for (const [sha256, bytes] of contents) await this.storeFile(js, jsm, sha256, bytes);
+        stored = true;
+      }
+      const entryAt: HistoryEntry = { schemaVersion: ENTRY_SCHEMA_VERSION, n, ...entry };
       try {
-        await js.publish(this.subjects.entry(n), JSON.stringify(stored), { expect: { lastSubjectSequence: 0 } });
-        this.take(stored);
+        await js.publish(this.subjects.entry(n), JSON.stringify(entryAt), { expect: { lastSubjectSequence: 0 } });
+        this.take(entryAt);
         await this.prune(jsm);
-        return { entry: stored, appended: true };
+        return { entry: entryAt, appended: true };
       } catch (err) {
         if (!wrongLastSequence(err)) throw err;
-        // Another replica took entry n first: its event may be ours.
-        const theirs = await this.read(jsm, n);
-        if (theirs) this.take(theirs);
-        if (theirs?.key === entry.key) return { entry: theirs, appended: false };
+        // Another replica took entry n first: read it, and what else was appended meanwhile.
+        await this.catchUp(jsm);
       }
     }
-  }
-
-  /** The newest entries (from ours back to the last one kept) that already record this event. */
-  private async recorded(jsm: JetStreamManager, key: string): Promise<HistoryEntry | undefined> {
-    const newest = this.indexed.at(-1);
-    if (newest?.key !== key) return undefined;
-    return this.read(jsm, newest.n);
   }
 
   /** Stores a file's bytes under its digest, unless they are there: the parts after the first, then part 0, which says how many. */

@@ -102,7 +102,30 @@ export async function resolveReference(store: Pick<HistoryStore, 'index' | 'get'
   return entry;
 }
 
-/** The newest entry after which its revision was in force for everyone (an accepted set announced to all, a rollback, a release). */
+/** Whether an entry puts its revision in force for everyone (an accepted set announced to all, a rollback, a release, a canary released). */
+export function putsInForce(e: Pick<IndexedEntry, 'kind' | 'audience'>): boolean {
+  return IN_FORCE_FOR_EVERYONE.has(e.kind) || (e.kind === 'accepted' && e.audience === null);
+}
+
+/** The newest entry after which its revision was in force for everyone. */
 export function newestInForce(index: readonly IndexedEntry[]): IndexedEntry | undefined {
-  return index.findLast((e) => IN_FORCE_FOR_EVERYONE.has(e.kind) || (e.kind === 'accepted' && e.audience === null));
+  return index.findLast(putsInForce);
+}
+
+/** Entries looked back through for an event recorded already (a rejection, a canary's start, a halt). */
+const RECENT = 16;
+
+/**
+ * Whether an event is in a shared history already, or no longer true of it, so that it must not be
+ * appended: what keeps sentinel replicas that see the same change (sooner or later) from recording it
+ * twice. An entry that puts a set in force for everyone is appended only on top of the set it replaced:
+ * when the history's newest such entry is already its set (another replica recorded it), or neither its
+ * set nor the one it replaced (the history moved on while this replica lagged), it is not, and that entry
+ * is returned. Other entries are not appended when one of the newest few has the same key.
+ */
+export function alreadyRecorded(index: readonly IndexedEntry[], entry: Pick<NewEntry, 'kind' | 'audience' | 'revision' | 'previous' | 'key'>): IndexedEntry | undefined {
+  if (!putsInForce(entry)) return index.slice(-RECENT).find((e) => e.key === entry.key);
+  const head = newestInForce(index);
+  if (head === undefined || head.revision === entry.previous) return undefined;
+  return head;
 }

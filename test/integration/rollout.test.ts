@@ -7,7 +7,9 @@ import { connect } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { describe, expect } from 'vitest';
 import { parse as parseYaml } from 'yaml';
+import { makeEntry, ruleIndex } from '../../src/history/entry.js';
 import { historySubjects, JetStreamHistoryStore } from '../../src/history/jetstream-store.js';
+import { buildSnapshot, type Snapshot } from '../../src/policy/snapshot.js';
 import { SUBJECTS } from '../../src/protocol/topics.js';
 import { checkRolloutEvent } from '../../src/rollout/rollout.js';
 import { Daemon } from '../helpers/daemon.js';
@@ -406,6 +408,52 @@ describe('the history in JetStream', () => {
     const entries = await one.sentinel.history?.list(10);
     expect(entries?.map((e) => e.n)).toEqual([3, 2, 1]);
     expect(new Set(entries?.map((e) => e.revision)).size).toBe(3);
+  }, 90_000);
+
+  it('never records an event a replica saw late on top of what the history moved on to (each replica with its own view of the stream)', async ({ startServer }) => {
+    const server = await startServer({ jetstream: true });
+    const nc = await connect({ servers: server.url });
+    const open = () => new JetStreamHistoryStore({ connection: async () => nc, stream: 'NACHOS_POLICY_HISTORY', deployment: '' });
+    const a = open();
+    const b = open();
+    // b reads the stream while it is still empty: its view lags from here on.
+    expect(await b.index()).toEqual([]);
+    const set = (...ids: string[]) => {
+      const built = buildSnapshot([{ path: 'a.yaml', kind: 'policy', content: Buffer.from(policyYaml(...ids)) }], [], { allowEmpty: false });
+      if (!built.ok) throw new Error('invalid');
+      return built.snapshot;
+    };
+    const accepted = (snapshot: Snapshot, previous: Snapshot | undefined, by: string) => ({
+      entry: makeEntry({
+        kind: 'accepted',
+        revision: snapshot.revision,
+        files: snapshot.files,
+        previous: previous ? { revision: previous.revision, files: previous.files, rules: ruleIndex(previous.policies) } : undefined,
+        rules: ruleIndex(snapshot.policies),
+        warnings: 0,
+        audience: null,
+        by,
+        at: Date.now(),
+        key: `accepted:${snapshot.revision}:${previous?.revision ?? ''}`,
+      }),
+      contents: new Map(snapshot.files.map((f) => [f.sha256, Buffer.from(snapshot.contents.get(f.path) as string)])),
+    });
+    const [one, two] = [set('a1'), set('a1', 'a2')];
+    const first = accepted(one, undefined, 'sentinel/a');
+    expect((await a.append(first.entry, first.contents)).appended).toBe(true);
+    const second = accepted(two, one, 'sentinel/a');
+    expect((await a.append(second.entry, second.contents)).appended).toBe(true);
+    // b, late, records its own start on the first set: the history has moved on; nothing is appended.
+    const late = accepted(one, undefined, 'sentinel/b');
+    expect(await b.append(late.entry, late.contents)).toMatchObject({ appended: false, entry: { n: 2, revision: two.revision } });
+    // b, late, sees the change a saw: recorded once.
+    const same = accepted(two, one, 'sentinel/b');
+    expect(await b.append(same.entry, same.contents)).toMatchObject({ appended: false, entry: { n: 2 } });
+    expect((await a.index()).map((e) => [e.n, e.revision])).toEqual([
+      [1, one.revision],
+      [2, two.revision],
+    ]);
+    await nc.close();
   });
 
   it('a sidecar that starts while every central sentinel is down delivers the newest verified set from the stream, and refuses a forged or older one there', async ({ startServer, sentinel, sidecarOf, yamlDir, root, listen }) => {
