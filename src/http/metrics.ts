@@ -323,7 +323,7 @@ export function createMetrics(source: MetricsSource, clock: Clock): { registry: 
     registers: [register],
   });
   for (const event of ['canary', 'baking', 'released', 'halted', 'promoted', 'aborted', 'rollback', 'release'] satisfies RolloutEventName[]) rolloutEvents.inc({ event }, 0);
-  counterOf(`${PREFIX}history_failures_total`, 'Writes to the policy history that failed (the history has a gap; the announcements went out).', () => rollout.historyFailures);
+  counterOf(`${PREFIX}history_failures_total`, 'Writes to the policy history given up on after a minute of retries (the history has a gap; the announcements went out).', () => rollout.historyFailures);
   return {
     registry: register,
     record: {

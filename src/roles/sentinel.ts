@@ -81,11 +81,12 @@ export class Sentinel {
   /** The policy history, once opened (start). */
   history: HistoryStore | undefined;
   private signingKey: SigningKey | undefined;
-  private readonly log: Logger;
   /** Where the HTTP listener is bound, once started (undefined when off or failed). */
   httpAddress: AddressInfo | undefined;
   private readonly eventLoop = eventLoopCheck();
   private closing: Promise<void> | undefined;
+  /** The newest statement for everyone, being kept in the history stream. */
+  private current: Uint8Array | undefined;
 
   constructor(
     readonly config: SentinelConfig,
@@ -93,7 +94,6 @@ export class Sentinel {
   ) {
     const { log, instance, version } = parts;
     this.instance = instance;
-    this.log = log;
     const clock = parts.clock ?? systemClock;
     const dirCheckIntervalMs = parts.dirCheckIntervalMs ?? DEFAULT_DIR_CHECK_INTERVAL;
 
@@ -331,12 +331,14 @@ export class Sentinel {
 
   /** The newest statement for everyone, in the stream: a sidecar that starts while no sentinel runs delivers it. */
   private keepCurrent(history: HistoryStore, message: Uint8Array): void {
-    void history.writeCurrent?.(message, this.announcer.transferBody(message)).catch((err: unknown) => this.logCurrentFailure(err));
-  }
-
-  private logCurrentFailure(err: unknown): void {
-    this.rollout.historyFailures++;
-    this.log.warn({ error: (err as Error).message }, 'could not keep the statement in force in the history stream');
+    this.current = message;
+    const body = this.announcer.transferBody(message);
+    // Tried again while it fails, until a newer statement replaces it.
+    void this.rollout.retrier
+      .run('keeping the statement in force in the history stream', { history: history.where }, async () => history.writeCurrent?.(message, body), () => this.current === message)
+      .then((kept) => {
+        if (!kept && this.current === message) this.rollout.historyFailures++;
+      });
   }
 
   /** Ready: connected to the bus and holding a valid policy snapshot. */

@@ -7,7 +7,8 @@ import type { ReportedStatus } from '../health/heartbeat-payload.js';
 import { isLive, type InstanceStatus, type Tracked } from '../health/instances.js';
 import { announcementHead, makeEntry, ruleIndex, type EntryKind, type RuleIndex } from '../history/entry.js';
 import { rebuildSnapshot } from '../history/rebuild.js';
-import { HistoryError, newestInForce, resolveReference, type Halt, type HistoryStore, type Pin } from '../history/store.js';
+import { Retrier } from '../history/retry.js';
+import { HistoryError, newestInForce, resolveReference, type Halt, type HistoryStore, type Pin, type RolloutRecord } from '../history/store.js';
 import type { ReloadReason, RolloutEvent, RolloutEventName } from '../policy/announcements.js';
 export type { RolloutEvent, RolloutEventName } from '../policy/announcements.js';
 import type { BuildOptions, Rejection, Snapshot } from '../policy/snapshot.js';
@@ -127,12 +128,15 @@ export class Rollout extends EventEmitter<{ event: [event: RolloutEvent]; change
   /** History writes that failed since start. */
   historyFailures = 0;
   private closed = false;
+  /** Failed history reads and writes are tried again for a while. */
+  readonly retrier: Retrier;
   private history: HistoryStore | undefined;
   private starting: Promise<void> | undefined;
 
   constructor(private readonly options: RolloutOptions) {
     super();
     this.history = options.history;
+    this.retrier = new Retrier(options.clock, options.log);
   }
 
   /** The history, once opened. */
@@ -153,18 +157,20 @@ export class Rollout extends EventEmitter<{ event: [event: RolloutEvent]; change
     const { log } = this.options;
     const history = this.history;
     if (!history) return;
-    try {
+    // A rollback in force must not be undone by a restart while the history is slow to answer (a JetStream
+    // cluster electing its leaders): the first set from the directory waits for it, up to a minute.
+    const read = await this.retrier.run('reading the rollout state from the history', { history: history.where }, async () => {
       const record = await history.readRollout();
       const newest = newestInForce(await history.index());
       this.restored = { pin: record.pin, halted: record.halted, newest: newest?.revision };
-    } catch (err) {
-      log.error({ error: messageOf(err), history: history.where }, 'could not read the rollout state from the history; starting from the policy directory');
-    }
+    });
+    if (!read) log.error({ history: history.where }, 'starting from the policy directory without the rollout state: a rollback or halted canary recorded there is not in force');
   }
 
   close(): void {
     this.closed = true;
     this.stopTicking();
+    this.retrier.close();
     // Entries still waiting for a publication are recorded without it.
     for (const p of this.pending.splice(0)) p.record(undefined);
   }
@@ -627,18 +633,25 @@ export class Rollout extends EventEmitter<{ event: [event: RolloutEvent]; change
     const previous = before && before.revision !== facts.revision ? { revision: before.revision, files: before.files, rules: before === this.inForce ? this.rules : ruleIndex(before.policies) } : undefined;
     const entry = makeEntry({ ...rest, previous, by, at: clock.wallNow(), signer: facts.kind === 'rejected' ? null : signer });
     this.writes = this.writes.then(async () => {
-      try {
+      const recorded = await this.retrier.run('recording in the policy history', { kind: entry.kind, revision: entry.revision, history: history.where }, async () => {
         const { appended } = await history.append(entry, contents);
         if (!appended) log.debug({ kind: entry.kind, revision: entry.revision }, 'another sentinel recorded this in the history already');
-      } catch (err) {
-        this.historyFailures++;
-        log.error({ error: messageOf(err), kind: entry.kind, revision: entry.revision, history: history.where }, 'could not record in the policy history');
-      }
+      });
+      if (!recorded) this.historyFailures++;
     });
   }
 
   private persist(): void {
-    this.writes = this.writes.then(() => this.persistNow().catch(() => undefined));
+    const history = this.history;
+    if (!history) return;
+    this.writes = this.writes.then(async () => {
+      const state = this.rolloutRecord();
+      if (!(await this.retrier.run('recording the rollout state', { history: history.where }, () => history.writeRollout(state)))) this.historyFailures++;
+    });
+  }
+
+  private rolloutRecord(): RolloutRecord {
+    return { ...(this.pin ? { pin: this.pin } : {}), ...(this.halted ? { halted: this.halted } : {}) };
   }
 
   private async persistNow(): Promise<void> {
@@ -646,7 +659,7 @@ export class Rollout extends EventEmitter<{ event: [event: RolloutEvent]; change
     const history = this.history;
     if (!history) return;
     try {
-      await history.writeRollout({ ...(this.pin ? { pin: this.pin } : {}), ...(this.halted ? { halted: this.halted } : {}) });
+      await history.writeRollout(this.rolloutRecord());
     } catch (err) {
       this.historyFailures++;
       log.error({ error: messageOf(err), history: history.where }, 'could not record the rollout state');

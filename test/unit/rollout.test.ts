@@ -5,8 +5,10 @@ import type { Announcement } from '../../src/bus/policy-announcer.js';
 import { HealthAggregator } from '../../src/health/aggregator.js';
 import type { Heartbeat } from '../../src/health/heartbeat-payload.js';
 import { LocalHistoryStore } from '../../src/history/local-store.js';
+import type { HistoryStore } from '../../src/history/store.js';
 import type { ReloadReason, RolloutEvent } from '../../src/policy/announcements.js';
 import { buildSnapshot, type Snapshot } from '../../src/policy/snapshot.js';
+import { RETRY_FOR } from '../../src/history/retry.js';
 import { Rollout, RolloutRefusal } from '../../src/rollout/rollout.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 import { policyText } from '../helpers/policy-files.js';
@@ -39,10 +41,16 @@ interface Stated {
  * A rollout over a real aggregator (fed heartbeats) and a real local history, on a fake clock; the
  * announcer records what it was told to state, and "publishes" it at once, as a connected one does.
  */
-async function harness(options: { canary?: string[]; bakeMs?: number; dir?: string } = {}) {
+async function harness(options: { canary?: string[]; bakeMs?: number; dir?: string; failAppends?: () => boolean } = {}) {
   const clock = new FakeClock();
   const dir = options.dir ?? path.join(tempDir('rollout-').dir, 'state');
-  const history = await LocalHistoryStore.open({ dir });
+  const local = await LocalHistoryStore.open({ dir });
+  // A store that refuses appends while `failAppends` says so (a leader being elected, a full disk).
+  const history: HistoryStore = options.failAppends
+    ? Object.assign(Object.create(local) as HistoryStore, {
+        append: (...args: Parameters<HistoryStore['append']>) => ((options.failAppends as () => boolean)() ? Promise.reject(new Error('timeout')) : local.append(...args)),
+      })
+    : local;
   const aggregator = new HealthAggregator({ clock, intervalMs: H, required: [], optional: [], maxInstances: 100, onTransition: () => undefined });
   aggregator.setConnected(true);
   const stated: Stated[] = [];
@@ -105,6 +113,58 @@ async function harness(options: { canary?: string[]; bakeMs?: number; dir?: stri
   });
   return { rollout, history, aggregator, stated, events, beat, pass, settle, clock, dir };
 }
+
+/** Fake time passes in 50 ms steps, each after a real moment (the store's file I/O is real), until `done` holds or `ms` passed. */
+async function run(clock: FakeClock, ms: number, done: () => boolean | Promise<boolean> = () => false): Promise<void> {
+  for (let t = 0; t < ms && !(await done()); t += 50) {
+    await new Promise((resolve) => setTimeout(resolve, 2));
+    clock.advance(50);
+  }
+}
+
+describe('the history when a write fails', () => {
+  it('tries a failed write again until it is recorded, once, in order with the writes after it', async () => {
+    let failures = 3;
+    const h = await harness({ failAppends: () => failures-- > 0 });
+    const one = set('a1');
+    const two = set('a2');
+    h.rollout.sourceAccepted(one);
+    h.rollout.sourceAccepted(two);
+    await run(h.clock, 10_000, async () => (await h.history.index()).length === 2);
+    await h.rollout.flushed();
+    expect((await h.history.list(10)).map((e) => [e.n, e.revision])).toEqual([
+      [2, two.revision],
+      [1, one.revision],
+    ]);
+    expect(h.rollout.historyFailures).toBe(0);
+  });
+
+  it('gives up on a write after a minute, counts it, and records the next one once the store is back', async () => {
+    let down = true;
+    const h = await harness({ failAppends: () => down });
+    const one = set('a1');
+    h.rollout.sourceAccepted(one);
+    await run(h.clock, RETRY_FOR - 6000);
+    expect(h.rollout.historyFailures).toBe(0);
+    await run(h.clock, 10_000, () => h.rollout.historyFailures === 1);
+    await h.rollout.flushed();
+    expect(h.rollout.historyFailures).toBe(1);
+    down = false;
+    const two = set('a2');
+    h.rollout.sourceAccepted(two);
+    await h.settle();
+    expect((await h.history.list(10)).map((e) => e.revision)).toEqual([two.revision]);
+  });
+
+  it('stops trying when the sentinel stops: its shutdown does not wait out the retries', async () => {
+    const h = await harness({ failAppends: () => true });
+    h.rollout.sourceAccepted(set('a1'));
+    await run(h.clock, 1000);
+    h.rollout.close();
+    await h.rollout.flushed();
+    expect(h.rollout.historyFailures).toBe(1);
+  });
+});
 
 describe('the rollout without a canary', () => {
   it('puts each new set in force for everyone, and records each with its announcement and what changed', async () => {
