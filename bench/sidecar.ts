@@ -8,23 +8,37 @@
  *     sidecar (compiled) -> the new bytes readable in its delivery directory;
  *     target p50 <= the quiet window + 15 ms (Kubernetes' own ConfigMap
  *     propagation takes up to a minute or more);
- * (h) the sidecar's cost, next to a bare Node process holding one NATS
- *     connection (the floor): RSS once idle (target <= 1.25x), idle CPU at the
- *     default 5 s interval (target < 0.5% of a core), and start to first
- *     heartbeat on the bus (target < 300 ms; the floor: start to its first
- *     message).
+ *     signed (--signing-seed, --public-key) beside unsigned, each pair on a bus
+ *     of its own, changes interleaved: target signed within 3 ms of unsigned;
+ * (h) the sidecar as deployed (an HTTP --check against a stand-in gateway,
+ *     --public-key, signed sets delivered), next to a bare Node process holding
+ *     one NATS connection (the floor): RSS after deliveries (target <= 1.25x),
+ *     idle CPU at the default 5 s interval (target < 0.5% of a core), and start
+ *     to first heartbeat on the bus (target < 300 ms; the floor: start to its
+ *     first message);
+ * (i) into Nachos' own PolicyLoader (NACHOS_REPO; skipped, saying why, without
+ *     it): a source write -> onReload with the new rules, beside the floor of the
+ *     file written straight into its directory; and a burst of 20 changes.
+ *
+ * `npx tsx bench/sidecar.ts latency` (or cost, nachos) runs one part;
+ * NODE_BIN=... runs the sidecar of (h) on another Node.
  */
 import { DEFAULTS } from './defaults.js';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { connect } from '@nats-io/transport-node';
 import { SUBJECTS } from '../src/protocol/topics.js';
 import { BIN, Daemon } from '../test/helpers/daemon.js';
 import { NatsServer } from '../test/helpers/nats-server.js';
-import { atomicWrite, policyText } from '../test/helpers/policy-files.js';
+import { atomicWrite, policyYaml } from '../test/helpers/policy-files.js';
+import { signingKey } from '../test/helpers/signing.js';
+import { importNachos, nachosAvailable, nachosSkipReason } from '../test/helpers/nachos-reader.js';
 import { tempDir } from '../test/helpers/temp-dir.js';
+import { DELIVERY_SPACING } from '../src/deliver/policy-receiver.js';
 import { until } from '../test/helpers/until.js';
 
 const CHANGES = Number(process.env.CHANGES ?? 200);
@@ -57,40 +71,171 @@ function hashOf(file: string): string | undefined {
   }
 }
 
-/** (g) A source write to the bytes in the sidecar's directory. */
-async function endToEnd(server: NatsServer) {
-  const { dir: root, cleanup } = tempDir('bench-sidecar-');
-  const source = path.join(root, 'policies');
-  const delivered = path.join(root, 'delivered');
-  const { mkdirSync } = await import('node:fs');
+/** A central sentinel and a sidecar on a bus of their own, signed or not, as deployed. */
+async function startPair(root: string, name: string, signed: boolean) {
+  const server = await NatsServer.start();
+  const source = path.join(root, `${name}-policies`);
+  const delivered = path.join(root, `${name}-delivered`);
   mkdirSync(source);
-  writeFileSync(path.join(source, 'a.toml'), policyText('a0'));
-  const central = Daemon.start(['--servers', server.url, '--policies', source, '--log-level', 'warn', '--http', 'off']);
-  const sidecar = Daemon.start(['sidecar', '--servers', server.url, '--component', 'bench', '--deliver-to', delivered, '--log-level', 'warn']);
+  writeFileSync(path.join(source, 'a.yaml'), policyYaml('a0'));
+  const key = signed ? signingKey(root, `${name}.nk`) : undefined;
+  const central = Daemon.start(['--servers', server.url, '--policies', source, '--log-level', 'warn', '--http', 'off', ...(key ? ['--signing-seed', key.seedFile] : [])]);
+  const sidecar = Daemon.start(['sidecar', '--servers', server.url, '--component', 'bench', '--deliver-to', delivered, '--log-level', 'warn', ...(key ? ['--public-key', key.publicKey] : [])]);
+  // When each announcement was heard on the bus: the path splits there (write -> announce -> disk).
+  const listener = await connect({ servers: server.url });
+  const heard: number[] = [];
+  listener.subscribe(SUBJECTS.policyReload, { callback: () => void heard.push(performance.now()) });
+  await listener.flush();
+  await until(() => hashOf(path.join(delivered, 'a.yaml')) === sha256(policyYaml('a0')), 10_000, `the first delivery (${name})`);
+  return {
+    name,
+    source,
+    delivered,
+    heard,
+    stop: async () => {
+      await listener.close();
+      await sidecar.stop();
+      await central.stop();
+      await server.stop();
+    },
+  };
+}
+
+/** One change written at the source, until its bytes are in the sidecar's directory: [total, write -> announce]. */
+async function oneChange(pair: Awaited<ReturnType<typeof startPair>>, i: number): Promise<[number, number]> {
+  const text = policyYaml('a0', `a${i}`);
+  const want = sha256(text);
+  const t0 = performance.now();
+  const before = pair.heard.length;
+  atomicWrite(path.join(pair.source, 'a.yaml'), text);
+  for (;;) {
+    if (hashOf(path.join(pair.delivered, 'a.yaml')) === want) break;
+    if (performance.now() - t0 > 10_000) throw new Error(`change ${i} not delivered within 10 s (${pair.name})`);
+    await sleep(1);
+  }
+  const total = performance.now() - t0;
+  const announced = (pair.heard[before] ?? Number.NaN) - t0;
+  return [total, announced];
+}
+
+/**
+ * (g) A source write to the bytes in the sidecar's directory, signed (--signing-seed on the central,
+ * --public-key on the sidecar) and unsigned, each pair on its own bus, changes interleaved.
+ */
+async function endToEnd() {
+  const { dir: root, cleanup } = tempDir('bench-sidecar-');
+  const pairs = [await startPair(root, 'unsigned', false), await startPair(root, 'signed', true)];
   try {
-    await until(() => hashOf(path.join(delivered, 'a.toml')) === sha256(policyText('a0')), 10_000, 'the first delivery');
-    const samples: number[] = [];
+    const samples = new Map(pairs.map((p) => [p.name, { total: [] as number[], announce: [] as number[] }]));
     for (let i = 1; i <= CHANGES; i++) {
-      const text = policyText(`a${i}`);
-      const want = sha256(text);
-      const t0 = performance.now();
-      atomicWrite(path.join(source, 'a.toml'), text);
-      for (;;) {
-        if (hashOf(path.join(delivered, 'a.toml')) === want) break;
-        if (performance.now() - t0 > 10_000) throw new Error(`change ${i} not delivered within 10 s`);
-        await sleep(1);
+      for (const pair of i % 2 ? pairs : [...pairs].reverse()) {
+        const [total, announce] = await oneChange(pair, i);
+        samples.get(pair.name)?.total.push(total);
+        samples.get(pair.name)?.announce.push(announce);
+        await sleep(GAP_MS);
       }
-      samples.push(performance.now() - t0);
-      await sleep(GAP_MS);
     }
-    const p50 = median(samples);
+    const line = (name: string) => {
+      const { total, announce } = samples.get(name) as { total: number[]; announce: number[] };
+      const a = median(announce.filter(Number.isFinite));
+      return `    ${name.padEnd(9)} p50 ${median(total).toFixed(1).padStart(5)} ms (write -> announce ${a.toFixed(1)}, announce -> disk ${(median(total) - a).toFixed(1)}), p99 ${quantile(total, 0.99).toFixed(1)} ms`;
+    };
+    const unsigned = median(samples.get('unsigned')?.total ?? []);
+    const signed = median(samples.get('signed')?.total ?? []);
     console.log(
-      `(g) source write -> bytes in the sidecar's directory, ${samples.length} changes: p50 ${p50.toFixed(1)} ms, p99 ${quantile(samples, 0.99).toFixed(1)} ms, max ${Math.max(...samples).toFixed(1)} ms\n` +
-        `    target: p50 <= quiet window (${QUIET_WINDOW_MS} ms) + 15 ms: ${verdict(p50 <= QUIET_WINDOW_MS + 15)}`,
+      `(g) source write -> bytes in the sidecar's directory, ${CHANGES} changes each, interleaved (Node ${nodeVersion()}):\n${line('unsigned')}\n${line('signed')}\n` +
+        `    signed - unsigned: ${(signed - unsigned).toFixed(1)} ms (target <= 3 ms: ${verdict(signed - unsigned <= 3)}); unsigned p50 <= quiet window (${QUIET_WINDOW_MS} ms) + 15 ms: ${verdict(unsigned <= QUIET_WINDOW_MS + 15)}`,
     );
   } finally {
-    await sidecar.stop();
-    await central.stop();
+    for (const pair of pairs) await pair.stop();
+    cleanup();
+  }
+}
+
+type NachosLoader = new (c: { policiesPath: string; enableHotReload: boolean; onReload: (policies: { rules: { id: string }[] }[]) => void }) => {
+  startWatching(): void;
+  destroy(): void;
+};
+
+/**
+ * (i) Into Nachos' own PolicyLoader (compiled from NACHOS_REPO): a source write -> the central
+ * (signed) -> the sidecar -> Nachos' onReload with the new rules, beside the floor of the same file
+ * written straight into a directory another PolicyLoader watches; then a burst of changes, each path.
+ */
+async function intoNachos() {
+  if (!nachosAvailable) {
+    console.log(`(i) source write -> Nachos' PolicyLoader: skipped, ${nachosSkipReason}`);
+    return;
+  }
+  const { PolicyLoader } = await importNachos<{ PolicyLoader: NachosLoader }>('packages/core/gateway/src/salsa/policy/loader.ts');
+  const { dir: root, cleanup } = tempDir('bench-nachos-');
+  const pair = await startPair(root, 'nachos', true);
+  const straight = path.join(root, 'straight');
+  mkdirSync(straight);
+  writeFileSync(path.join(straight, 'a.yaml'), policyYaml('a0'));
+  // Nachos logs every step on the console: kept quiet while it runs.
+  const quiet = { log: console.log, warn: console.warn, error: console.error };
+  const say = quiet.log;
+  console.log = console.warn = console.error = () => undefined;
+  const loads = { sidecar: [] as string[], straight: [] as string[] };
+  const loaders = (['sidecar', 'straight'] as const).map((who) => {
+    const loader = new PolicyLoader({
+      policiesPath: who === 'sidecar' ? pair.delivered : straight,
+      enableHotReload: true,
+      onReload: (policies) => loads[who].push(policies.flatMap((p) => p.rules.map((r) => r.id)).sort().join(',')),
+    });
+    loader.startWatching();
+    return loader;
+  });
+  const into = { sidecar: path.join(pair.source, 'a.yaml'), straight: path.join(straight, 'a.yaml') };
+  const loaded = async (who: 'sidecar' | 'straight', ids: string, since: number) => {
+    const t0 = performance.now();
+    while (!loads[who].slice(since).includes(ids)) {
+      if (performance.now() - t0 > 10_000) throw new Error(`Nachos (${who}) did not load ${ids} within 10 s`);
+      await sleep(1);
+    }
+  };
+  try {
+    const samples = { sidecar: [] as number[], straight: [] as number[] };
+    const n = Math.min(CHANGES, 60);
+    for (let i = 1; i <= n; i++) {
+      for (const who of i % 2 ? (['sidecar', 'straight'] as const) : (['straight', 'sidecar'] as const)) {
+        const ids = ['a0', `a${i}`].sort().join(',');
+        const since = loads[who].length;
+        const t0 = performance.now();
+        atomicWrite(into[who], policyYaml('a0', `a${i}`));
+        await loaded(who, ids, since);
+        samples[who].push(performance.now() - t0);
+        await sleep(GAP_MS);
+      }
+    }
+    // A burst: BURST changes 20 ms apart; from the last write to Nachos holding the last set, and how many reloads Nachos ran.
+    const BURST = 20;
+    const burst: Record<'sidecar' | 'straight', { lastToLoaded: number; reloads: number }> = { sidecar: { lastToLoaded: 0, reloads: 0 }, straight: { lastToLoaded: 0, reloads: 0 } };
+    for (const who of ['sidecar', 'straight'] as const) {
+      await sleep(1000);
+      const since = loads[who].length;
+      for (let k = 1; k <= BURST; k++) {
+        atomicWrite(into[who], policyYaml('a0', `b${k}`));
+        if (k < BURST) await sleep(20);
+      }
+      const t0 = performance.now();
+      await loaded(who, ['a0', `b${BURST}`].sort().join(','), since);
+      burst[who] = { lastToLoaded: performance.now() - t0, reloads: loads[who].length - since };
+    }
+    const sidecar = median(samples.sidecar);
+    const floor = median(samples.straight);
+    say(
+      `(i) source write -> Nachos' PolicyLoader onReload (its own code, from NACHOS_REPO), ${n} changes each, interleaved (Node ${nodeVersion()}):\n` +
+        `    through the central and the sidecar (signed)   p50 ${sidecar.toFixed(1).padStart(6)} ms, p99 ${quantile(samples.sidecar, 0.99).toFixed(1)} ms\n` +
+        `    floor: written straight into its directory      p50 ${floor.toFixed(1).padStart(6)} ms, p99 ${quantile(samples.straight, 0.99).toFixed(1)} ms   (difference ${(sidecar - floor).toFixed(1)} ms: the quiet window ${QUIET_WINDOW_MS} ms and the bus)\n` +
+        `    a burst of ${BURST} changes 20 ms apart, from its last write to Nachos holding the last set: through the sidecar ${burst.sidecar.lastToLoaded.toFixed(0)} ms (${burst.sidecar.reloads} reloads in Nachos), ` +
+        `straight ${burst.straight.lastToLoaded.toFixed(0)} ms (${burst.straight.reloads} reloads); deliveries are spaced ${DELIVERY_SPACING} ms apart`,
+    );
+  } finally {
+    Object.assign(console, quiet);
+    for (const loader of loaders) loader.destroy();
+    await pair.stop();
     cleanup();
   }
 }
@@ -112,7 +257,22 @@ async function startAndHear(server: NatsServer, command: string[], subject: stri
   return { child, startMs: (heardAt as number) - t0 };
 }
 
-/** (h) The sidecar's RSS, idle CPU and start, next to a bare Node process holding one NATS connection. */
+/** A stand-in for the gateway's health endpoint: Nachos' HealthCheck JSON on GET /health, as its server answers. */
+async function standInGateway(): Promise<{ url: string; close: () => void }> {
+  const startedAt = Date.now();
+  const server = createServer((_req, res) => {
+    const body = JSON.stringify({ status: 'healthy', timestamp: new Date().toISOString(), component: 'gateway', version: '0.0.1', uptime: (Date.now() - startedAt) / 1000, checks: { bus: 'ok', database: 'ok' } });
+    res.writeHead(200, { 'content-type': 'application/json' }).end(body);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/health`, close: () => server.close() };
+}
+
+/**
+ * (h) The sidecar as deployed (its HTTP check against a stand-in gateway, a public key, sets
+ * delivered from a signed central): RSS after deliveries, idle CPU and start, next to a bare Node
+ * process holding one NATS connection.
+ */
 async function cost(server: NatsServer) {
   const { dir: root, cleanup } = tempDir('bench-sidecar-cost-');
   const floorScript = path.join(root, 'floor.mjs');
@@ -125,39 +285,56 @@ async function cost(server: NatsServer) {
       `nc.publish('bench.floor', JSON.stringify({ source: 'floor' }));\n` +
       `setInterval(() => nc.publish('bench.floor', JSON.stringify({ source: 'floor' })), 5000);\n`,
   );
+  const gateway = await standInGateway();
+  const key = signingKey(root);
+  const source = path.join(root, 'policies');
+  mkdirSync(source);
+  writeFileSync(path.join(source, 'gateway.yaml'), policyYaml('g0'));
+  const central = Daemon.start(['--servers', server.url, '--policies', source, '--signing-seed', key.seedFile, '--log-level', 'warn', '--http', 'off']);
   const rounds = 5;
   const starts = { sidecar: [] as number[], floor: [] as number[] };
-  let last: { sidecar: ChildProcess; floor: ChildProcess } | undefined;
+  let last: { sidecar: ChildProcess; floor: ChildProcess; dir: string } | undefined;
   for (let i = 0; i < rounds; i++) {
     last?.sidecar.kill();
     last?.floor.kill();
+    const dir = path.join(root, `d${i}`);
     const floor = await startAndHear(server, [floorScript, server.url], 'bench.floor', 'floor');
     const sidecar = await startAndHear(
       server,
-      [BIN, 'sidecar', '--servers', server.url, '--component', `bench-${i}`, '--deliver-to', path.join(root, `d${i}`), '--log-level', 'warn'],
+      [BIN, 'sidecar', '--servers', server.url, '--component', `bench-${i}`, '--check', gateway.url, '--public-key', key.publicKey, '--deliver-to', dir, '--log-level', 'warn'],
       SUBJECTS.health,
       `bench-${i}`,
     );
     starts.floor.push(floor.startMs);
     starts.sidecar.push(sidecar.startMs);
-    last = { sidecar: sidecar.child, floor: floor.child };
+    last = { sidecar: sidecar.child, floor: floor.child, dir };
   }
-  const { sidecar, floor } = last as { sidecar: ChildProcess; floor: ChildProcess };
-  // Idle: let start-up garbage go, then measure 30 s of the default 5 s interval.
+  const { sidecar, floor, dir } = last as { sidecar: ChildProcess; floor: ChildProcess; dir: string };
+  // Idle: let start-up garbage go, then measure 30 s of the default 5 s interval (its check runs at each).
   await sleep(5000);
-  const rss = { sidecar: rssMb(sidecar.pid as number), floor: rssMb(floor.pid as number) };
   const cpu0 = { sidecar: cpuSeconds(sidecar.pid as number), floor: cpuSeconds(floor.pid as number) };
   const t0 = performance.now();
   await sleep(Number(process.env.IDLE_SECONDS ?? 30) * 1000);
   const wall = (performance.now() - t0) / 1000;
   const cpu = { sidecar: (cpuSeconds(sidecar.pid as number) - cpu0.sidecar) / wall, floor: (cpuSeconds(floor.pid as number) - cpu0.floor) / wall };
+  // Deliveries: a signed set every 2 s, each verified and written, then RSS once they settle.
+  const DELIVERIES = 10;
+  for (let i = 1; i <= DELIVERIES; i++) {
+    const text = policyYaml('g0', `g${i}`);
+    atomicWrite(path.join(source, 'gateway.yaml'), text);
+    await until(() => hashOf(path.join(dir, 'gateway.yaml')) === sha256(text), 10_000, `delivery ${i}`);
+    await sleep(2000);
+  }
+  const rss = { sidecar: rssMb(sidecar.pid as number), floor: rssMb(floor.pid as number) };
   sidecar.kill();
   floor.kill();
+  await central.stop();
+  gateway.close();
   cleanup();
   const ratio = rss.sidecar / rss.floor;
   const start = median(starts.sidecar);
   console.log(
-    `(h) the sidecar beside one container, against a bare Node process holding one NATS connection (Node ${nodeVersion()}; median of ${rounds} starts; idle over ${wall.toFixed(0)} s):\n` +
+    `(h) the sidecar as deployed (--check against a stand-in gateway, --public-key, ${DELIVERIES} signed deliveries), against a bare Node process holding one NATS connection (Node ${nodeVersion()}; median of ${rounds} starts; idle over ${wall.toFixed(0)} s):\n` +
       `    RSS             sidecar ${rss.sidecar.toFixed(1)} MB   floor ${rss.floor.toFixed(1)} MB   (${ratio.toFixed(2)}x; target <= 1.25x: ${verdict(ratio <= 1.25)})\n` +
       `    idle CPU        sidecar ${(cpu.sidecar * 100).toFixed(2)}%   floor ${(cpu.floor * 100).toFixed(2)}% of a core   (target < 0.5%: ${verdict(cpu.sidecar < 0.005)})\n` +
       `    start -> first  sidecar ${start.toFixed(0)} ms (its heartbeat)   floor ${median(starts.floor).toFixed(0)} ms (its message)   (target < 300 ms: ${verdict(start < 300)})`,
@@ -174,8 +351,9 @@ async function main() {
   const server = await NatsServer.start();
   try {
     console.log('nachos-sentinel sidecar benchmark\n');
-    if (run('latency')) await endToEnd(server);
+    if (run('latency')) await endToEnd();
     if (run('cost')) await cost(server);
+    if (run('nachos')) await intoNachos();
   } finally {
     await server.stop();
   }

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import type { Logger } from 'pino';
 import { messageOf } from '../errors.js';
+import { httpRequest } from '../protocol/http-request.js';
 import { shownUrl } from '../text/shown-url.js';
 
 /** The first retry of a reload POST, doubled after each failure up to the cap (Prometheus' config reloader backs off the same way). */
@@ -105,8 +106,7 @@ export class ReloadNotifier {
     this.counts.posts++;
     let problem: string | undefined;
     try {
-      const res = await fetch(url as string, { method: 'POST', headers: this.options.headers ?? {}, signal: AbortSignal.timeout(timeoutMs), redirect: 'manual' });
-      await res.body?.cancel();
+      const res = await httpRequest(url as string, { method: 'POST', headers: this.options.headers ?? {}, signal: AbortSignal.timeout(timeoutMs) });
       if (res.status < 200 || res.status > 299) problem = `POST ${shown} answered HTTP ${res.status}`;
     } catch (err) {
       // The error's own text may quote the URL: it is not shown.

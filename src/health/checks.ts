@@ -1,7 +1,9 @@
 import { spawn } from 'node:child_process';
 import { connect } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import type { IncomingHttpHeaders } from 'node:http';
 import { messageOf } from '../errors.js';
+import { httpRequest, type HttpAnswer } from '../protocol/http-request.js';
 import { shownUrl } from '../text/shown-url.js';
 import { OWN_CHECK_SLOTS, UNNAMED, type CheckSpec } from './check-specs.js';
 import { MAX_CHECKS, MAX_VERSION, type CheckDetail, type NachosStatus, type ReportedStatus } from './heartbeat-payload.js';
@@ -195,14 +197,14 @@ export function configuredCheck(spec: CheckSpec): Check {
       return {
         ...base,
         async run(signal) {
-          let res: Response;
+          let res: HttpAnswer;
           try {
-            res = await fetch(spec.url, { signal, redirect: 'manual' });
+            res = await httpRequest(spec.url, { signal, readBody: mayBeReport, maxBody: MAX_REPORT_BYTES });
           } catch (err) {
             return { ok: false, message: withoutSecrets(failureReason(err), spec.url) };
           }
           // A Nachos HealthCheck (200 when healthy, 503 otherwise) speaks for itself, whatever its status code.
-          const report = await readReport(res);
+          const report = readReport(res.body);
           if (report) return { ok: true, report, ...(report.status === 'healthy' ? {} : { message: `HTTP ${res.status}: reports ${report.status}` }) };
           return res.status === spec.expectStatus ? { ok: true } : { ok: false, message: `HTTP ${res.status}, expected ${spec.expectStatus}` };
         },
@@ -253,7 +255,8 @@ export function configuredCheck(spec: CheckSpec): Check {
 /**
  * Why a check could not reach its neighbour, in the operating system's words:
  * `connect ECONNREFUSED 127.0.0.1:8081`, `getaddrinfo ENOTFOUND gateway`.
- * fetch (undici) says only `fetch failed` and keeps them in its `cause`; a
+ * fetch (undici) says only `fetch failed` and keeps them in its `cause` (the
+ * checks use node:http, which does not; a caller's error may come from fetch); a
  * connection tried on each address of a name fails with an AggregateError
  * whose own message is empty (Node's autoSelectFamily), its errors say them.
  */
@@ -292,6 +295,11 @@ function withoutSecrets(reason: string, url: string): string {
   return out;
 }
 
+/** A body that may be a Nachos HealthCheck: JSON (or untyped), and not said to be larger than one may be. */
+function mayBeReport(_status: number, headers: IncomingHttpHeaders): boolean {
+  return Number(headers['content-length'] ?? 0) <= MAX_REPORT_BYTES && /json/i.test(headers['content-type'] ?? 'application/json');
+}
+
 /**
  * The body as a Nachos HealthCheck (`status`, `component`, `checks`), or
  * undefined: any other body (or none, or one too large) is not read further.
@@ -299,16 +307,10 @@ function withoutSecrets(reason: string, url: string): string {
  * Its `version` (up to MAX_VERSION characters, printable) and `uptime` (a
  * finite number of seconds, not negative) are kept when they are well formed.
  */
-async function readReport(res: Response): Promise<NeighbourReport | undefined> {
-  const length = Number(res.headers.get('content-length') ?? 0);
-  if (!res.body || length > MAX_REPORT_BYTES || !/json/i.test(res.headers.get('content-type') ?? 'application/json')) {
-    await res.body?.cancel();
-    return undefined;
-  }
+function readReport(text: string | undefined): NeighbourReport | undefined {
+  if (text === undefined) return undefined;
   let body: unknown;
   try {
-    const text = await res.text();
-    if (text.length > MAX_REPORT_BYTES) return undefined;
     body = JSON.parse(text);
   } catch {
     return undefined;
