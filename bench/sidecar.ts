@@ -233,8 +233,8 @@ async function intoNachos() {
         `straight ${burst.straight.lastToLoaded.toFixed(0)} ms (${burst.straight.reloads} reloads); deliveries are spaced ${DELIVERY_SPACING} ms apart`,
     );
   } finally {
-    Object.assign(console, quiet);
     for (const loader of loaders) loader.destroy();
+    Object.assign(console, quiet);
     await pair.stop();
     cleanup();
   }

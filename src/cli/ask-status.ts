@@ -1,4 +1,3 @@
-import type { NatsConnection } from '@nats-io/transport-node';
 import { GRACE_REASON } from '../health/grace-reason.js';
 import type { HealthStatusPayload } from '../health/status-payload.js';
 import { redactUrl } from '../bus/url-credentials.js';
@@ -8,6 +7,11 @@ import { SUBJECTS, envelopeType } from '../protocol/topics.js';
 const BUSY_RETRY = 200; // ms
 /** Wait before asking again a sentinel still in its first interval (the probe only). */
 const GRACE_RETRY = 100; // ms
+
+/** What asking needs of a connection: the NATS client's, or the probe's own protocol path (probe/wire.ts). */
+export interface StatusRequester {
+  request(subject: string, data: string, options: { timeout: number }): Promise<{ headers?: { get(key: string): string } | undefined; json<T>(): T }>;
+}
 
 /** A failure to get the health view, worded for the person who asked. */
 export class StatusRequestError extends Error {}
@@ -23,7 +27,7 @@ export function shownServers(servers: readonly string[]): string {
  * `status` command; the connection is the caller's.
  */
 export async function askStatus(
-  nc: NatsConnection,
+  nc: StatusRequester,
   options: { component?: string; timeoutMs: number; servers: readonly string[]; id: string; waitOutGrace?: boolean },
 ): Promise<HealthStatusPayload> {
   const deadline = Date.now() + options.timeoutMs;
@@ -37,7 +41,7 @@ export async function askStatus(
 }
 
 async function askOnce(
-  nc: NatsConnection,
+  nc: StatusRequester,
   options: { component?: string; servers: readonly string[]; id: string },
   deadline: number,
 ): Promise<HealthStatusPayload> {

@@ -9,7 +9,7 @@
  */
 const argv = process.argv.slice(2);
 // Node 22 and later cache the compiled code of every module loaded from here on, natively (in the OS
-// temporary directory); on Node 20 the probe falls back to the cache written at build time (code-cache.ts).
+// temporary directory).
 const nodeModule = require('node:module') as { enableCompileCache?: () => unknown };
 nodeModule.enableCompileCache?.();
 if (argv.includes('--once')) {

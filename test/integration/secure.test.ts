@@ -8,6 +8,8 @@ import { policyText } from '../helpers/policy-files.js';
 import { makeJwtChain, makeNkeyUser, makeTlsFiles } from '../helpers/secure.js';
 import { startSentinel } from '../helpers/sentinel.js';
 import { tempDir } from '../helpers/temp-dir.js';
+import type { BusAuth } from '../../src/config/auth-settings.js';
+import { probeView } from '../../src/cli/probe/probe-bus.js';
 import { until } from '../helpers/until.js';
 
 /**
@@ -54,6 +56,22 @@ describe('a secured bus', () => {
   const probe = (server: NatsServer, env: Record<string, string>, args: string[] = []) =>
     Daemon.run(['--once', '--servers', server.url, '--timeout', '3s', ...args], env);
 
+  /**
+   * The probe asks through its own protocol path and through the NATS client, with the same settings:
+   * the same view when it gets one, and the same words when it does not.
+   */
+  async function bothWays(server: NatsServer, auth: BusAuth, servers = [server.url]) {
+    const options = { auth, self: false, component: undefined, strict: false, json: false, timeoutMs: 3000, servers, http: null };
+    const settle = (via: 'wire' | 'client') =>
+      probeView(options, via).then(
+        (view) => ({ status: view.status, components: view.components.map((c) => [c.name, c.status]) }),
+        (err: Error) => ({ error: err.message.replace(/\(.*\)/, '(...)') }),
+      );
+    const wire = await settle('wire');
+    expect(wire).toEqual(await settle('client'));
+    return wire;
+  }
+
   it('user and password, from the environment', async ({ startServer }) => {
     const server = await startServer({ config: 'authorization { user: alice, password: "pw-0451" }\n' });
     let running: Awaited<ReturnType<typeof startSentinel>> | undefined;
@@ -67,6 +85,11 @@ describe('a secured bus', () => {
         return r.stdout.includes('"sentinel"') ? r : undefined;
       }, 10_000, 'the probe through the secured bus');
       expect(ok.stderr).toBe('');
+      expect(await bothWays(server, { user: 'alice', password: 'pw-0451' })).toMatchObject({ status: 'healthy', components: [['sentinel', 'healthy']] });
+      // In the URL, as the NATS CLI takes it.
+      expect(await bothWays(server, {}, [server.url.replace('nats://', 'nats://alice:pw-0451@')])).toMatchObject({ status: 'healthy' });
+      expect(await bothWays(server, { user: 'alice', password: 'nope-9' })).toEqual({ error: expect.stringMatching(/refused the credentials/) });
+      expect(await bothWays(server, {})).toEqual({ error: expect.stringMatching(/wants credentials, and none were given/) });
       await running.close();
       expect(JSON.stringify(running.lines)).not.toContain('pw-0451');
 
@@ -89,6 +112,10 @@ describe('a secured bus', () => {
     expect(lines.find((l) => l.msg === 'connected to the bus')).toMatchObject({ auth: 'token' });
     expect(JSON.stringify(lines)).not.toContain('tok-8812');
     expect((await probe(server, {}, ['--token', 'tok-8812'])).stderr).toMatch(/no sentinel answered/);
+    expect(await bothWays(server, { token: 'tok-8812' })).toEqual({ error: expect.stringMatching(/^no sentinel answered/) });
+    expect(await bothWays(server, { token: 'tok-0000' })).toEqual({ error: expect.stringMatching(/refused the credentials/) });
+    // A server of the list that is down: the next one is asked.
+    expect(await bothWays(server, { token: 'tok-8812' }, [`nats://127.0.0.1:${await freePort()}`, server.url])).toEqual({ error: expect.stringMatching(/^no sentinel answered/) });
     const wrong = await probe(server, {}, ['--token', 'tok-0000']);
     expect(wrong.stderr).toMatch(/refused the credentials \(.*Authorization Violation.*\); check the token/i);
     expect(wrong.stderr).not.toContain('tok-');
@@ -104,12 +131,14 @@ describe('a secured bus', () => {
     expect(JSON.stringify(lines)).not.toContain(user.seed);
     const r = await probe(server, { SENTINEL_CONFIG: config });
     expect(r.stderr).toMatch(/no sentinel answered/);
+    expect(await bothWays(server, { nkey: user.seedFile })).toEqual({ error: expect.stringMatching(/^no sentinel answered/) });
     expect(r.stdout + r.stderr).not.toContain(user.seed);
     // A key the server does not know: refused, and said so.
     const stranger = makeNkeyUser(keys, 'stranger.nk');
     const wrong = await probe(server, { NATS_NKEY: stranger.seedFile });
     expect(wrong.stderr).toMatch(/refused the credentials \(.*Authorization Violation.*\); check the nkey/i);
     expect(wrong.stderr).not.toContain(stranger.seed);
+    expect(await bothWays(server, { nkey: stranger.seedFile })).toEqual({ error: expect.stringMatching(/refused the credentials/) });
   });
 
   it('a credentials file with a JWT, from NATS_CREDS', async ({ startServer }) => {
@@ -123,6 +152,8 @@ describe('a secured bus', () => {
         const out = await probe(server, { NATS_CREDS: chain.credsFile }, ['--component', 'sentinel']);
         return out.code === 0 ? out : undefined;
       }, 10_000, 'the probe with creds');
+      expect(await bothWays(server, { creds: chain.credsFile })).toMatchObject({ status: expect.any(String), components: expect.arrayContaining([['sentinel', 'healthy']]) });
+      expect(await bothWays(server, {})).toEqual({ error: expect.stringMatching(/wants credentials/) });
       await running.close();
       const printed = JSON.stringify(running.lines) + r.stdout + r.stderr;
       expect(printed).not.toContain(chain.userSeed);
@@ -143,6 +174,8 @@ describe('a secured bus', () => {
     expect(untrusted.code).toBe(1);
     expect(untrusted.stderr).toMatch(/bus unreachable at .*(certificate|self-signed|issuer)/i);
     expect((await probe(server, { NATS_CA: tls.ca })).stderr).toMatch(/no sentinel answered/);
+    expect(await bothWays(server, { tlsCa: tls.ca })).toEqual({ error: expect.stringMatching(/^no sentinel answered/) });
+    expect(await bothWays(server, {}, [server.url.replace('nats://', 'tls://')])).toEqual({ error: expect.stringMatching(/^bus unreachable/) });
   });
 
   it('mutual TLS, from NATS_CA, NATS_CERT and NATS_KEY; a client without a certificate is turned away', async ({ startServer }) => {
@@ -155,6 +188,8 @@ describe('a secured bus', () => {
     try {
       await daemon.waitForLog((l) => l.msg === 'connected to the bus');
       expect((await probe(server, { NATS_CA: tls.ca, NATS_CERT: tls.clientCert, NATS_KEY: tls.clientKey })).stderr).toBe('');
+      expect(await bothWays(server, { tlsCa: tls.ca, tlsCert: tls.clientCert, tlsKey: tls.clientKey })).toMatchObject({ status: 'healthy' });
+      expect(await bothWays(server, { tlsCa: tls.ca })).toEqual({ error: expect.stringMatching(/^bus unreachable/) });
       const noCert = await probe(server, { NATS_CA: tls.ca });
       expect(noCert.code).toBe(1);
       expect(noCert.stderr).toMatch(/unreachable|refused/);

@@ -1,7 +1,8 @@
 import { authMethod, authOptions, isAuthError } from '../../bus/auth.js';
 import { authProblem } from '../../config/auth-settings.js';
-import { askStatus, probedReason, probedStatus, shownServers } from '../ask-status.js';
-import { requireWithCodeCache, writeCodeCache } from './code-cache.js';
+import { askStatus, probedReason, probedStatus, shownServers, type StatusRequester } from '../ask-status.js';
+import type { HealthStatusPayload } from '../../health/status-payload.js';
+import { wireConnect } from './wire.js';
 import { EXIT } from '../exit-codes.js';
 import { print, ProbeError, type ProbeOptions } from './probe-output.js';
 import { printableJson } from '../printable.js';
@@ -13,37 +14,45 @@ import { statusTable } from '../status-table.js';
  */
 
 /**
- * The NATS client. The compiled probe is a CommonJS bundle (dist/cli/once.cjs)
- * beside a pre-bundled copy of the client (nats-client.cjs) and its V8 code
- * cache, which load in about a third of the time of the package's many
- * modules; run from source, it is the package itself.
+ * The NATS client: only for `probeView(options, 'client')`, which the suite
+ * runs beside the probe's own protocol path to compare their answers.
  */
-async function natsClient(): Promise<typeof import('./nats-client.js')> {
-  if (typeof __dirname !== 'string') return import('@nats-io/transport-node');
-  const file = `${__dirname}/nats-client.cjs`;
-  // Node 22+: the compile cache bin.cjs enabled does this natively; Node 20: the cache written at build time.
-  const native = typeof (require('node:module') as { enableCompileCache?: unknown }).enableCompileCache === 'function';
-  return native ? (require(file) as typeof import('./nats-client.js')) : requireWithCodeCache(file);
+function natsClient(): Promise<typeof import('@nats-io/transport-node')> {
+  return import('@nats-io/transport-node');
 }
 
-/** Build step: the code cache of the client bundle (see code-cache.ts). */
-export function writeNatsClientCache(dir: string): number {
-  return writeCodeCache(`${dir}/nats-client.cjs`);
-}
+/** The way to the bus: the probe's own protocol path (the default), or the NATS client. */
+export type ProbeVia = 'wire' | 'client';
 
-/** Asks the sentinel on the bus. */
-export async function probeBus(options: ProbeOptions): Promise<number> {
+/** Never called: the wire path signs the nonce itself, from the key file. */
+const NO_AUTHENTICATORS = {
+  nkeyAuthenticator: (): never => {
+    throw new Error('unreachable');
+  },
+  credsAuthenticator: (): never => {
+    throw new Error('unreachable');
+  },
+};
+
+/** Connects, asks `nachos.system.health.status`, closes: the health view, or a ProbeError worded for people. */
+export async function probeView(options: ProbeOptions, via: ProbeVia = 'wire'): Promise<HealthStatusPayload> {
   const problem = authProblem(options.auth);
   if (problem) throw new ProbeError(problem);
-  const client = await natsClient();
-  let nc;
+  const name = 'nachos-sentinel-probe';
+  let nc: StatusRequester & { close(): Promise<void> };
+  let id: string;
   try {
-    nc = await client.connect({
-      ...authOptions(options.servers, options.auth, client),
-      name: 'nachos-sentinel-probe',
-      reconnect: false,
-      timeout: options.timeoutMs,
-    });
+    if (via === 'wire') {
+      const { auth } = options;
+      const keyFile = auth.creds ? { kind: 'creds' as const, path: auth.creds } : auth.nkey ? { kind: 'nkey' as const, path: auth.nkey } : undefined;
+      const connection = authOptions(options.servers, { ...auth, creds: undefined, nkey: undefined }, NO_AUTHENTICATORS);
+      nc = await wireConnect({ connection, ...(keyFile ? { keyFile } : {}), name, timeoutMs: options.timeoutMs });
+      id = `probe-${Date.now().toString(36)}${Math.random().toString(36).slice(2)}`;
+    } else {
+      const client = await natsClient();
+      nc = await client.connect({ ...authOptions(options.servers, options.auth, client), name, reconnect: false, timeout: options.timeoutMs });
+      id = client.nuid.next();
+    }
   } catch (err) {
     const where = shownServers(options.servers);
     const method = authMethod(options.auth, options.servers);
@@ -55,17 +64,21 @@ export async function probeBus(options: ProbeOptions): Promise<number> {
     );
   }
   try {
-    const view = await askStatus(nc, { ...options, id: client.nuid.next(), waitOutGrace: true });
-    const status = probedStatus(view, options.component);
-    const ok = status === 'healthy' || (status === 'degraded' && !options.strict);
-    // `status` is what was probed (the component's, with --component); the overall one stays in `overall`.
-    // So is `reason`: the component's own, the system's staying in `overallReason`.
-    const reason = probedReason(view, options.component);
-    if (options.json) print(1, `${printableJson({ ...view, ok, probed: options.component ?? null, overall: view.status, overallReason: view.reason, status, reason })}\n`);
-    else print(1, statusTable(view, { component: options.component }));
-    return ok ? EXIT.OK : EXIT.FAILURE;
+    return await askStatus(nc, { ...options, id, waitOutGrace: true });
   } finally {
     await nc.close().catch(() => undefined);
   }
 }
 
+/** Asks the sentinel on the bus, prints the answer, and returns the exit code. */
+export async function probeBus(options: ProbeOptions): Promise<number> {
+  const view = await probeView(options);
+  const status = probedStatus(view, options.component);
+  const ok = status === 'healthy' || (status === 'degraded' && !options.strict);
+  // `status` is what was probed (the component's, with --component); the overall one stays in `overall`.
+  // So is `reason`: the component's own, the system's staying in `overallReason`.
+  const reason = probedReason(view, options.component);
+  if (options.json) print(1, `${printableJson({ ...view, ok, probed: options.component ?? null, overall: view.status, overallReason: view.reason, status, reason })}\n`);
+  else print(1, statusTable(view, { component: options.component }));
+  return ok ? EXIT.OK : EXIT.FAILURE;
+}
