@@ -6,6 +6,7 @@ FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
 COPY src ./src
+COPY scripts ./scripts
 # `npm ci` runs the `prepare` script, which compiles to dist/.
 RUN npm ci --no-audit --no-fund
 
