@@ -231,7 +231,14 @@ export class HealthAggregator {
       this.remember(hb.component);
       this.table.add(hb, instance, now, clock.wallNow(), intervalMs, known);
     } else {
+      const before = { status: tracked.status, state: tracked.state };
       this.table.heard(tracked, hb, now, clock.wallNow(), intervalMs);
+      // A healthy beat after a healthy one in the same state, with no roster, changes no verdict and no
+      // reason: the next tick reconciles its component, as it would a silence. Most beats are these.
+      if (tracked.status === 'healthy' && before.status === 'healthy' && tracked.state === before.state && hb.roster === undefined && this.selfSilent === undefined) {
+        this.dirty.add(hb.component);
+        return 'tracked';
+      }
     }
     this.dirty.add(hb.component);
     if (this.selfSilent !== undefined && this.isSelf(hb.component, instance)) {

@@ -242,7 +242,9 @@ export class InstanceTable {
   heard(t: Tracked, hb: Heartbeat, now: number, wallNow: number, intervalMs: number): void {
     const entry = this.components.get(t.component) as ComponentEntry;
     const before = t.status;
-    this.account(entry, t, -1);
+    // The common beat says what the last one did: its counts and indexes stay as they are.
+    const same = hb.status === before && hb.status === t.reported;
+    if (!same) this.account(entry, t, -1);
     t.reported = hb.status;
     t.state = hb.state ?? 'running';
     t.status = hb.status;
@@ -258,7 +260,7 @@ export class InstanceTable {
     t.checks = hb.checks ?? {};
     t.details = detailsOf(hb);
     t.roster = hb.roster;
-    this.account(entry, t, +1);
+    if (!same) this.account(entry, t, +1);
     t.peers = entry.liveSet.size;
     if (t.beats++ === 1) this.forgetOneShot(entry, t);
     this.staleOrder.delete(t);
