@@ -56,7 +56,7 @@ export interface ComponentEntry {
   name: string;
   role: Role;
   status: ComponentStatus | null;
-  /** By key, least recently heard first (an instance moves to the end each time it is heard). */
+  /** By instance id, least recently heard first (an instance moves to the end each time it is heard). */
   instances: Map<string, Tracked>;
   /** Neither suspect nor stale. */
   liveSet: Set<Tracked>;
@@ -128,7 +128,8 @@ export class InstanceTable {
   }
 
   get(component: string, instance: string): Tracked | undefined {
-    return this.byKey.get(keyOf(component, instance));
+    // Two lookups by the strings the heartbeat carries: no key string built per heartbeat.
+    return this.components.get(component)?.instances.get(instance);
   }
 
   all(): IterableIterator<Tracked> {
@@ -219,7 +220,7 @@ export class InstanceTable {
       beats: this.displaced.take(key) ? 2 : 1,
     };
     this.byKey.set(key, t);
-    entry.instances.set(key, t);
+    entry.instances.set(t.instance, t);
     if (entry.role === 'observed') this.observedOrder.set(key, t);
     if (t.beats === 1) {
       entry.oneShot.add(t);
@@ -263,10 +264,10 @@ export class InstanceTable {
     if (!same) this.account(entry, t, +1);
     t.peers = entry.liveSet.size;
     if (t.beats++ === 1) this.forgetOneShot(entry, t);
-    this.staleOrder.delete(t);
+    if (before === 'stale') this.staleOrder.delete(t);
     // Least recently heard first: move it to the end.
-    entry.instances.delete(t.key);
-    entry.instances.set(t.key, t);
+    entry.instances.delete(t.instance);
+    entry.instances.set(t.instance, t);
     if (entry.role === 'observed') {
       this.observedOrder.delete(t.key);
       this.observedOrder.set(t.key, t);
@@ -294,7 +295,7 @@ export class InstanceTable {
     if (entry) {
       this.forgetOneShot(entry, t);
       this.account(entry, t, -1);
-      entry.instances.delete(t.key);
+      entry.instances.delete(t.instance);
       const host = hostOf(t.instance);
       const group = host === undefined ? undefined : entry.byHost.get(host);
       group?.delete(t);
