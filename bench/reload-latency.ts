@@ -192,7 +192,8 @@ async function rss(server: NatsServer): Promise<{ daemonMb: number; floorMb: num
     const floor = spawn(process.execPath, [floorScript, server.url, watched], { stdio: ['ignore', 'pipe', 'inherit'] });
     await new Promise((r) => floor.stdout.once('data', r));
     const run = await daemonWithSubscriber(server, watched);
-    await sleep(2000);
+    // Past the daemon's start-up (src/cli/start-up-memory.ts: V8's defaults are back 5 s after the first announcement).
+    await sleep(8000);
     samples.daemon.push(readRss(run.daemon.child.pid as number));
     samples.floor.push(readRss(floor.pid as number));
     await run.close();

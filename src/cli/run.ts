@@ -1,5 +1,5 @@
 import { authMethod } from '../bus/auth.js';
-import { smallYoungGenerationUntilAnnounced } from './start-up-memory.js';
+import { leanUntilAnnounced } from './start-up-memory.js';
 import { resolveConfig } from '../config/resolve.js';
 import { makeInstanceId } from '../health/instance-id.js';
 import { redactUrl } from '../bus/url-credentials.js';
@@ -34,7 +34,7 @@ export async function run(cli: CommandLine, env: NodeJS.ProcessEnv, cwd: string)
   // `npm start` (--dev): a machine with no bus gets a private one, unless a bus was named.
   const bus = cli.flags.dev === true ? await privateBusIfNeeded(serversConfigured(cli.flags, env, config.configFile), env, log) : undefined;
   const sentinel = new Sentinel(config, { log, instance, logStats, version: packageVersion() });
-  smallYoungGenerationUntilAnnounced(sentinel.announcer);
+  leanUntilAnnounced(sentinel.announcer);
   const role = {
     start: () => sentinel.start(),
     close: async (timeoutMs: number) => {
