@@ -60,12 +60,15 @@ describe('a secured bus', () => {
    * The probe asks through its own protocol path and through the NATS client, with the same settings:
    * the same view when it gets one, and the same words when it does not.
    */
-  async function bothWays(server: NatsServer, auth: BusAuth, servers = [server.url]) {
+  async function bothWays(server: NatsServer, auth: BusAuth, servers = [server.url], { osWords = true } = {}) {
     const options = { auth, self: false, component: undefined, strict: false, json: false, timeoutMs: 3000, servers, http: null };
+    // With osWords false, only what the probe says, not the system's words after it: a TLS handshake the
+    // server turns down ends with its alert or with a reset, whichever the socket reads first.
+    const words = (message: string) => (osWords ? message.replace(/\(.*\)/, '(...)') : message.replace(/^(bus unreachable at \S+): .*$/s, '$1: ...'));
     const settle = (via: 'wire' | 'client') =>
       probeView(options, via).then(
         (view) => ({ status: view.status, components: view.components.map((c) => [c.name, c.status]) }),
-        (err: Error) => ({ error: err.message.replace(/\(.*\)/, '(...)') }),
+        (err: Error) => ({ error: words(err.message) }),
       );
     const wire = await settle('wire');
     expect(wire).toEqual(await settle('client'));
@@ -189,7 +192,7 @@ describe('a secured bus', () => {
       await daemon.waitForLog((l) => l.msg === 'connected to the bus');
       expect((await probe(server, { NATS_CA: tls.ca, NATS_CERT: tls.clientCert, NATS_KEY: tls.clientKey })).stderr).toBe('');
       expect(await bothWays(server, { tlsCa: tls.ca, tlsCert: tls.clientCert, tlsKey: tls.clientKey })).toMatchObject({ status: 'healthy' });
-      expect(await bothWays(server, { tlsCa: tls.ca })).toEqual({ error: expect.stringMatching(/^bus unreachable/) });
+      expect(await bothWays(server, { tlsCa: tls.ca }, [server.url], { osWords: false })).toEqual({ error: `bus unreachable at ${server.url}: ...` });
       const noCert = await probe(server, { NATS_CA: tls.ca });
       expect(noCert.code).toBe(1);
       expect(noCert.stderr).toMatch(/unreachable|refused/);
