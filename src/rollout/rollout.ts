@@ -128,6 +128,8 @@ export class Rollout extends EventEmitter<{ event: [event: RolloutEvent]; change
   /** History writes that failed since start. */
   historyFailures = 0;
   private closed = false;
+  /** The newest set the directory gave, as soon as it gives it (the queue takes them in turn). */
+  private latestSource: Snapshot | undefined;
   /** Failed history reads and writes are tried again for a while. */
   readonly retrier: Retrier;
   private history: HistoryStore | undefined;
@@ -185,6 +187,7 @@ export class Rollout extends EventEmitter<{ event: [event: RolloutEvent]; change
 
   /** The reloader accepted a new valid set from the directory. */
   sourceAccepted(snapshot: Snapshot): void {
+    this.latestSource = snapshot;
     void this.serially(() => this.accept(snapshot)).catch((err: unknown) => this.options.log.error({ err }, 'unexpected error while putting a policy set in force'));
   }
 
@@ -241,6 +244,13 @@ export class Rollout extends EventEmitter<{ event: [event: RolloutEvent]; change
   private async first(snapshot: Snapshot): Promise<void> {
     const { log } = this.options;
     await this.start();
+    // The directory changed while the history was read (slow to answer: a JetStream cluster electing its
+    // leaders): this set is not the directory's any more, and judged against what another replica has
+    // recorded since, it would look like a step back. The newer one, next in the queue, is the first.
+    if (this.latestSource !== snapshot) {
+      this.source = undefined;
+      return;
+    }
     const { pin, halted, newest } = this.restored;
     if (pin && pin.sourceRevision === snapshot.revision) {
       const rebuilt = await this.rebuild(pin.revision);

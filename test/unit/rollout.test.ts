@@ -41,16 +41,22 @@ interface Stated {
  * A rollout over a real aggregator (fed heartbeats) and a real local history, on a fake clock; the
  * announcer records what it was told to state, and "publishes" it at once, as a connected one does.
  */
-async function harness(options: { canary?: string[]; bakeMs?: number; dir?: string; failAppends?: () => boolean } = {}) {
+async function harness(options: { canary?: string[]; bakeMs?: number; dir?: string; failAppends?: () => boolean; slowRead?: Promise<void> } = {}) {
   const clock = new FakeClock();
   const dir = options.dir ?? path.join(tempDir('rollout-').dir, 'state');
   const local = await LocalHistoryStore.open({ dir });
   // A store that refuses appends while `failAppends` says so (a leader being elected, a full disk).
-  const history: HistoryStore = options.failAppends
-    ? Object.assign(Object.create(local) as HistoryStore, {
-        append: (...args: Parameters<HistoryStore['append']>) => ((options.failAppends as () => boolean)() ? Promise.reject(new Error('timeout')) : local.append(...args)),
-      })
-    : local;
+  // Or one slow to read the rollout state (a JetStream cluster electing its leaders).
+  const history: HistoryStore =
+    options.failAppends || options.slowRead
+      ? Object.assign(Object.create(local) as HistoryStore, {
+          append: (...args: Parameters<HistoryStore['append']>) => (options.failAppends?.() ? Promise.reject(new Error('timeout')) : local.append(...args)),
+          readRollout: async () => {
+            await options.slowRead;
+            return local.readRollout();
+          },
+        })
+      : local;
   const aggregator = new HealthAggregator({ clock, intervalMs: H, required: [], optional: [], maxInstances: 100, onTransition: () => undefined });
   aggregator.setConnected(true);
   const stated: Stated[] = [];
@@ -84,7 +90,7 @@ async function harness(options: { canary?: string[]; bakeMs?: number; dir?: stri
     signer: 'UKEY',
   });
   rollout.on('event', (e) => events.push(e));
-  await rollout.start();
+  if (!options.slowRead) await rollout.start();
   const seqs = new Map<string, number>();
   /** One heartbeat of an instance, as a sidecar sends it. */
   const beat = (component: string, instance: string, hb: Partial<Heartbeat> = {}) => {
@@ -129,6 +135,7 @@ describe('the history when a write fails', () => {
     const one = set('a1');
     const two = set('a2');
     h.rollout.sourceAccepted(one);
+    await run(h.clock, 1000, () => h.stated.length === 1);
     h.rollout.sourceAccepted(two);
     await run(h.clock, 10_000, async () => (await h.history.index()).length === 2);
     await h.rollout.flushed();
@@ -163,6 +170,32 @@ describe('the history when a write fails', () => {
     h.rollout.close();
     await h.rollout.flushed();
     expect(h.rollout.historyFailures).toBe(1);
+  });
+});
+
+describe('a first set that is no longer the directory\'s', () => {
+  it('is passed over when the directory changed while the history was read: the newer one is first, never a step back', async () => {
+    const dir = path.join(tempDir('rollout-').dir, 'state');
+    const one = set('a1');
+    const two = set('a1', 'a2');
+    // Another replica recorded both sets while this one was starting.
+    const other = await harness({ dir: `${dir}-shared` });
+    other.rollout.sourceAccepted(one);
+    await other.settle();
+    other.rollout.sourceAccepted(two);
+    await other.settle();
+    other.rollout.close();
+    await other.rollout.flushed();
+    await other.history.close();
+    let release = () => undefined as void;
+    const h = await harness({ dir: `${dir}-shared`, slowRead: new Promise<void>((resolve) => (release = resolve)) });
+    // This replica read the directory before the change, and again after it, while its history was slow.
+    h.rollout.sourceAccepted(one);
+    h.rollout.sourceAccepted(two);
+    release();
+    await h.settle();
+    expect(h.stated).toEqual([{ to: 'everyone', revision: two.revision, reason: 'startup', replaces: undefined, excludes: undefined }]);
+    expect((await h.history.list(10)).map((e) => e.revision)).toEqual([two.revision, one.revision]);
   });
 });
 
