@@ -18,6 +18,7 @@
  *     JetStream publish of the same bytes, interleaved.
  */
 import { spawnSync } from 'node:child_process';
+import { acceptedEntry } from '../test/helpers/history-entries.js';
 import { createHash, randomUUID } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -25,7 +26,6 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { connect } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
-import { makeEntry, ruleIndex } from '../src/history/entry.js';
 import { JetStreamHistoryStore } from '../src/history/jetstream-store.js';
 import { LocalHistoryStore } from '../src/history/local-store.js';
 import { computeRevision } from '../src/policy/revision.js';
@@ -144,21 +144,7 @@ function* sets(count: number): Generator<{ snapshot: Snapshot; changedBytes: num
 }
 
 function entryFor(snapshot: Snapshot, previous: Snapshot | undefined, i: number) {
-  const entry = makeEntry({
-    kind: 'accepted',
-    revision: snapshot.revision,
-    files: snapshot.files,
-    previous: previous ? { revision: previous.revision, files: previous.files, rules: ruleIndex(previous.policies) } : undefined,
-    rules: ruleIndex(snapshot.policies),
-    warnings: 0,
-    audience: null,
-    by: 'sentinel/bench',
-    at: Date.now(),
-    key: `accepted:${snapshot.revision}:${i}`,
-    signer: 'UBENCHKEYBENCHKEYBENCHKEYBENCHKEYBENCHKEYBENCHKEYBENCHKEY',
-  });
-  const contents = new Map(snapshot.files.map((f) => [f.sha256, Buffer.from(snapshot.contents.get(f.path) as string)]));
-  return { entry, contents };
+  return acceptedEntry(snapshot, previous, { by: 'sentinel/bench', key: `accepted:${snapshot.revision}:${i}`, signer: 'UBENCHKEYBENCHKEYBENCHKEYBENCHKEYBENCHKEYBENCHKEYBENCHKEY' });
 }
 
 /** What the files take on disk (whole blocks), and their bytes. */

@@ -5,7 +5,7 @@ import { messageOf } from '../errors.js';
 import { sha256Hex } from '../policy/revision.js';
 import { ENTRY_SCHEMA_VERSION, type HistoryEntry, type NewEntry } from './entry.js';
 import { DEFAULT_KEEP } from './local-store.js';
-import { alreadyRecorded, HistoryError, type HistoryStore, type IndexedEntry, type RolloutRecord } from './store.js';
+import { alreadyRecorded, FileRefs, HistoryError, type HistoryStore, type IndexedEntry, type RolloutRecord } from './store.js';
 
 /** Every history subject starts with this, then the deployment's token. */
 export const HISTORY_SUBJECT_ROOT = 'nachos.system.history';
@@ -75,8 +75,7 @@ export class JetStreamHistoryStore implements HistoryStore {
   readonly where: string;
   private readonly subjects: ReturnType<typeof historySubjects>;
   private indexed: IndexedEntry[] = [];
-  private readonly refs = new Map<string, number>();
-  private readonly filesOf = new Map<number, string[]>();
+  private readonly refs = new FileRefs();
   private opened: Promise<{ js: JetStreamClient; jsm: JetStreamManager }> | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   private readonly keep: number;
@@ -138,7 +137,6 @@ export class JetStreamHistoryStore implements HistoryStore {
     entries.sort((a, b) => a.n - b.n);
     this.indexed = [];
     this.refs.clear();
-    this.filesOf.clear();
     for (const entry of entries) this.take(entry);
   }
 
@@ -146,9 +144,7 @@ export class JetStreamHistoryStore implements HistoryStore {
     if (this.indexed.some((e) => e.n === entry.n)) return;
     this.indexed.push({ n: entry.n, kind: entry.kind, revision: entry.revision, audience: entry.audience, key: entry.key });
     this.indexed.sort((a, b) => a.n - b.n);
-    const shas = [...new Set(entry.files.map((f) => f.sha256))];
-    this.filesOf.set(entry.n, shas);
-    for (const sha of shas) this.refs.set(sha, (this.refs.get(sha) ?? 0) + 1);
+    this.refs.add(entry);
   }
 
   /** Entries other replicas appended since we last looked: read forward from our newest until a slot is empty. */
@@ -228,16 +224,7 @@ export class JetStreamHistoryStore implements HistoryStore {
     while (this.indexed.length > this.keep) {
       const oldest = this.indexed.shift() as IndexedEntry;
       await jsm.streams.purge(this.options.stream, { filter: this.subjects.entry(oldest.n) });
-      for (const sha of this.filesOf.get(oldest.n) ?? []) {
-        const left = (this.refs.get(sha) ?? 1) - 1;
-        if (left > 0) {
-          this.refs.set(sha, left);
-          continue;
-        }
-        this.refs.delete(sha);
-        await jsm.streams.purge(this.options.stream, { filter: this.subjects.blobParts(sha) });
-      }
-      this.filesOf.delete(oldest.n);
+      for (const sha of this.refs.release(oldest.n)) await jsm.streams.purge(this.options.stream, { filter: this.subjects.blobParts(sha) });
     }
   }
 

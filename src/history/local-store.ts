@@ -5,7 +5,7 @@ import path from 'node:path';
 import { messageOf } from '../errors.js';
 import { sha256Hex } from '../policy/revision.js';
 import { ENTRY_SCHEMA_VERSION, type HistoryEntry, type NewEntry } from './entry.js';
-import { HistoryError, type HistoryStore, type IndexedEntry, type RolloutRecord } from './store.js';
+import { FileRefs, HistoryError, type HistoryStore, type IndexedEntry, type RolloutRecord } from './store.js';
 
 /** The newest entries kept, unless configured otherwise. */
 export const DEFAULT_KEEP = 100;
@@ -42,8 +42,7 @@ export class LocalHistoryStore implements HistoryStore {
   private numbers: number[] = [];
   private indexRead = false;
   /** How many kept entries use each stored file (writers only). */
-  private readonly refs = new Map<string, number>();
-  private readonly filesOf = new Map<number, string[]>();
+  private readonly refs = new FileRefs();
   private lockTimer: NodeJS.Timeout | undefined;
   private readonly lockFile: string;
   private readonly keep: number;
@@ -190,9 +189,7 @@ export class LocalHistoryStore implements HistoryStore {
   }
 
   private use(entry: HistoryEntry): void {
-    const shas = [...new Set(entry.files.map((f) => f.sha256))];
-    this.filesOf.set(entry.n, shas);
-    for (const sha of shas) this.refs.set(sha, (this.refs.get(sha) ?? 0) + 1);
+    this.refs.add(entry);
   }
 
   /** Removes entries past `keep`, oldest first, and the files only they used. */
@@ -201,16 +198,7 @@ export class LocalHistoryStore implements HistoryStore {
       const oldest = this.indexed.shift() as IndexedEntry;
       this.numbers.shift();
       await fs.rm(this.entryFile(oldest.n), { force: true });
-      for (const sha of this.filesOf.get(oldest.n) ?? []) {
-        const left = (this.refs.get(sha) ?? 1) - 1;
-        if (left > 0) {
-          this.refs.set(sha, left);
-          continue;
-        }
-        this.refs.delete(sha);
-        await fs.rm(path.join(this.blobs, sha), { force: true });
-      }
-      this.filesOf.delete(oldest.n);
+      for (const sha of this.refs.release(oldest.n)) await fs.rm(path.join(this.blobs, sha), { force: true });
     }
   }
 

@@ -129,3 +129,44 @@ export function alreadyRecorded(index: readonly IndexedEntry[], entry: Pick<NewE
   if (head === undefined || head.revision === entry.previous) return undefined;
   return head;
 }
+
+/**
+ * Which files each kept entry uses, and how many kept entries use each file: a file's bytes are
+ * stored once however many sets use them, and go only with the last entry that used them.
+ */
+export class FileRefs {
+  private readonly count = new Map<string, number>();
+  private readonly filesOf = new Map<number, string[]>();
+
+  /** Whether some kept entry uses the file. */
+  has(sha256: string): boolean {
+    return this.count.has(sha256);
+  }
+
+  /** Entry n, kept, uses these files. */
+  add(entry: Pick<HistoryEntry, 'n' | 'files'>): void {
+    const shas = [...new Set(entry.files.map((f) => f.sha256))];
+    this.filesOf.set(entry.n, shas);
+    for (const sha of shas) this.count.set(sha, (this.count.get(sha) ?? 0) + 1);
+  }
+
+  /** Entry n is no longer kept: the files no kept entry uses any more, to delete. */
+  release(n: number): string[] {
+    const unused: string[] = [];
+    for (const sha of this.filesOf.get(n) ?? []) {
+      const left = (this.count.get(sha) ?? 1) - 1;
+      if (left > 0) this.count.set(sha, left);
+      else {
+        this.count.delete(sha);
+        unused.push(sha);
+      }
+    }
+    this.filesOf.delete(n);
+    return unused;
+  }
+
+  clear(): void {
+    this.count.clear();
+    this.filesOf.clear();
+  }
+}

@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { acceptedEntry } from '../helpers/history-entries.js';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -7,7 +8,6 @@ import { connect } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { describe, expect } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { makeEntry, ruleIndex } from '../../src/history/entry.js';
 import { historySubjects, JetStreamHistoryStore } from '../../src/history/jetstream-store.js';
 import { buildSnapshot, type Snapshot } from '../../src/policy/snapshot.js';
 import { SUBJECTS } from '../../src/protocol/topics.js';
@@ -425,21 +425,7 @@ describe('the history in JetStream', () => {
       if (!built.ok) throw new Error('invalid');
       return built.snapshot;
     };
-    const accepted = (snapshot: Snapshot, previous: Snapshot | undefined, by: string) => ({
-      entry: makeEntry({
-        kind: 'accepted',
-        revision: snapshot.revision,
-        files: snapshot.files,
-        previous: previous ? { revision: previous.revision, files: previous.files, rules: ruleIndex(previous.policies) } : undefined,
-        rules: ruleIndex(snapshot.policies),
-        warnings: 0,
-        audience: null,
-        by,
-        at: Date.now(),
-        key: `accepted:${snapshot.revision}:${previous?.revision ?? ''}`,
-      }),
-      contents: new Map(snapshot.files.map((f) => [f.sha256, Buffer.from(snapshot.contents.get(f.path) as string)])),
-    });
+    const accepted = (snapshot: Snapshot, previous: Snapshot | undefined, by: string) => acceptedEntry(snapshot, previous, { by });
     const [one, two] = [set('a1'), set('a1', 'a2')];
     const first = accepted(one, undefined, 'sentinel/a');
     expect((await a.append(first.entry, first.contents)).appended).toBe(true);

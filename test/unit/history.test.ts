@@ -1,7 +1,8 @@
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { acceptedEntry } from '../helpers/history-entries.js';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { diffRules, makeEntry, parseReference, ruleIndex, type NewEntry } from '../../src/history/entry.js';
+import { diffRules, parseReference, ruleIndex, type NewEntry } from '../../src/history/entry.js';
 import { LocalHistoryStore } from '../../src/history/local-store.js';
 import { rebuildSnapshot } from '../../src/history/rebuild.js';
 import { newestInForce, resolveReference } from '../../src/history/store.js';
@@ -32,20 +33,7 @@ function snapshotOf(files: Record<string, string>): Snapshot {
 }
 
 function entryOf(snapshot: Snapshot, previous: Snapshot | undefined, key = `accepted:${snapshot.revision}`): { entry: NewEntry; contents: Map<string, Buffer> } {
-  const entry = makeEntry({
-    kind: 'accepted',
-    revision: snapshot.revision,
-    files: snapshot.files,
-    previous: previous ? { revision: previous.revision, files: previous.files, rules: ruleIndex(previous.policies) } : undefined,
-    rules: ruleIndex(snapshot.policies),
-    warnings: 0,
-    audience: null,
-    by: 'sentinel/test',
-    at: Date.UTC(2026, 11, 5),
-    key,
-  });
-  const contents = new Map(snapshot.files.map((f) => [f.sha256, Buffer.from(snapshot.contents.get(f.path) as string)]));
-  return { entry, contents };
+  return acceptedEntry(snapshot, previous, { at: Date.UTC(2026, 11, 5), key });
 }
 
 describe('history entries', () => {
