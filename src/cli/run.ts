@@ -34,7 +34,7 @@ export async function run(cli: CommandLine, env: NodeJS.ProcessEnv, cwd: string)
   // `npm start` (--dev): a machine with no bus gets a private one, unless a bus was named.
   const bus = cli.flags.dev === true ? await privateBusIfNeeded(serversConfigured(cli.flags, env, config.configFile), env, log) : undefined;
   const sentinel = new Sentinel(config, { log, instance, logStats, version: packageVersion() });
-  leanUntilAnnounced(sentinel.announcer);
+  leanUntilAnnounced(sentinel.announcer, () => sentinel.monitor.counters.received);
   const role = {
     start: () => sentinel.start(),
     close: async (timeoutMs: number) => {

@@ -5,6 +5,8 @@ import { setFlagsFromString } from 'node:v8';
 const AT_MOST_MS = 30_000;
 /** After the first announcement, what it set off (the history's first entry, the first heartbeats and status) settles in this. */
 const SETTLE_MS = 5000;
+/** Heartbeats taken in sooner than that: a flood, or a large fleet, which wants V8's optimizing compilers at once. */
+const BUSY_HEARTBEATS = 2000;
 /** Maglev, V8's mid-tier compiler, is on by default from V8 12 (Node 22); Node 20's V8 11 has it off. */
 const MAGLEV_BY_DEFAULT = Number(process.versions.v8.split('.')[0]) >= 12;
 
@@ -20,9 +22,10 @@ const MAGLEV_BY_DEFAULT = Number(process.versions.v8.split('.')[0]) >= 12;
  * back: a later flood of heartbeats grows the young generation and gets its
  * hot code optimized as it would have (held for the whole life, the small
  * young generation cost about a sixth of heartbeat ingest), 5 s after the
- * first announcement, once what it set off has settled.
+ * first announcement, once what it set off has settled, or as soon as 2,000
+ * heartbeats have come in (a flood, or a fleet that large, is no start-up).
  */
-export function leanUntilAnnounced(announcer: EventEmitter): void {
+export function leanUntilAnnounced(announcer: EventEmitter, heartbeatsReceived: () => number): void {
   setFlagsFromString('--semi-space-growth-factor=1');
   setFlagsFromString('--no-turbofan');
   if (MAGLEV_BY_DEFAULT) setFlagsFromString('--no-maglev');
@@ -36,6 +39,12 @@ export function leanUntilAnnounced(announcer: EventEmitter): void {
   };
   const timer = setTimeout(restore, AT_MOST_MS);
   timer.unref();
+  // A flood of heartbeats (or a large fleet) ends it at once.
+  const busy = setInterval(() => {
+    if (heartbeatsReceived() >= BUSY_HEARTBEATS) restore();
+    if (restored) clearInterval(busy);
+  }, 100);
+  busy.unref();
   void once(announcer, 'published').then(
     () => {
       clearTimeout(timer);
