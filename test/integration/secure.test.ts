@@ -109,6 +109,14 @@ describe('a secured bus', () => {
     }
   });
 
+  it('a user the bus does not let ask: said the same way through both paths', async ({ startServer }) => {
+    const server = await startServer({
+      config: `authorization { users = [ { user: carol, password: "pw-1177", permissions: { publish: { deny: ["nachos.system.health.status"] } } } ] }\n`,
+    });
+    const answer = await bothWays(server, { user: 'carol', password: 'pw-1177' });
+    expect(answer).toEqual({ error: expect.stringMatching(/permissions violation/i) });
+  });
+
   it('a token, from a flag', async ({ startServer }) => {
     const server = await startServer({ config: 'authorization { token: "tok-8812" }\n' });
     const lines = await daemonConnects(server, { token: 'tok-8812' });

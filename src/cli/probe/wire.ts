@@ -81,7 +81,7 @@ export class WireConnection {
   private failure: Error | undefined;
   private readonly inbox = `_INBOX.${Math.random().toString(36).slice(2)}${Date.now().toString(36)}`;
   private sid = 0;
-  private messages = new Map<number, (m: WireMessage & { status: string }) => void>();
+  private messages = new Map<number, { take: (m: WireMessage & { status: string }) => void; fail: (err: Error) => void }>();
 
   constructor(private readonly options: WireOptions) {}
 
@@ -167,6 +167,7 @@ export class WireConnection {
     this.failure ??= err;
     this.waiting?.(err);
     this.waiting = undefined;
+    for (const { fail } of this.messages.values()) fail(err);
   }
 
   private write(text: string): void {
@@ -194,7 +195,7 @@ export class WireConnection {
         if (this.buffer.byteLength < eol + 2 + total + 2) return;
         const payload = this.buffer.subarray(eol + 2, eol + 2 + total);
         this.buffer = this.buffer.subarray(eol + 2 + total + 2);
-        this.messages.get(Number(sid))?.(message(payload.subarray(0, headerBytes).toString('utf8'), payload.subarray(headerBytes)));
+        this.messages.get(Number(sid))?.take(message(payload.subarray(0, headerBytes).toString('utf8'), payload.subarray(headerBytes)));
         continue;
       }
       this.buffer = this.buffer.subarray(eol + 2);
@@ -205,6 +206,12 @@ export class WireConnection {
   }
 
   private deliver(line: string): void {
+    // Once connected, an -ERR is about a request (a permissions violation): said to it, as the client says it.
+    if (line.startsWith('-ERR') && !this.waiting && this.messages.size > 0) {
+      const err = new WireError(line.slice(4).trim().replace(/^'(.*)'$/, '$1'));
+      for (const { fail } of this.messages.values()) fail(err);
+      return;
+    }
     if (this.waiting) {
       const waiting = this.waiting;
       this.waiting = undefined;
@@ -232,18 +239,21 @@ export class WireConnection {
     const sid = ++this.sid;
     const reply = `${this.inbox}.${sid}`;
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const timer = setTimeout(() => fail(new Error('timeout')), timeout);
+      const fail = (err: Error) => {
+        clearTimeout(timer);
         this.messages.delete(sid);
-        reject(new Error('timeout'));
-      }, timeout);
-      this.messages.set(sid, (m) => {
+        reject(err);
+      };
+      const take = (m: WireMessage & { status: string }) => {
         clearTimeout(timer);
         this.messages.delete(sid);
         this.write(`UNSUB ${sid}${CRLF}`);
         // The server's own 503 with no body: nobody subscribes to the subject.
         if (m.data.byteLength === 0 && /^NATS\/1\.0 503\b/.test(m.status)) reject(new Error('503 no responders'));
         else resolve(m);
-      });
+      };
+      this.messages.set(sid, { take, fail });
       const bytes = Buffer.byteLength(data);
       this.write(`SUB ${reply} ${sid}${CRLF}PUB ${subject} ${reply} ${bytes}${CRLF}${data}${CRLF}`);
     });
