@@ -283,9 +283,9 @@ function durationWords(ms: number): string {
 }
 
 /**
- * A reason with the check's URL as shownUrl shows it: fetch names the URL in
- * some of its errors (one with a user and password in it), and a query may
- * hold a token.
+ * A reason with the check's URL as shownUrl shows it: the request names the
+ * URL in some of its errors (one with a user and password in it), and a query
+ * may hold a token.
  */
 function withoutSecrets(reason: string, url: string): string {
   const shown = shownUrl(url);
