@@ -255,8 +255,9 @@ export function configuredCheck(spec: CheckSpec): Check {
 /**
  * Why a check could not reach its neighbour, in the operating system's words:
  * `connect ECONNREFUSED 127.0.0.1:8081`, `getaddrinfo ENOTFOUND gateway`.
- * fetch (undici) says only `fetch failed` and keeps them in its `cause` (the
- * checks use node:http, which does not; a caller's error may come from fetch); a
+ * fetch (undici) says only `fetch failed` and keeps them in its `cause` (no
+ * check uses fetch since the sidecar left it; the unwrapping stays for any
+ * error that comes from it, and its test with it); a
  * connection tried on each address of a name fails with an AggregateError
  * whose own message is empty (Node's autoSelectFamily), its errors say them.
  */

@@ -125,7 +125,7 @@ async function runOnce(spec: CheckSpec) {
 const http = (url: string, timeoutMs = 2000): CheckSpec => ({ type: 'http', name: 'gateway', required: true, timeoutMs, url, expectStatus: 200 });
 
 describe('an HTTP check without fetch', () => {
-  it('runs over node:http: fetch (undici, about 17 MB in every sidecar) is never loaded', async () => {
+  it('runs over node:http: fetch (undici, about 16 MB more in every sidecar) is never loaded', async () => {
     const server = await httpServer((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'healthy', component: 'gateway', checks: { bus: 'ok' } })));
     const original = globalThis.fetch;
     globalThis.fetch = () => Promise.reject(new Error('fetch was called'));

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { connect as tcpConnect, isIP, type Socket } from 'node:net';
 import type { ConnectionOptions } from '@nats-io/transport-node';
+import { DEFAULT_SERVERS } from '../../config/listen-address.js';
 
 /**
  * The probe's own NATS protocol path: the few lines `--once` needs (INFO,
@@ -57,7 +58,7 @@ function serverOf(text: string): Server {
 export async function wireConnect(options: WireOptions): Promise<WireConnection> {
   const servers = (options.connection.servers ?? []) as string[];
   let last: unknown = new Error('no server given');
-  for (const text of servers.length > 0 ? servers : ['127.0.0.1:4222']) {
+  for (const text of servers.length > 0 ? servers : [DEFAULT_SERVERS]) {
     const server = serverOf(text);
     const connection = new WireConnection(options);
     try {
