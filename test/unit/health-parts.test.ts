@@ -149,19 +149,41 @@ describe('the instance table', () => {
 });
 
 describe('the memory of displaced instances', () => {
-  it('finds a key remembered, once, in a table of fixed size; a key that lands in the same slot takes its place', () => {
+  it('finds a key remembered, once, in a table of fixed size; four later keys in its set push it out', () => {
     const keys = new DisplacedKeys(4, 7);
     expect(keys.slots).toBe(16);
     keys.remember('gateway\u0000real');
     expect(keys.take('gateway\u0000other')).toBe(false);
     expect(keys.take('gateway\u0000real')).toBe(true);
     expect(keys.take('gateway\u0000real')).toBe(false);
-    // 16 slots: of 100 keys remembered, at most 16 are still there, and the last one is.
+    // 16 slots: of 100 keys remembered, at most 16 are still there, and the last four are.
     for (let i = 0; i < 100; i++) keys.remember(`gateway\u0000f-${i}`);
     let found = 0;
-    for (let i = 0; i < 99; i++) if (keys.take(`gateway\u0000f-${i}`)) found++;
-    expect(found).toBeLessThanOrEqual(15);
-    expect(keys.take('gateway\u0000f-99')).toBe(true);
+    for (let i = 0; i < 96; i++) if (keys.take(`gateway\u0000f-${i}`)) found++;
+    expect(found).toBeLessThanOrEqual(12);
+    for (let i = 96; i < 100; i++) expect(keys.take(`gateway\u0000f-${i}`)).toBe(true);
+    // Remembered twice, a key is there once: taken, it is gone.
+    keys.remember('gateway\u0000twice');
+    keys.remember('gateway\u0000twice');
+    expect(keys.take('gateway\u0000twice')).toBe(true);
+    expect(keys.take('gateway\u0000twice')).toBe(false);
+    expect(() => new DisplacedKeys(1)).toThrow(/at least 2\^2 slots/);
+  });
+
+  it('keeps a key through the displacements that follow it as a 4-way table does, far better than a direct-mapped one', () => {
+    // 1,024 slots (256 sets of 4) and 500 keys after the one watched: it survives unless four of them
+    // land in its set, P = 0.865 (Poisson, mean 500/256); a direct-mapped table of 1,024 slots would
+    // keep it with P = 0.614. 4,000 trials, each with its own seed: the standard deviation is 0.005.
+    const trials = 4000;
+    let kept = 0;
+    for (let seed = 1; seed <= trials; seed++) {
+      const keys = new DisplacedKeys(10, seed);
+      keys.remember('gateway\u0000real');
+      for (let i = 0; i < 500; i++) keys.remember(`gateway\u0000forged-${i}`);
+      if (keys.take('gateway\u0000real')) kept++;
+    }
+    expect(kept / trials).toBeGreaterThan(0.83);
+    expect(kept / trials).toBeLessThan(0.9);
   });
 });
 
