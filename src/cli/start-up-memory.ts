@@ -10,6 +10,11 @@ const BUSY_HEARTBEATS = 2000;
 /** Maglev, V8's mid-tier compiler, is on by default from V8 12 (Node 22); Node 20's V8 11 has it off. */
 const MAGLEV_BY_DEFAULT = Number(process.versions.v8.split('.')[0]) >= 12;
 
+/** What start-up runs with: a young generation that does not grow, no optimizing compiler. */
+export const LEAN_FLAGS: readonly string[] = ['--semi-space-growth-factor=1', '--no-turbofan', ...(MAGLEV_BY_DEFAULT ? ['--no-maglev'] : [])];
+/** V8's defaults for the same flags, set back after start-up (the suite checks them against `node --v8-options`). */
+export const DEFAULT_FLAGS: readonly string[] = ['--semi-space-growth-factor=2', '--turbofan', ...(MAGLEV_BY_DEFAULT ? ['--maglev'] : [])];
+
 /**
  * Holds V8 to its leanest while the daemon starts, until just after its
  * first announcement. The first read of a large set (1,000 files: read, parsed,
@@ -25,17 +30,21 @@ const MAGLEV_BY_DEFAULT = Number(process.versions.v8.split('.')[0]) >= 12;
  * first announcement, once what it set off has settled, or as soon as 2,000
  * heartbeats have come in (a flood, or a fleet that large, is no start-up).
  */
-export function leanUntilAnnounced(announcer: EventEmitter, heartbeatsReceived: () => number): void {
-  setFlagsFromString('--semi-space-growth-factor=1');
-  setFlagsFromString('--no-turbofan');
-  if (MAGLEV_BY_DEFAULT) setFlagsFromString('--no-maglev');
+export function leanUntilAnnounced(
+  announcer: EventEmitter,
+  heartbeatsReceived: () => number,
+  options: { setFlags?: (flags: string) => void; nodeOptions?: readonly string[] } = {},
+): void {
+  const setFlags = options.setFlags ?? setFlagsFromString;
+  // Whoever set one of these flags for node itself chose it for the whole life: left alone.
+  const given = new Set((options.nodeOptions ?? nodeOptions()).map(flagName));
+  if ([...LEAN_FLAGS, ...DEFAULT_FLAGS].some((flag) => given.has(flagName(flag)))) return;
+  for (const flag of LEAN_FLAGS) setFlags(flag);
   let restored = false;
   const restore = () => {
     if (restored) return;
     restored = true;
-    setFlagsFromString('--semi-space-growth-factor=2');
-    setFlagsFromString('--turbofan');
-    if (MAGLEV_BY_DEFAULT) setFlagsFromString('--maglev');
+    for (const flag of DEFAULT_FLAGS) setFlags(flag);
   };
   const timer = setTimeout(restore, AT_MOST_MS);
   timer.unref();
@@ -52,4 +61,14 @@ export function leanUntilAnnounced(announcer: EventEmitter, heartbeatsReceived: 
     },
     () => undefined,
   );
+}
+
+/** The options node was started with: its command line and NODE_OPTIONS. */
+function nodeOptions(): string[] {
+  return [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/).filter(Boolean)];
+}
+
+/** A V8 flag's name, as `--no-turbofan`, `--turbofan` and `--semi_space_growth_factor=3` share it. */
+function flagName(flag: string): string {
+  return flag.replace(/^--(no-)?/, '').replace(/=.*$/, '').replaceAll('_', '-');
 }
