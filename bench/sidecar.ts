@@ -291,12 +291,11 @@ async function cost(server: NatsServer) {
   mkdirSync(source);
   writeFileSync(path.join(source, 'gateway.yaml'), policyYaml('g0'));
   const central = Daemon.start(['--servers', server.url, '--policies', source, '--signing-seed', key.seedFile, '--log-level', 'warn', '--http', 'off']);
+  // Five of each, started in turn and kept: RSS and idle CPU are medians over the five.
   const rounds = 5;
   const starts = { sidecar: [] as number[], floor: [] as number[] };
-  let last: { sidecar: ChildProcess; floor: ChildProcess; dir: string } | undefined;
+  const pairs: { sidecar: ChildProcess; floor: ChildProcess; dir: string }[] = [];
   for (let i = 0; i < rounds; i++) {
-    last?.sidecar.kill();
-    last?.floor.kill();
     const dir = path.join(root, `d${i}`);
     const floor = await startAndHear(server, [floorScript, server.url], 'bench.floor', 'floor');
     const sidecar = await startAndHear(
@@ -307,34 +306,44 @@ async function cost(server: NatsServer) {
     );
     starts.floor.push(floor.startMs);
     starts.sidecar.push(sidecar.startMs);
-    last = { sidecar: sidecar.child, floor: floor.child, dir };
+    pairs.push({ sidecar: sidecar.child, floor: floor.child, dir });
   }
-  const { sidecar, floor, dir } = last as { sidecar: ChildProcess; floor: ChildProcess; dir: string };
+  const each = (f: (pid: number) => number) => ({
+    sidecar: pairs.map((p) => f(p.sidecar.pid as number)),
+    floor: pairs.map((p) => f(p.floor.pid as number)),
+  });
   // Idle: let start-up garbage go, then measure 30 s of the default 5 s interval (its check runs at each).
   await sleep(5000);
-  const cpu0 = { sidecar: cpuSeconds(sidecar.pid as number), floor: cpuSeconds(floor.pid as number) };
+  const cpu0 = each(cpuSeconds);
   const t0 = performance.now();
   await sleep(Number(process.env.IDLE_SECONDS ?? 30) * 1000);
   const wall = (performance.now() - t0) / 1000;
-  const cpu = { sidecar: (cpuSeconds(sidecar.pid as number) - cpu0.sidecar) / wall, floor: (cpuSeconds(floor.pid as number) - cpu0.floor) / wall };
-  // Deliveries: a signed set every 2 s, each verified and written, then RSS once they settle.
+  const cpu1 = each(cpuSeconds);
+  const cpu = {
+    sidecar: median(cpu1.sidecar.map((c, i) => (c - (cpu0.sidecar[i] as number)) / wall)),
+    floor: median(cpu1.floor.map((c, i) => (c - (cpu0.floor[i] as number)) / wall)),
+  };
+  // Deliveries: a signed set every 2 s, each verified and written by every sidecar, then RSS once they settle.
   const DELIVERIES = 10;
   for (let i = 1; i <= DELIVERIES; i++) {
     const text = policyYaml('g0', `g${i}`);
     atomicWrite(path.join(source, 'gateway.yaml'), text);
-    await until(() => hashOf(path.join(dir, 'gateway.yaml')) === sha256(text), 10_000, `delivery ${i}`);
+    for (const { dir } of pairs) await until(() => hashOf(path.join(dir, 'gateway.yaml')) === sha256(text), 10_000, `delivery ${i}`);
     await sleep(2000);
   }
-  const rss = { sidecar: rssMb(sidecar.pid as number), floor: rssMb(floor.pid as number) };
-  sidecar.kill();
-  floor.kill();
+  const rssAll = each(rssMb);
+  const rss = { sidecar: median(rssAll.sidecar), floor: median(rssAll.floor) };
+  for (const p of pairs) {
+    p.sidecar.kill();
+    p.floor.kill();
+  }
   await central.stop();
   gateway.close();
   cleanup();
   const ratio = rss.sidecar / rss.floor;
   const start = median(starts.sidecar);
   console.log(
-    `(h) the sidecar as deployed (--check against a stand-in gateway, --public-key, ${DELIVERIES} signed deliveries), against a bare Node process holding one NATS connection (Node ${nodeVersion()}; median of ${rounds} starts; idle over ${wall.toFixed(0)} s):\n` +
+    `(h) the sidecar as deployed (--check against a stand-in gateway, --public-key, ${DELIVERIES} signed deliveries), against a bare Node process holding one NATS connection (Node ${nodeVersion()}; RSS and idle CPU: medians of ${rounds} of each, kept side by side; start: median of ${rounds}; idle over ${wall.toFixed(0)} s):\n` +
       `    RSS             sidecar ${rss.sidecar.toFixed(1)} MB   floor ${rss.floor.toFixed(1)} MB   (${ratio.toFixed(2)}x; target <= 1.25x: ${verdict(ratio <= 1.25)})\n` +
       `    idle CPU        sidecar ${(cpu.sidecar * 100).toFixed(2)}%   floor ${(cpu.floor * 100).toFixed(2)}% of a core   (target < 0.5%: ${verdict(cpu.sidecar < 0.005)})\n` +
       `    start -> first  sidecar ${start.toFixed(0)} ms (its heartbeat)   floor ${median(starts.floor).toFixed(0)} ms (its message)   (target < 300 ms: ${verdict(start < 300)})`,

@@ -7,7 +7,9 @@ import { request as plainRequest, type IncomingHttpHeaders, type IncomingMessage
  * bare node: 11 to 19 MB on Node 20, 16 MB on Node 24), for a GET
  * and a POST. Like `fetch(url, { redirect: 'manual' })`: a redirect is an
  * answer, never followed. Errors are the operating system's own
- * (`connect ECONNREFUSED 127.0.0.1:8081`), not `fetch failed`.
+ * (`connect ECONNREFUSED 127.0.0.1:8081`), not `fetch failed`. (In the
+ * bundles, node:http is required, not imported: an ES module import of it
+ * loads undici all the same on Node 22 and later; see scripts/bundle.mjs.)
  */
 export interface HttpAnswer {
   status: number;
