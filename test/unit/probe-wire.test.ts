@@ -83,4 +83,33 @@ describe("the probe's protocol path against servers that misbehave", () => {
     await expect(conn.request('nobody', '{}', { timeout: 1000 })).rejects.toThrow(/no responders/);
     await conn.close();
   });
+
+  it('tries the servers in a random order, as the client does, and goes on past one that says nothing', async () => {
+    const firsts = new Map<string, number>();
+    const nats = async (name: string) => {
+      const url = await fakeServer((s) => {
+        firsts.set(name, (firsts.get(name) ?? 0) + 1);
+        s.write(INFO);
+        s.on('data', (d: Buffer) => {
+          if (d.toString().includes('PING\r\n')) s.write('PONG\r\n');
+        });
+      });
+      return url;
+    };
+    const a = await nats('a');
+    const b = await nats('b');
+    // Each connect reaches one server (the first it tries answers): over 40, both were tried first.
+    for (let i = 0; i < 40; i++) await (await wireConnect({ connection: { servers: [a, b] }, name: 'test', timeoutMs: 2000 })).close();
+    expect((firsts.get('a') ?? 0) + (firsts.get('b') ?? 0)).toBe(40);
+    expect(firsts.get('a')).toBeGreaterThan(0);
+    expect(firsts.get('b')).toBeGreaterThan(0);
+    // In the order given (a random that never swaps): past a server that accepts and says nothing, after its timeout.
+    const silent = await fakeServer(() => undefined);
+    firsts.clear();
+    const t0 = performance.now();
+    const conn = await wireConnect({ connection: { servers: [silent, a] }, name: 'test', timeoutMs: 300, random: () => 0.999 });
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(250);
+    expect(firsts.get('a')).toBe(1);
+    await conn.close();
+  });
 });

@@ -24,6 +24,8 @@ export interface WireOptions {
   keyFile?: { kind: 'nkey' | 'creds'; path: string };
   name: string;
   timeoutMs: number;
+  /** Shuffles the servers, as the client does unless told not to (tests keep their order). */
+  random?: () => number;
 }
 
 /** An answer: as much of the client's Msg as the probe reads. */
@@ -54,11 +56,21 @@ function serverOf(text: string): Server {
   return { host, port: url.port === '' ? 4222 : Number(url.port), tls: url.protocol === 'tls:' };
 }
 
-/** Connects to the first server that takes us, in the order given. */
+/**
+ * Connects to the first server that takes us, trying them in a random order
+ * as the NATS client does: probes from every container spread over the
+ * cluster, and a server that is down costs only the probes that try it first.
+ */
 export async function wireConnect(options: WireOptions): Promise<WireConnection> {
-  const servers = (options.connection.servers ?? []) as string[];
+  const given = (options.connection.servers ?? []) as string[];
+  const servers = given.length > 0 ? [...given] : [DEFAULT_SERVERS];
+  const random = options.random ?? Math.random;
+  for (let i = servers.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [servers[i], servers[j]] = [servers[j] as string, servers[i] as string];
+  }
   let last: unknown = new Error('no server given');
-  for (const text of servers.length > 0 ? servers : [DEFAULT_SERVERS]) {
+  for (const text of servers) {
     const server = serverOf(text);
     const connection = new WireConnection(options);
     try {
