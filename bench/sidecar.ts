@@ -52,6 +52,9 @@ const verdict = (ok: boolean) => (ok ? 'met' : 'MISSED');
 const quantile = (xs: number[], q: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.ceil(q * xs.length) - 1)] as number;
 const median = (xs: number[]) => quantile(xs, 0.5);
 const sha256 = (bytes: Buffer | string) => createHash('sha256').update(bytes).digest('hex');
+/** Every process a part starts: stopped when the benchmark ends, however it ends (a part that throws leaves none running). */
+const started: { stop(): unknown }[] = [];
+const own = <T extends { stop(): unknown }>(p: T): T => (started.push(p), p);
 
 function rssMb(pid: number): number {
   return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]) / 1024;
@@ -79,8 +82,8 @@ async function startPair(root: string, name: string, signed: boolean) {
   mkdirSync(source);
   writeFileSync(path.join(source, 'a.yaml'), policyYaml('a0'));
   const key = signed ? signingKey(root, `${name}.nk`) : undefined;
-  const central = Daemon.start(['--servers', server.url, '--policies', source, '--log-level', 'warn', '--http', 'off', ...(key ? ['--signing-seed', key.seedFile] : [])]);
-  const sidecar = Daemon.start(['sidecar', '--servers', server.url, '--component', 'bench', '--deliver-to', delivered, '--log-level', 'warn', ...(key ? ['--public-key', key.publicKey] : [])]);
+  const central = own(Daemon.start(['--servers', server.url, '--policies', source, '--log-level', 'warn', '--http', 'off', ...(key ? ['--signing-seed', key.seedFile] : [])]));
+  const sidecar = own(Daemon.start(['sidecar', '--servers', server.url, '--component', 'bench', '--deliver-to', delivered, '--log-level', 'warn', ...(key ? ['--public-key', key.publicKey] : [])]));
   // When each announcement was heard on the bus: the path splits there (write -> announce -> disk).
   const listener = await connect({ servers: server.url });
   const heard: number[] = [];
@@ -252,6 +255,7 @@ async function startAndHear(server: NatsServer, command: string[], subject: stri
   await nc.flush();
   const t0 = performance.now();
   const child: ChildProcess = spawn(NODE, command, { stdio: 'ignore' });
+  own({ stop: () => child.kill() });
   await until(() => heardAt !== undefined, 10_000, `the first message of ${source}`);
   await nc.close();
   return { child, startMs: (heardAt as number) - t0 };
@@ -290,7 +294,7 @@ async function cost(server: NatsServer) {
   const source = path.join(root, 'policies');
   mkdirSync(source);
   writeFileSync(path.join(source, 'gateway.yaml'), policyYaml('g0'));
-  const central = Daemon.start(['--servers', server.url, '--policies', source, '--signing-seed', key.seedFile, '--log-level', 'warn', '--http', 'off']);
+  const central = own(Daemon.start(['--servers', server.url, '--policies', source, '--signing-seed', key.seedFile, '--log-level', 'warn', '--http', 'off']));
   // Five of each, started in turn and kept: RSS and idle CPU are medians over the five.
   const rounds = 5;
   const starts = { sidecar: [] as number[], floor: [] as number[] };
@@ -364,6 +368,7 @@ async function main() {
     if (run('cost')) await cost(server);
     if (run('nachos')) await intoNachos();
   } finally {
+    await Promise.all(started.map((p) => p.stop()));
     await server.stop();
   }
 }

@@ -61,7 +61,11 @@ describe.skipIf(unavailable !== undefined)(`a newcomer, from a fresh clone${unav
         'node dist/cli/bin.cjs verify --current --public-key "$KEY" --deployment prod; echo "== verify exit $?"',
         'node dist/cli/bin.cjs verify --current --public-key "$KEY" --deployment staging; echo "== verify other deployment exit $?"',
         'kill -TERM -- -$SIDECAR -$CENTRAL; wait $SIDECAR $CENTRAL 2>/dev/null; sleep 1',
-        'echo "== left: $(pgrep -f -c "dist/cli/bin.cjs|nats-server -a 127.0.0.1 -p 4222$" || true)"',
+        // What is left of this script's own sessions, and the private bus (a session of its own), never
+        // another test's daemons (the network is this namespace's, the process table the machine's).
+        'left() { echo $(( $(pgrep -c -s $START,$CENTRAL,$SIDECAR || true) + $(pgrep -c -f "nats-server -a 127.0.0.1 -p 4222$" || true) )); }',
+        'for i in $(seq 1 50); do [ "$(left)" = 0 ] && break; sleep 0.2; done',
+        'echo "== left: $(left)"; pgrep -a -s $START,$CENTRAL,$SIDECAR; pgrep -af "nats-server -a 127.0.0.1 -p 4222$"',
       ].join('\n'),
     );
     const run = spawnSync('unshare', ['-n', 'bash', script], {
