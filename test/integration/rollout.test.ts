@@ -238,6 +238,7 @@ describe('rollout status', () => {
     const running = await central();
     const good = path.join(root, 'good');
     await sidecarOf('gateway', { 'deliver-to': good, interval: `${H}ms` });
+    await until(() => running.sentinel.rollout.view().instances.some((i) => i.component === 'gateway'), 10_000, 'the gateway in the ledger');
     writeSet(yamlDir, { 'a.yaml': ['a1', 'a2'] });
     const complete = await cli(['rollout', 'status', '--wait', '--timeout', '15s']);
     expect(complete).toMatchObject({ code: 0, stdout: expect.stringMatching(/complete: \d+ of \d+ instance\(s\) done/) });
@@ -245,6 +246,9 @@ describe('rollout status', () => {
 
     // A sidecar whose reload hook fails: failed, saying which and why.
     await sidecarOf('worker', { 'deliver-to': path.join(root, 'worker'), 'reload-command': 'exit 3', interval: `${H}ms` });
+    // Once the central has heard it (an instance not heard yet is in no ledger: asked before, the
+    // rollout is complete without it, as seen once on a busy machine), --wait waits for its hook.
+    await until(() => running.sentinel.rollout.view().instances.some((i) => i.component === 'worker'), 10_000, 'the worker in the ledger');
     const failed = await cli(['rollout', 'status', '--wait', '--timeout', '15s']);
     expect(failed.code).toBe(1);
     expect(failed.stdout).toMatch(/worker\/\S+\s+failed .*the reload hook failed: the reload command exited 3/);
