@@ -66,6 +66,17 @@ socket.on('data', (chunk) => {
 });
 `;
 
+/** The raw GET: what `--once --self` does, with nothing but node:net (the floor of `--self`). */
+const RAW_GET = `import { connect } from 'node:net';
+const [host, port] = process.argv[2].split(':');
+const socket = connect({ host, port: Number(port) });
+let answer = '';
+socket.setEncoding('utf8');
+socket.once('connect', () => socket.end('GET /readyz HTTP/1.0\\r\\nHost: ' + process.argv[2] + '\\r\\nConnection: close\\r\\n\\r\\n'));
+socket.on('data', (chunk) => (answer += chunk));
+socket.once('end', () => (process.exitCode = / 200 /.test(answer.slice(0, answer.indexOf('\\r\\n'))) ? 0 : 1));
+`;
+
 function envelope(payload: object): string {
   return JSON.stringify({ id: 'b', timestamp: new Date().toISOString(), source: 'bench', type: 'system.health', payload });
 }
@@ -98,8 +109,12 @@ async function probeCost(server: NatsServer) {
   // INFO, CONNECT, SUB, PUB with a reply inbox, the MSG read and its status judged).
   const raw = path.join(dir, 'raw-probe.mjs');
   writeFileSync(raw, RAW_PROBE);
+  // The floor of --self: a bare script that sends the same GET over node:net.
+  const rawGet = path.join(dir, 'raw-get.mjs');
+  writeFileSync(rawGet, RAW_GET);
   const commands: Record<string, string[]> = {
     'node -e 0': ['-e', '0'],
+    'raw GET /readyz (floor of --self)': [rawGet, running.http],
     'raw NATS protocol probe (floor)': [raw, server.url],
     '--once --self': [BIN, '--once', '--self', '--http', running.http],
     '--once (over the bus)': [BIN, '--once', '--servers', server.url],
@@ -128,14 +143,16 @@ async function probeCost(server: NatsServer) {
     const w = median(wall[name] ?? []);
     const m = rss[name] ? median(rss[name]) : Number.NaN;
     console.log(
-      `    ${name.padEnd(32)} ${w.toFixed(1).padStart(6)} ms (${(w / floor.wall).toFixed(2)}x) [${(w / rawWall).toFixed(2)}x]   RSS ${m.toFixed(1).padStart(5)} MB (${(m / floor.rss).toFixed(2)}x)`,
+      `    ${name.padEnd(34)} ${w.toFixed(1).padStart(6)} ms (${(w / floor.wall).toFixed(2)}x) [${(w / rawWall).toFixed(2)}x]   RSS ${m.toFixed(1).padStart(5)} MB (${(m / floor.rss).toFixed(2)}x)`,
     );
   }
   // Without GNU time there is no RSS figure, and so no RSS verdict either.
   const rssVerdict = (name: string, target: number) => (rss[name] ? verdict(median(rss[name]) / floor.rss <= target) : `not measured (no ${TIME})`);
   const self = median(wall['--once --self'] ?? []) / floor.wall;
+  const selfToGet = median(wall['--once --self'] ?? []) / median(wall['raw GET /readyz (floor of --self)'] ?? []);
   const bus = median(wall['--once (over the bus)'] ?? []) / rawWall;
   console.log(
+    `    --once --self is ${selfToGet.toFixed(2)}x the raw GET\n` +
     `    targets: --once --self <= 1.15x node -e 0 (wall ${verdict(self <= 1.15)}, RSS ${rssVerdict('--once --self', 1.15)}); ` +
       `--once <= 1.3x the raw protocol floor (wall ${verdict(bus <= 1.3)}), RSS <= 1.5x node -e 0 (${rssVerdict('--once (over the bus)', 1.5)})`,
   );
